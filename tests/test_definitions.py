@@ -1,0 +1,39 @@
+"""The Dagster code location loads cleanly and holds what the pipeline needs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.definitions import defs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_definitions_hold_the_referential_and_the_full_job():
+    definitions = defs()
+    assert dg.AssetKey("territoires") in definitions.resolve_all_asset_keys()
+    job = definitions.resolve_job_def("catalogue_complet")
+    assert "territoires" in {node.name for node in job.graph.nodes}
+    checks = definitions.resolve_asset_graph().asset_check_keys
+    assert dg.AssetCheckKey(dg.AssetKey("territoires"), "territoires_complets") in checks
+
+
+def test_every_asset_has_a_docstring_description():
+    graph = defs().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).description, f"{key.to_user_string()} n'a pas de description"
+
+
+def test_dagster_cli_validates_the_code_location(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Validation successful for code location catalogue_aides" in done.stderr + done.stdout

@@ -1,0 +1,39 @@
+"""The warehouse file: created and migrated by code, one writer at a time."""
+
+from __future__ import annotations
+
+import pytest
+
+from warehouse.db import WarehouseBusyError, WarehouseMissingError, connect_reader, connect_writer, migration_files, writer_lock
+
+
+def test_writer_creates_and_migrates_the_database(warehouse):
+    with connect_writer(warehouse) as conn:
+        applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations").fetchall()}
+        tables = {row[0] for row in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert applied == {name for _, name, _ in migration_files()}
+    assert {"ref_communes", "ref_epci", "ref_epci_membres", "v_communes_territoires"} <= tables
+    assert warehouse.database.exists()
+
+
+def test_migrations_run_once(warehouse):
+    with connect_writer(warehouse):
+        pass
+    with connect_writer(warehouse) as conn:
+        count = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+    assert count == len(migration_files())
+
+
+def test_a_second_writer_is_refused_with_a_clear_message(warehouse):
+    with writer_lock(warehouse):
+        with pytest.raises(WarehouseBusyError, match="déjà ouvert en écriture"):
+            with writer_lock(warehouse, timeout_s=0.3):
+                pass
+    with writer_lock(warehouse, timeout_s=0.3):  # released afterwards
+        pass
+
+
+def test_reading_a_warehouse_that_does_not_exist_says_how_to_build_it(warehouse):
+    with pytest.raises(WarehouseMissingError, match="make run"):
+        with connect_reader(warehouse):
+            pass

@@ -1,0 +1,119 @@
+"""The one DuckDB file of the warehouse: opening it, migrating it, one writer at a time.
+
+DuckDB itself refuses a second writing process with an obscure lock error; we take an
+explicit, named file lock first so that a second writer waits a little and then fails
+with a message that says who holds the warehouse.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from warehouse.settings import WarehousePaths, warehouse_paths
+
+
+class WarehouseBusyError(RuntimeError):
+    """Another process holds the warehouse for writing."""
+
+
+class WarehouseMissingError(RuntimeError):
+    """The warehouse has not been built yet."""
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """The SQL migrations shipped in ``warehouse/migrations``, in order: (number, name, sql)."""
+    folder = resources.files("warehouse") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number = int(entry.name.split("_", 1)[0])
+            found.append((number, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the migrations not applied yet, each in its own transaction; return their names."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(number INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    done = {row[0] for row in conn.execute("SELECT number FROM schema_migrations").fetchall()}
+    applied = []
+    for number, name, sql in migration_files():
+        if number in done:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(sql)
+            conn.execute("INSERT INTO schema_migrations (number, name) VALUES (?, ?)", [number, name])
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+@contextmanager
+def writer_lock(paths: WarehousePaths, timeout_s: float = 600.0) -> Iterator[None]:
+    """Hold the warehouse's single-writer lock, waiting at most ``timeout_s`` seconds."""
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(paths.lock_file, "a+", encoding="utf-8") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "inconnu"
+                    raise WarehouseBusyError(
+                        f"L'entrepôt {paths.database} est déjà ouvert en écriture (détenteur : {holder}) ; "
+                        f"nouvel essai abandonné après {timeout_s:.0f} s."
+                    ) from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def connect_writer(paths: WarehousePaths | None = None, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse for writing (creating and migrating it), as its only writer."""
+    paths = paths or warehouse_paths()
+    with writer_lock(paths, timeout_s):
+        conn = duckdb.connect(str(paths.database))
+        try:
+            migrate(conn)
+            yield conn
+        finally:
+            conn.close()
+
+
+@contextmanager
+def connect_reader(paths: WarehousePaths | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse read-only; fails clearly when it has not been built."""
+    paths = paths or warehouse_paths()
+    if not paths.database.exists():
+        raise WarehouseMissingError(f"L'entrepôt {paths.database} n'existe pas encore : lancez `make run`.")
+    conn = duckdb.connect(str(paths.database), read_only=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
