@@ -1,23 +1,43 @@
-"""The ``aides`` command line: run the pipeline and query what it built."""
+"""The ``aides`` command line: run the pipeline, record sources, query what it built."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from warehouse.settings import warehouse_paths
+from warehouse.settings import PROJECT_ROOT, warehouse_paths
 
 app = typer.Typer(help="Catalogue national des aides à la transition écologique.", no_args_is_help=True)
-console = Console()
-
-# Metadata keys shown in the run summary; the rest stays in the Dagster UI.
-_SHOWN = ("version", "telecharge", "recharge", "dagster/row_count")
+console = Console(width=160)
 
 
 @app.callback()
 def main() -> None:
     """Catalogue national des aides à la transition écologique."""
+
+
+def _shorten(text: str, limit: int = 140) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _outcome_row(asset: str, meta: dict) -> tuple[str, str, str, str, str]:
+    if "statut" in meta:  # a source
+        status = str(meta["statut"]) + (" (instantané précédent)" if meta.get("perime") else "")
+        detail = ", ".join(
+            part for part in (
+                f"version {meta['version']}" if meta.get("version") else "",
+                "analysée" if meta.get("modifie") else "non ré-analysée (inchangée)" if meta["statut"] == "unchanged" else "",
+                f"{meta['duree_s']} s",
+                _shorten(str(meta.get("erreur") or "")),
+            ) if part
+        )
+        return asset, status, str(meta.get("nb_enregistrements", "")), str(meta.get("nb_rejets", "")), detail
+    counts = ", ".join(f"{k.removeprefix('nb_')}={v}" for k, v in meta.items() if k.startswith("nb_"))
+    flags = ", ".join(f"{k}={meta[k]}" for k in ("version", "telecharge", "recharge") if k in meta)
+    return asset, "ok", str(meta.get("dagster/row_count", "")), "", "; ".join(p for p in (flags, counts) if p)
 
 
 @app.command()
@@ -29,23 +49,63 @@ def run() -> None:
     summary = run_pipeline()
     paths = warehouse_paths()
     table = Table(title=f"Run {summary.run_id[:8]} — {'réussi' if summary.success else 'en échec'}")
-    table.add_column("asset")
-    table.add_column("résultat")
+    for column in ("asset", "statut", "enregistrements", "rejets", "détail"):
+        table.add_column(column, overflow="fold")
     for outcome in summary.assets:
-        meta = outcome.metadata
-        shown = ", ".join(f"{key.removeprefix('nb_')}={meta[key]}" for key in meta if key.startswith("nb_"))
-        flags = ", ".join(f"{key}={meta[key]}" for key in _SHOWN if key in meta)
-        table.add_row(outcome.asset, "; ".join(part for part in (flags, shown) if part))
-    for name, passed in summary.checks:
-        table.add_row(f"contrôle {name}", "ok" if passed else "ÉCHEC")
+        table.add_row(*_outcome_row(outcome.asset, outcome.metadata))
     console.print(table)
+    failed_checks = [name for name, passed in summary.checks if not passed]
+    console.print(f"Contrôles : {len(summary.checks) - len(failed_checks)} réussis, {len(failed_checks)} en échec"
+                  + (f" ({', '.join(failed_checks)})" if failed_checks else ""))
     for failure in summary.failures:
         console.print(f"[red]échec[/red] {failure}")
     console.print(f"Entrepôt DuckDB : {paths.database}")
+    console.print(f"Instantanés bruts : {paths.snapshots_dir}")
     console.print(f"Exports : {paths.exports_dir}")
     console.print(f"Instance Dagster (make dev pour l'interface) : {home}")
     if not summary.success:
         raise typer.Exit(1)
+
+
+@app.command("sources")
+def list_sources() -> None:
+    """List the declared sources."""
+    from sources.registry import load_specs
+
+    table = Table(title="Sources déclarées")
+    for column in ("nom", "niveau", "éditeur", "transport", "calendrier", "licence"):
+        table.add_column(column, overflow="fold")
+    for spec in load_specs():
+        table.add_row(spec.name, spec.level, spec.publisher, spec.transport, spec.schedule, spec.licence)
+    console.print(table)
+
+
+@app.command()
+def record(
+    source: str = typer.Argument(..., help="Nom de la source, tel que déclaré (aides sources)."),
+    into: Path = typer.Option(PROJECT_ROOT / "tests" / "fixtures", help="Dossier des jeux enregistrés."),
+) -> None:
+    """Record a web source's live responses into ``INTO/SOURCE/`` for replay (needs a network)."""
+    from sources.base import CollectContext, adapter_module
+    from sources.fetch import FetchError, SnapshotStore
+    from sources.registry import fetch_policy, get_spec
+
+    try:
+        spec = get_spec(source)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(2) from exc
+    if spec.transport != "http":
+        console.print(f"[red]{source} n'est pas une source web (transport {spec.transport}) : rien à enregistrer.[/red]")
+        raise typer.Exit(2)
+    paths = warehouse_paths()
+    ctx = CollectContext(SnapshotStore(paths.snapshots_dir), paths.cache_dir, fetch_policy(), record_root=into)
+    try:
+        payload = adapter_module(spec).collect(spec, ctx)
+    except FetchError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"{len(payload.documents)} réponses enregistrées dans {into / spec.name}")
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ def run_pipeline(instance: dg.DagsterInstance | None = None, job_name: str = FUL
         default_dagster_home()
         instance = dg.DagsterInstance.get()
     job = defs().resolve_job_def(job_name)
-    # The step-by-step log stays in the Dagster UI; the terminal gets warnings and the summary.
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # The step-by-step log stays in the Dagster UI; the terminal gets errors and the summary.
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     result = job.execute_in_process(run_config=quiet, instance=instance, raise_on_error=False)
     assets = [
         AssetOutcome(

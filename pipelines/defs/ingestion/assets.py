@@ -1,0 +1,91 @@
+"""One asset per declared source (group ``ingestion``), built from ``sources/catalogue/*.toml``."""
+
+import json
+from dataclasses import asdict
+
+import dagster as dg
+
+from pipelines.metadata import preview
+from sources.base import SourceSpec
+from sources.context import pipeline_context
+from sources.ingest import ingest
+from sources.registry import load_specs
+from warehouse.db import connect_writer
+from warehouse.ingestion import previous_digest, store_outcome
+from warehouse.settings import warehouse_paths
+
+
+def asset_name(spec: SourceSpec) -> str:
+    return "records_" + spec.name.replace("-", "_")
+
+
+def build_source_asset(spec: SourceSpec) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
+    @dg.asset(
+        name=asset_name(spec),
+        group_name="ingestion",
+        kinds={"duckdb", spec.transport},
+        pool=spec.pool,
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+        description=(
+            f"Enregistrements de la source « {spec.name} » ({spec.publisher}, niveau {spec.level}), "
+            f"tels que la source les publie. Transport : {spec.transport}. Licence : {spec.licence}. {spec.homepage}"
+        ),
+        metadata={"source": spec.name, "editeur": spec.publisher, "licence": spec.licence,
+                  "page": dg.MetadataValue.url(spec.homepage), "calendrier": spec.schedule},
+        tags={"source": spec.name, "niveau": spec.level},
+    )
+    def _source_records(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        paths = warehouse_paths()
+        with connect_writer(paths) as conn:
+            previous = previous_digest(conn, spec.name)
+        # Network and parsing happen outside the writer lock; only storing holds it.
+        outcome = ingest(spec, pipeline_context(paths.snapshots_dir, paths.cache_dir), previous)
+        with connect_writer(paths) as conn:
+            line = store_outcome(conn, outcome, context.run.run_id)
+            sample = preview(
+                conn,
+                "SELECT native_id, titre, niveau, url_information, date_cloture FROM source_records "
+                f"WHERE source = '{spec.name}' ORDER BY native_id",
+            )
+        context.log.info("source_run " + json.dumps(asdict(line), ensure_ascii=False))
+        if line.error:
+            context.log.warning(f"{spec.name} : {line.status}{' (instantané précédent)' if line.stale else ''} : {line.error}")
+        return dg.MaterializeResult(
+            metadata={
+                "statut": line.status,
+                "perime": line.stale,
+                "modifie": line.changed,
+                "nb_enregistrements": line.records,
+                "nb_rejets": line.rejected,
+                "empreinte": line.digest or "",
+                "version": line.version or "",
+                "duree_s": line.duration_s,
+                "erreur": line.error or "",
+                "dagster/row_count": line.records,
+                "apercu": sample,
+            },
+            data_version=dg.DataVersion(line.digest) if line.digest else None,
+        )
+
+    @dg.asset_check(asset=_source_records, name="source_disponible", description=(
+        "La source a été collectée à ce run (ni indisponible, ni servie depuis son dernier instantané)."))
+    def _available(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from warehouse.db import connect_reader
+
+        with connect_reader() as conn:
+            row = conn.execute(
+                "SELECT status, stale, error FROM source_runs WHERE source = ? ORDER BY run_at DESC LIMIT 1", [spec.name]
+            ).fetchone()
+        status, stale, error = row if row else ("jamais collectée", False, None)
+        return dg.AssetCheckResult(
+            passed=status != "unavailable" and not stale,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"statut": str(status), "perime": bool(stale), "erreur": error or ""},
+        )
+
+    return _source_records, _available
+
+
+_built = [build_source_asset(spec) for spec in load_specs()]
+
+defs = dg.Definitions(assets=[asset for asset, _ in _built], asset_checks=[check for _, check in _built])

@@ -1,0 +1,227 @@
+"""The polite HTTP client every web adapter uses.
+
+It identifies itself (User-Agent with the project's name and contact URL), obeys
+robots.txt, spaces its requests to each host and caps how many run at once per
+host, times out, retries connection errors, 429 and 5xx with exponential backoff
+(honouring Retry-After), sends conditional requests (ETag / Last-Modified) and
+archives every response in the snapshot store.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+import urllib.robotparser
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from sources.fetch.snapshots import SnapshotStore, sha256_of
+from sources.fetch.transport import ReplayMissError, Transport, TransportError, TransportResponse
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    user_agent: str
+    timeout_s: float = 30.0
+    attempts: int = 4
+    backoff_s: float = 1.0
+    max_wait_s: float = 120.0
+    min_interval_s: float = 1.0  # between two requests to the same host
+    max_concurrency: int = 2  # requests in flight to the same host
+    respect_robots: bool = True
+
+
+class FetchError(Exception):
+    """A document could not be obtained; says which source and URL, and why."""
+
+    def __init__(self, source: str, url: str, reason: str) -> None:
+        super().__init__(f"{source} : {url} : {reason}")
+        self.source, self.url, self.reason = source, url, reason
+
+
+class RobotsDisallowedError(FetchError):
+    pass
+
+
+@dataclass(frozen=True)
+class FetchedDocument:
+    url: str
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    sha256: str
+    not_modified: bool = False  # the server answered 304: content is the archived copy
+
+
+class _RetryableStatus(Exception):
+    def __init__(self, response: TransportResponse) -> None:
+        super().__init__(f"HTTP {response.status}")
+        self.response = response
+
+
+def _retry_after_seconds(headers: dict[str, str]) -> float | None:
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    parsed = email.utils.parsedate_to_datetime(value) if value else None
+    if parsed is None:
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+class _HostGate:
+    """Spacing and concurrency limit for one host, shared by every client of the process."""
+
+    def __init__(self, max_concurrency: int) -> None:
+        self.slots = threading.BoundedSemaphore(max_concurrency)
+        self.lock = threading.Lock()
+        self.next_allowed = 0.0
+
+
+_GATES: dict[str, _HostGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gate(host: str, max_concurrency: int) -> _HostGate:
+    with _GATES_LOCK:
+        return _GATES.setdefault(host, _HostGate(max_concurrency))
+
+
+class PoliteClient:
+    def __init__(
+        self,
+        source: str,
+        transport: Transport,
+        policy: FetchPolicy,
+        store: SnapshotStore | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.transport = transport
+        self.policy = policy
+        self.store = store
+        self._sleep = sleep
+        self._clock = clock
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+
+    # -- politeness -------------------------------------------------------------------
+    def _send_gated(self, url: str, headers: dict[str, str], method: str = "GET") -> TransportResponse:
+        host = urlsplit(url).netloc
+        gate = _gate(host, self.policy.max_concurrency)
+        with gate.slots:
+            with gate.lock:
+                wait = gate.next_allowed - self._clock()
+                if wait > 0:
+                    self._sleep(wait)
+                gate.next_allowed = self._clock() + self.policy.min_interval_s
+            return self.transport.send(url, {"User-Agent": self.policy.user_agent, **headers}, self.policy.timeout_s, method)
+
+    def _allowed(self, url: str) -> bool:
+        if not self.policy.respect_robots:
+            return True
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._robots:
+            try:
+                response = self._send_with_retries(origin + "/robots.txt", {})
+            except FetchError as exc:
+                if isinstance(exc.__cause__, TransportError):
+                    raise FetchError(self.source, url, f"robots.txt {exc.reason}") from exc
+                # robots.txt answers 5xx: assume everything is disallowed (RFC 9309)
+                response = TransportResponse(origin + "/robots.txt", 503, {}, b"")
+            if response.status == 200:
+                parser = urllib.robotparser.RobotFileParser()
+                parser.parse(response.content.decode("utf-8", "replace").splitlines())
+                self._robots[origin] = parser
+            elif 400 <= response.status < 500:
+                self._robots[origin] = None  # no robots.txt: no rules (RFC 9309)
+            else:
+                # robots.txt unreachable: assume everything is disallowed (RFC 9309)
+                parser = urllib.robotparser.RobotFileParser()
+                parser.parse(["User-agent: *", "Disallow: /"])
+                self._robots[origin] = parser
+        parser = self._robots[origin]
+        return parser is None or parser.can_fetch(self.policy.user_agent, url)
+
+    # -- retries ----------------------------------------------------------------------
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableStatus):
+            retry_after = _retry_after_seconds(exc.response.headers)
+            if retry_after is not None:
+                return min(retry_after, self.policy.max_wait_s)
+        backoff = self.policy.backoff_s * 2 ** (state.attempt_number - 1)
+        return min(backoff + random.uniform(0, self.policy.backoff_s), self.policy.max_wait_s)
+
+    def _send_with_retries(self, url: str, headers: dict[str, str], method: str = "GET") -> TransportResponse:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(
+                lambda exc: isinstance(exc, _RetryableStatus) or (isinstance(exc, TransportError) and exc.retryable)
+            ),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self._send_gated(url, headers, method)
+                    if response.status == 429 or response.status >= 500:
+                        raise _RetryableStatus(response)
+        except _RetryableStatus as exc:
+            raise FetchError(self.source, url, f"HTTP {exc.response.status} après {self.policy.attempts} tentatives") from exc
+        except TransportError as exc:
+            tries = f"après {self.policy.attempts} tentatives" if exc.retryable else "sans nouvel essai"
+            raise FetchError(self.source, url, f"injoignable {tries} ({exc})") from exc
+        except ReplayMissError as exc:
+            raise FetchError(self.source, url, str(exc)) from exc
+        return response
+
+    # -- public -----------------------------------------------------------------------
+    def post(self, url: str, headers: dict[str, str] | None = None) -> FetchedDocument:
+        """POST without a body (e.g. exchanging an API key for a token); not archived, since it
+        may carry credentials; retried like GET."""
+        if not self._allowed(url):
+            raise RobotsDisallowedError(self.source, url, "interdit par robots.txt")
+        response = self._send_with_retries(url, dict(headers or {}), "POST")
+        if response.status != 200:
+            raise FetchError(self.source, url, f"HTTP {response.status}")
+        return FetchedDocument(url, response.status, response.headers, response.content, sha256_of(response.content))
+
+    def get(self, url: str, headers: dict[str, str] | None = None) -> FetchedDocument:
+        """GET a document politely; raise FetchError unless the answer is 200 or 304."""
+        if not self._allowed(url):
+            raise RobotsDisallowedError(self.source, url, "interdit par robots.txt")
+        request_headers = dict(headers or {})
+        previous = self.store.latest_response(url) if self.store else None
+        if previous:
+            validators = {k.lower(): v for k, v in previous["headers"].items()}
+            if "etag" in validators:
+                request_headers["If-None-Match"] = validators["etag"]
+            if "last-modified" in validators:
+                request_headers["If-Modified-Since"] = validators["last-modified"]
+        response = self._send_with_retries(url, request_headers)
+        if response.status == 304 and previous and self.store:
+            content = self.store.get(previous["sha256"])
+            self.store.record_response(self.source, url, 304, response.headers, content)
+            return FetchedDocument(url, 200, previous["headers"], content, previous["sha256"], not_modified=True)
+        if response.status != 200:
+            if self.store:
+                self.store.record_response(self.source, url, response.status, response.headers, response.content)
+            raise FetchError(self.source, url, f"HTTP {response.status}")
+        sha = (
+            self.store.record_response(self.source, url, response.status, response.headers, response.content)
+            if self.store
+            else sha256_of(response.content)
+        )
+        return FetchedDocument(url, response.status, response.headers, response.content, sha)

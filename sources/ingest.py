@@ -1,0 +1,73 @@
+"""Ingest one source: collect, detect change, parse; degrade to the last good snapshot.
+
+A source whose payload digest equals the one its stored records came from is not
+parsed again. A source that cannot be collected is served from its last collection
+in the snapshot store and flagged stale; one that never had a collection is reported
+unavailable, never empty.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+from sources.base import CollectContext, Payload, SourceSpec, adapter_module
+from sources.fetch.client import FetchError
+from sources.fetch.snapshots import Collection
+from sources.fetch.transport import ReplayMissError
+from sources.npm import NpmPackageError
+from sources.record import ParseResult
+
+# Failures of collection that degrade a source instead of stopping the run.
+COLLECT_ERRORS = (FetchError, NpmPackageError, ReplayMissError, OSError, ValueError, KeyError)
+
+
+class IngestStatus(str, Enum):
+    PARSED = "parsed"  # new payload, parsed
+    UNCHANGED = "unchanged"  # same payload as the stored records: not parsed again
+    UNAVAILABLE = "unavailable"  # could not be collected and never was
+
+
+@dataclass
+class IngestOutcome:
+    source: str
+    status: IngestStatus
+    stale: bool  # served from the last good snapshot because collection failed
+    digest: str | None
+    version: str | None
+    fetched_at: str | None
+    result: ParseResult | None  # None unless status is PARSED
+    error: str | None
+    duration_s: float
+
+
+def _payload_from(collection: Collection, ctx: CollectContext) -> Payload:
+    return Payload([(doc, ctx.store.get(doc.sha256)) for doc in collection.documents], collection.version)
+
+
+def ingest(spec: SourceSpec, ctx: CollectContext, previous_digest: str | None) -> IngestOutcome:
+    """Collect and, if it changed since ``previous_digest``, parse one source."""
+    started = time.monotonic()
+    adapter = adapter_module(spec)
+    error: str | None = None
+    stale = False
+    try:
+        payload = adapter.collect(spec, ctx)
+        for document, content in payload.documents:
+            ctx.store.put(content)  # npm members and the like are archived too
+        collection = ctx.store.save_collection(spec.name, [doc for doc, _ in payload.documents], payload.version)
+    except COLLECT_ERRORS as exc:
+        error = f"{exc.reason} ({exc.url})" if isinstance(exc, FetchError) else f"{type(exc).__name__} : {exc}"
+        last = ctx.store.last_collection(spec.name)
+        if last is None:
+            return IngestOutcome(spec.name, IngestStatus.UNAVAILABLE, False, None, None, None, None, error,
+                                 time.monotonic() - started)
+        collection, payload, stale = last, _payload_from(last, ctx), True
+
+    if collection.digest == previous_digest:
+        return IngestOutcome(spec.name, IngestStatus.UNCHANGED, stale, collection.digest, collection.version,
+                             collection.fetched_at, None, error, time.monotonic() - started)
+    result = adapter.parse(spec, payload)
+    return IngestOutcome(spec.name, IngestStatus.PARSED, stale, collection.digest, collection.version,
+                         collection.fetched_at, result, error, time.monotonic() - started)

@@ -1,0 +1,125 @@
+"""Store what ingestion produced: each source's records and rejections, its state, a run line.
+
+A source's rows are replaced as a whole, in one transaction, only when its payload
+changed; an unchanged or unavailable source keeps its previous rows untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import duckdb
+import polars as pl
+
+from sources.ingest import IngestOutcome, IngestStatus
+from sources.record import ParseResult
+
+_LIST_COLUMNS = ("porteurs", "financeurs", "montants", "taux", "publics", "types_aide", "thematiques", "programmes")
+_TEXT_COLUMNS = (
+    "titre", "description", "promesse", "eligibilite", "url_information", "url_demarche", "niveau",
+    "date_ouverture", "date_cloture", "date_mise_a_jour", "recurrence",
+)
+
+
+@dataclass(frozen=True)
+class SourceRunLine:
+    """What one source did in one run: the structured log line and the asset metadata."""
+
+    source: str
+    status: str
+    stale: bool
+    records: int
+    rejected: int
+    changed: bool
+    digest: str | None
+    version: str | None
+    duration_s: float
+    error: str | None
+
+
+def records_frame(source: str, digest: str, result: ParseResult) -> pl.DataFrame:
+    """The parsed records as one typed frame, ready for the warehouse."""
+    records = result.records
+    columns: dict[str, list] = {
+        "source": [source] * len(records),
+        "native_id": [str(r.native_id) for r in records],
+        "digest": [digest] * len(records),
+    }
+    for name in _TEXT_COLUMNS:
+        columns[name] = [getattr(r, name) for r in records]
+    for name in _LIST_COLUMNS:
+        columns[name] = [list(getattr(r, name)) for r in records]
+    for name in ("geo_inclusions", "geo_exclusions"):
+        columns[name] = [json.dumps([asdict(g) for g in getattr(r, name)], ensure_ascii=False) for r in records]
+    columns["raw"] = [json.dumps(r.raw, ensure_ascii=False, default=str) for r in records]
+    schema = {name: pl.Utf8 for name in ("source", "native_id", "digest", *_TEXT_COLUMNS, "geo_inclusions", "geo_exclusions", "raw")}
+    schema.update({name: pl.List(pl.Utf8) for name in _LIST_COLUMNS})
+    return pl.DataFrame(columns, schema=schema)
+
+
+def previous_digest(conn: duckdb.DuckDBPyConnection, source: str) -> str | None:
+    row = conn.execute("SELECT digest FROM source_state WHERE source = ?", [source]).fetchone()
+    return row[0] if row else None
+
+
+def _replace_source_rows(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> None:
+    assert outcome.result is not None and outcome.digest is not None
+    frame = records_frame(outcome.source, outcome.digest, outcome.result)
+    rejections = pl.DataFrame(
+        {
+            "source": [r.source for r in outcome.result.rejections],
+            "digest": [outcome.digest] * len(outcome.result.rejections),
+            "location": [r.location for r in outcome.result.rejections],
+            "reason": [r.reason for r in outcome.result.rejections],
+            "excerpt": [r.excerpt for r in outcome.result.rejections],
+        },
+        schema={name: pl.Utf8 for name in ("source", "digest", "location", "reason", "excerpt")},
+    )
+    conn.execute("DELETE FROM source_records WHERE source = ?", [outcome.source])
+    conn.execute("DELETE FROM source_rejections WHERE source = ?", [outcome.source])
+    conn.register("incoming_records", frame)
+    conn.execute("INSERT INTO source_records BY NAME SELECT * FROM incoming_records")
+    conn.unregister("incoming_records")
+    conn.register("incoming_rejections", rejections)
+    conn.execute("INSERT INTO source_rejections BY NAME SELECT * FROM incoming_rejections")
+    conn.unregister("incoming_rejections")
+    conn.execute(
+        """
+        INSERT OR REPLACE INTO source_state VALUES (?, ?, ?, ?, now(), ?, ?)
+        """,
+        [outcome.source, outcome.digest, outcome.version, outcome.fetched_at,
+         len(outcome.result.records), len(outcome.result.rejections)],
+    )
+
+
+def store_outcome(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, run_id: str | None = None) -> SourceRunLine:
+    """Persist one source's outcome atomically and return its run line."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        if outcome.status is IngestStatus.PARSED:
+            _replace_source_rows(conn, outcome)
+        state = conn.execute("SELECT records, rejected FROM source_state WHERE source = ?", [outcome.source]).fetchone()
+        records, rejected = state if state else (0, 0)
+        line = SourceRunLine(
+            source=outcome.source,
+            status=outcome.status.value,
+            stale=outcome.stale,
+            records=records,
+            rejected=rejected,
+            changed=outcome.status is IngestStatus.PARSED,
+            digest=outcome.digest,
+            version=outcome.version,
+            duration_s=round(outcome.duration_s, 3),
+            error=outcome.error,
+        )
+        conn.execute(
+            "INSERT INTO source_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, line.source, line.status, line.stale, line.digest, line.version, line.records,
+             line.rejected, line.duration_s, line.error],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return line
