@@ -8,9 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from aides_cli.geo import geo_app
 from warehouse.settings import PROJECT_ROOT, warehouse_paths
 
 app = typer.Typer(help="Catalogue national des aides à la transition écologique.", no_args_is_help=True)
+app.add_typer(geo_app, name="geo")
 console = Console(width=160)
 
 

@@ -98,10 +98,11 @@ def test_real_accelerateur_decarbonation(real) -> None:
     assert record.date_ouverture == "06/02/2023"
     assert record.date_cloture == "31/12/2025"
     assert record.geo_inclusions == [GeoMention(None, nom="France et territoires d'outre-mer")]
-    assert record.url_information == (
+    assert record.url_demarche == (
         "https://www.bpifrance.fr/nos-appels-a-projets-concours/"
         "candidatez-a-la-3e-promotion-de-laccelerateur-decarbonation"
     )
+    assert record.url_information == "https://mission-transition-ecologique.beta.gouv.fr/aides-entreprise/accelerateur-decarbonation"
     assert record.publics == ["entreprises"]
     assert record.eligibilite.splitlines()[:3] == [
         "taille de l'entreprise :",
@@ -198,7 +199,8 @@ def test_fixture_valid_programmes(fixture_run) -> None:
         GeoMention(None, nom="Landes, Nouvelle-Aquitaine, Occitanie"),
         GeoMention(None, nom="Grand Est"),
     ]
-    assert valid.url_information == "https://exemple.invalid/diagnostic-eco-flux"
+    assert valid.url_demarche == "https://exemple.invalid/diagnostic-eco-flux"
+    assert valid.url_information == "https://mission-transition-ecologique.beta.gouv.fr/aides-entreprise/aide-valide"
     assert valid.publics == ["entreprises", "administrations publiques"]
     assert (valid.date_ouverture, valid.date_cloture) == ("15/01/2024", "31/12/2026")
     assert iso.native_id == "date-iso-non-citee"

@@ -37,3 +37,14 @@ def test_dagster_cli_validates_the_code_location(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Validation successful for code location catalogue_aides" in done.stderr + done.stdout
+
+
+def test_catalogue_assets_and_their_blocking_schema_check():
+    definitions = defs()
+    keys = definitions.resolve_all_asset_keys()
+    assert {dg.AssetKey("aides"), dg.AssetKey("rapport_qualite")} <= set(keys)
+    graph = definitions.resolve_asset_graph()
+    upstream = graph.get(dg.AssetKey("aides")).parent_keys
+    assert dg.AssetKey("territoires") in upstream and dg.AssetKey("records_aides_velo") in upstream
+    check = next(c for c in definitions.asset_checks if dg.AssetCheckKey(dg.AssetKey("aides"), "aides_conformes_au_schema") in c.check_keys)
+    assert check.check_specs_by_output_name and all(spec.blocking for spec in check.check_specs)

@@ -117,3 +117,17 @@ def connect_reader(paths: WarehousePaths | None = None) -> Iterator[duckdb.DuckD
         yield conn
     finally:
         conn.close()
+
+
+def query_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> "pl.DataFrame":
+    """A query's result as a polars DataFrame (through Arrow, no row-by-row copy)."""
+    import warnings
+
+    import polars as pl
+
+    with warnings.catch_warnings():
+        # DuckDB suggests conn.sql() to save one copy, but a relation cannot run while an
+        # earlier execute() result is open on the connection; the copy is the safe choice.
+        warnings.simplefilter("ignore", UserWarning)
+        table = conn.execute(sql, params or []).to_arrow_table()
+    return pl.from_arrow(table)  # type: ignore[return-value]

@@ -143,7 +143,7 @@ def _conditional(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [v for v in variants if isinstance(v, dict)] if isinstance(variants, list) else []
 
 
-def to_record(source: str, native_id: str, data: dict[str, Any]) -> AidRecord:
+def to_record(source: str, native_id: str, data: dict[str, Any], page_url: str | None = None) -> AidRecord:
     """One programme as an AidRecord; raises ValueError when it cannot be one."""
     porteurs: list[str] = []
     _add(porteurs, _texts(data.get("opérateur de contact")))
@@ -179,7 +179,10 @@ def to_record(source: str, native_id: str, data: dict[str, Any]) -> AidRecord:
         description=_text_field(data, "description"),
         promesse=_text_field(data, "promesse"),
         eligibilite=flatten(conditions) or None,
-        url_information=_text_field(data, "url"),
+        # The Mission's own page for the programme is its information page (the one the
+        # dispositif-aide export links to); the operator's page, if any, is where to apply.
+        url_information=page_url.format(id=native_id) if page_url else _text_field(data, "url"),
+        url_demarche=_text_field(data, "url") if page_url else None,
         porteurs=porteurs,
         geo_inclusions=[GeoMention(None, nom=place) for place in places],
         date_ouverture=_text_field(data, "début de validité"),
@@ -245,7 +248,7 @@ def _parse_programme(spec: SourceSpec, name: str, content: bytes, result: ParseR
         return
     native_id = PurePosixPath(name).stem
     try:
-        record = to_record(spec.name, native_id, data)
+        record = to_record(spec.name, native_id, data, spec.config.get("page_url_template"))
     except (ValueError, TypeError, RecursionError) as exc:  # recursion: self-referencing YAML anchors
         result.reject(spec.name, location, f"programme inutilisable ({exc})", text[:300])
         return

@@ -1,0 +1,80 @@
+"""The normalised catalogue, its blocking schema check, and the quality report."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from pipelines.defs.ingestion.assets import asset_name
+from pipelines.metadata import preview
+from schemas.validate import validate_relation
+from sources.registry import load_specs
+from warehouse.catalogue import build_catalogue
+from warehouse.db import connect_reader, connect_writer
+from warehouse.published import published_frame
+from warehouse.quality import build_quality_report
+
+_SPECS = load_specs()
+
+
+@dg.asset(
+    group_name="catalogue",
+    kinds={"duckdb", "polars"},
+    pool="duckdb",
+    deps=["territoires", *[asset_name(spec) for spec in _SPECS]],
+)
+def aides(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Le catalogue normalisé : une ligne par aide réelle, géographie en codes COG, dates,
+    montants et vocabulaires normalisés, doublons fusionnés avec leur provenance, identifiants
+    stables d'un run à l'autre."""
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    with connect_writer() as conn:
+        summary = build_catalogue(conn, _SPECS, today)
+        sample = preview(
+            conn,
+            "SELECT id, titre, echelle, statut, array_to_string(eligibilite_geographique, '|') AS geo, "
+            "array_to_string(sources, '|') AS sources FROM aides WHERE publiable ORDER BY titre",
+        )
+    context.log.info(f"catalogue : {summary}")
+    return dg.MaterializeResult(
+        metadata={
+            "nb_enregistrements": summary.records,
+            "nb_aides": summary.aides,
+            "nb_publiables": summary.publiables,
+            "nb_geo_resolue": summary.geo_resolues,
+            "nb_doublons_fusionnes": summary.doublons_fusionnes,
+            "nb_a_revoir": summary.a_revoir,
+            "nb_problemes": summary.problemes,
+            "par_statut": dg.MetadataValue.json(summary.par_statut),
+            "dagster/row_count": summary.aides,
+            "apercu": sample,
+        }
+    )
+
+
+@dg.asset_check(asset=aides, blocking=True)
+def aides_conformes_au_schema() -> dg.AssetCheckResult:
+    """The published projection of the catalogue satisfies schemas/schema.json, row by row."""
+    with connect_reader() as conn:
+        frame = published_frame(conn).with_row_index("ligne", offset=2)
+        conn.register("published", frame)
+        violations = validate_relation(conn, "published", "ligne", limit=50)
+    return dg.AssetCheckResult(
+        passed=not violations,
+        metadata={
+            "lignes": frame.height,
+            "violations": dg.MetadataValue.md(
+                "\n".join(f"- ligne {v.row}, {v.field} : {v.message} ({v.value!r})" for v in violations) or "aucune"
+            ),
+        },
+    )
+
+
+@dg.asset(group_name="catalogue", kinds={"duckdb"}, pool="duckdb", deps=[aides])
+def rapport_qualite(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Le rapport de qualité, par source et par échelle : lignes, part de géographie résolue,
+    valeurs non résolues, doublons fusionnés, aides expirées, vocabulaire non reconnu."""
+    with connect_writer() as conn:
+        rows = build_quality_report(conn)
+        table = preview(conn, "SELECT * EXCLUDE (geo_non_resolue_valeurs_source) FROM rapport_qualite", limit=200)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "rapport": table})

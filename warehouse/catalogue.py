@@ -1,0 +1,363 @@
+"""Build the normalised catalogue from the parsed source records, set-based.
+
+    source_records ─► text, URLs, dates, amounts, vocabularies (polars expressions)
+                   ─► geography (resolver over the distinct mentions)
+                   ─► statut ─► deduplication ─► stable ids ─► aides + aides_provenance
+
+Nothing is dropped silently: every value that could not be used goes to
+``normalisation_problemes`` with its reason, and an aid that cannot satisfy the
+published schema stays in ``aides`` with ``publiable = false`` and its reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+
+from sources.base import SourceSpec
+from warehouse.db import query_frame
+from warehouse.dedup import find_duplicates
+from warehouse.geography import GeoResolver
+from warehouse.identity import assign_ids
+from warehouse.normalise.amounts import normalise_amounts
+from warehouse.normalise.dates import normalise_dates, normalise_timestamps, swapped_day_month
+from warehouse.normalise.text import html_to_text, repair_url
+from warehouse.normalise.vocabulary import map_vocabulary
+from warehouse.statut import recurrence_expr, statut_expr
+
+PARIS = ZoneInfo("Europe/Paris")
+
+# Levels as sources state them (publicodes `remplace`, aides-territoires scales…) → echelle.
+_ECHELLE_OF_NIVEAU = {
+    "commune": "commune", "ville": "commune",
+    "intercommunalité": "epci", "intercommunalite": "epci", "epci": "epci", "métropole": "epci",
+    "département": "departement", "departement": "departement",
+    "région": "region", "region": "region",
+    "état": "national", "etat": "national", "national": "national", "pays": "national",
+    "europe": "europe", "continent": "europe",
+}
+# Broadest level among the resolved codes, when the source states none.
+_ECHELLE_OF_PREFIX = {"COM": "commune", "EPCI": "epci", "DEP": "departement", "REG": "region"}
+_GEO_STRUCT = pl.List(pl.Struct({"niveau": pl.Utf8, "code": pl.Utf8, "nom": pl.Utf8}))
+
+
+@dataclass
+class CatalogueSummary:
+    records: int
+    aides: int
+    publiables: int
+    geo_resolues: int
+    doublons_fusionnes: int
+    a_revoir: int
+    problemes: int
+    par_statut: dict[str, int] = field(default_factory=dict)
+
+
+def _sources_frame(specs: list[SourceSpec]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "source": [s.name for s in specs],
+            "precedence": [s.precedence for s in specs],
+            "editeur": [s.publisher for s in specs],
+            "niveau_source": [s.level for s in specs],
+        },
+        schema={"source": pl.Utf8, "precedence": pl.Int64, "editeur": pl.Utf8, "niveau_source": pl.Utf8},
+    )
+
+
+def load_records(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec]) -> pl.DataFrame:
+    """Every stored source record, with its source's precedence and collection date."""
+    frame = query_frame(
+        conn,
+        """
+        SELECT r.source || ':' || r.native_id AS record_key, r.*, s.fetched_at
+        FROM source_records r LEFT JOIN source_state s USING (source)
+        """,
+    )
+    return frame.join(_sources_frame(specs), on="source", how="left").with_columns(
+        pl.col("precedence").fill_null(50)
+    )
+
+
+# -- geography ------------------------------------------------------------------------
+
+def _mentions(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    return (
+        frame.select("record_key", "source", pl.col(column).str.json_decode(_GEO_STRUCT).alias("m"))
+        .explode("m")
+        .drop_nulls("m")
+        .unnest("m")
+        .with_columns(pl.lit(None, pl.Utf8).alias("ctx_departement"), pl.lit(None, pl.Utf8).alias("ctx_region"))
+    )
+
+
+def resolve_geography(frame: pl.DataFrame, resolver: GeoResolver) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per record: inclusion and exclusion codes and a geo status; plus the problems found."""
+    results = {}
+    problems = []
+    for column, target in (("geo_inclusions", "eligibilite_geographique"), ("geo_exclusions", "eligibilite_geographique_exclusions")):
+        mentions = _mentions(frame, column)
+        resolved = resolver.resolve_mentions(mentions) if mentions.height else mentions.with_columns(
+            pl.lit(None, pl.Utf8).alias("status"), pl.lit(None, pl.List(pl.Utf8)).alias("codes"),
+            pl.lit(None, pl.List(pl.Utf8)).alias("candidates"), pl.lit(None, pl.Utf8).alias("reason"),
+            pl.lit(None, pl.List(pl.Utf8)).alias("flags"),
+        )
+        problems.append(
+            resolved.filter(pl.col("status") != "resolved").select(
+                "record_key", "source", pl.lit(target).alias("champ"),
+                pl.coalesce(pl.col("code"), pl.col("nom")).alias("valeur"),
+                pl.format("{} : {}", pl.col("status"), pl.col("reason").fill_null("")).alias("probleme"),
+            )
+        )
+        results[target] = resolved.group_by("record_key").agg(
+            pl.col("codes").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique().sort().alias(target),
+            (pl.col("status") == "resolved").all().alias(f"{target}_ok"),
+            (pl.col("status") == "ambiguous").any().alias(f"{target}_ambigu"),
+        )
+    geo = frame.select("record_key").join(results["eligibilite_geographique"], on="record_key", how="left").join(
+        results["eligibilite_geographique_exclusions"], on="record_key", how="left"
+    )
+    inclusions_ok = pl.col("eligibilite_geographique_ok").fill_null(False) & (
+        pl.col("eligibilite_geographique").list.len().fill_null(0) > 0
+    )
+    geo = geo.with_columns(
+        pl.when(inclusions_ok & pl.col("eligibilite_geographique_exclusions_ok").fill_null(True))
+        .then(pl.lit("resolved"))
+        .when(pl.col("eligibilite_geographique_ambigu").fill_null(False)
+              | pl.col("eligibilite_geographique_exclusions_ambigu").fill_null(False))
+        .then(pl.lit("ambiguous"))
+        .otherwise(pl.lit("unresolved"))
+        .alias("geo_statut"),
+        pl.col("eligibilite_geographique").fill_null([]),
+        pl.col("eligibilite_geographique_exclusions").fill_null([]),
+    ).select("record_key", "eligibilite_geographique", "eligibilite_geographique_exclusions", "geo_statut")
+    no_geo = frame.filter(pl.col("geo_inclusions").str.json_decode(_GEO_STRUCT).list.len().fill_null(0) == 0).select(
+        "record_key", "source", pl.lit("eligibilite_geographique").alias("champ"), pl.lit(None, pl.Utf8).alias("valeur"),
+        pl.lit("unresolved : la source n'indique aucun territoire").alias("probleme"),
+    )
+    return geo, pl.concat([*problems, no_geo], how="vertical_relaxed")
+
+
+# -- fields ---------------------------------------------------------------------------
+
+_PROBLEM_COLUMNS = ("record_key", "source", "champ", "valeur", "probleme")
+_VOCABULARIES = {"publics": "cibles", "types_aide": "types_aides", "thematiques": "thematiques"}
+ELIGIBILITE_INCONNUE = "Conditions d'éligibilité non précisées par la source : voir la page de l'aide."
+
+
+def _problems(frame: pl.DataFrame, champ: str, value: str, issue: str) -> pl.DataFrame:
+    return frame.filter(pl.col(issue).is_not_null()).select(
+        "record_key", "source", pl.lit(champ).alias("champ"), pl.col(value).cast(pl.Utf8).alias("valeur"),
+        pl.col(issue).alias("probleme"),
+    )
+
+
+def normalise_fields(frame: pl.DataFrame, today: date) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Texts, URLs, dates, amounts, vocabularies, statut: one column expression at a time."""
+    problems: list[pl.DataFrame] = []
+    frame = frame.with_columns(
+        [html_to_text(pl.col(c)).alias(c) for c in ("titre", "description", "promesse", "eligibilite")]
+        + [pl.col("date_ouverture").alias("date_ouverture_brute"), pl.col("date_cloture").alias("date_cloture_brute"),
+           pl.col("date_mise_a_jour").alias("date_mise_a_jour_brute")]
+    )
+    source_url, source_issue = repair_url(pl.col("url_information"))
+    apply_url, apply_issue = repair_url(pl.col("url_demarche"))
+    frame = frame.with_columns(
+        source_url.alias("url_source"), source_issue.alias("url_source_probleme"),
+        apply_url.alias("url_demarche_reparee"), apply_issue.alias("url_demarche_probleme"),
+    )
+    problems += [_problems(frame, "url_source", "url_information", "url_source_probleme"),
+                 _problems(frame, "url_demarche", "url_demarche", "url_demarche_probleme")]
+    frame = frame.with_columns(pl.col("url_demarche_reparee").alias("url_demarche"))
+
+    frame = normalise_dates(frame, ["date_ouverture", "date_cloture"])
+    frame = normalise_timestamps(frame, ["date_mise_a_jour"])
+    for name in ("date_ouverture", "date_cloture", "date_mise_a_jour"):
+        problems.append(_problems(frame, name, f"{name}_brute", f"{name}_probleme"))
+    frame = frame.with_columns(
+        pl.col("fetched_at").str.to_datetime(time_zone="UTC", strict=False).alias("date_collecte")
+    ).with_columns(
+        # "Champ à remplissage automatique": when the source gives no update date, the
+        # date we collected it is the latest date we can vouch for.
+        pl.coalesce(pl.col("date_mise_a_jour"), pl.col("date_collecte")).alias("date_mise_a_jour")
+    )
+
+    frame = normalise_amounts(frame)
+    problems.append(_problems(frame.with_columns(
+        pl.concat_list(pl.col("montants"), pl.col("taux")).list.join(" ; ").alias("montants_bruts")),
+        "montant_max", "montants_bruts", "montant_probleme"))
+
+    frame = frame.rename({"thematiques": "thematiques_brutes"})  # the mapped list takes the schema's name
+    for stated, target in _VOCABULARIES.items():
+        column = "thematiques_brutes" if stated == "thematiques" else stated
+        mapped, unmapped = map_vocabulary(frame.select("record_key", "source", pl.col(column).alias(stated)), stated)
+        frame = frame.join(mapped, on="record_key", how="left").with_columns(pl.col(target).fill_null([]))
+        problems.append(unmapped.select(
+            "record_key", "source", pl.lit(target).alias("champ"), pl.col("valeur"),
+            pl.lit("valeur non reconnue par les tables de correspondance").alias("probleme")))
+
+    # A stated amount or rate is money: an aid whose source names no type but states one
+    # is a "financement" (documented in README); any other aid without a type stays unpublished.
+    frame = frame.with_columns(
+        pl.when((pl.col("types_aides").list.len() == 0)
+                & (pl.col("montant_max").is_not_null() | pl.col("taux_max").is_not_null()))
+        .then(pl.lit(["financement"]))
+        .otherwise(pl.col("types_aides"))
+        .alias("types_aides")
+    )
+    frame = frame.with_columns(recurrence_expr())
+    frame = frame.with_columns(statut_expr(today).alias("statut"))
+    return frame, problems
+
+
+def _echelle() -> pl.Expr:
+    stated = pl.col("niveau").str.strip_chars().str.to_lowercase().replace_strict(_ECHELLE_OF_NIVEAU, default=None)
+    declared = pl.col("niveau_source").replace_strict(
+        {"commune": "commune", "epci": "epci", "departement": "departement", "region": "region",
+         "national": "national", "europe": "europe"}, default=None)
+    codes = pl.col("eligibilite_geographique")
+    from_codes = (
+        pl.when(codes.list.eval(pl.element().str.starts_with("PAYS-99100")).list.any()).then(pl.lit("national"))
+        .when(codes.list.eval(pl.element().str.starts_with("PAYS-")).list.any()).then(pl.lit("europe"))
+        .when(codes.list.eval(pl.element().str.starts_with("REG-")).list.any()).then(pl.lit("region"))
+        .when(codes.list.eval(pl.element().str.starts_with("DEP-")).list.any()).then(pl.lit("departement"))
+        .when(codes.list.eval(pl.element().str.starts_with("EPCI-")).list.any()).then(pl.lit("epci"))
+        .when(codes.list.eval(pl.element().str.starts_with("COM-")).list.any()).then(pl.lit("commune"))
+    )
+    return pl.coalesce(stated, declared, from_codes).alias("echelle")
+
+
+# -- catalogue ------------------------------------------------------------------------
+
+_CARRIED = (
+    "titre", "promesse", "description", "eligibilite", "url_source", "url_demarche", "date_ouverture",
+    "date_cloture", "date_mise_a_jour", "montant_max", "taux_max", "recurrence", "echelle", "date_collecte",
+)
+_LISTS = ("types_aides", "cibles", "thematiques", "programmes")
+
+
+def _aggregate(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per aid: the representative's values first, then the other sources' by precedence."""
+    ordered = frame.sort(["aid_id", "representant", "precedence", "record_key"], descending=[False, True, True, False])
+    return ordered.group_by("aid_id", maintain_order=True).agg(
+        *[pl.col(c).drop_nulls().first().alias(c) for c in _CARRIED],
+        *[pl.col(c).list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique().sort().alias(c) for c in _LISTS],
+        pl.col("porteurs").filter(pl.col("representant")).first().alias("porteurs"),
+        pl.col("editeur").first().alias("editeur"),
+        pl.col("source").unique(maintain_order=True).alias("sources"),
+        pl.col("eligibilite_geographique").first(),
+        pl.col("eligibilite_geographique_exclusions").first(),
+        pl.col("geo_statut").first(),
+        pl.col("date_ouverture").drop_nulls().unique().alias("_ouvertures"),
+        pl.col("date_cloture").drop_nulls().unique().alias("_clotures"),
+        pl.col("eligibilite_texte_absent").all(),
+    )
+
+
+def _conflict(dates: str) -> pl.Expr:
+    """Two sources of one aid give dates that differ by a day/month swap."""
+    first, last = pl.col(dates).list.first(), pl.col(dates).list.last()
+    return (pl.col(dates).list.len() == 2) & swapped_day_month(first, last)
+
+
+def _publishable(frame: pl.DataFrame, today: date) -> pl.DataFrame:
+    reasons = pl.concat_list(
+        pl.when(pl.col("geo_statut") != "resolved").then(pl.lit("géographie non résolue")),
+        pl.when(pl.col("cibles").list.len() == 0).then(pl.lit("bénéficiaires non reconnus")),
+        pl.when(pl.col("types_aides").list.len() == 0).then(pl.lit("type d'aide non indiqué ou non reconnu")),
+        pl.when(pl.col("description").is_null()).then(pl.lit("description absente")),
+        pl.when(pl.col("echelle").is_null()).then(pl.lit("échelle inconnue")),
+    ).list.drop_nulls()
+    flags = pl.concat_list(
+        pl.when(_conflict("_ouvertures")).then(pl.lit("dates d'ouverture contradictoires (jour et mois inversés)")),
+        pl.when(_conflict("_clotures")).then(pl.lit("dates de clôture contradictoires (jour et mois inversés)")),
+        pl.when(pl.col("url_source").is_null()).then(pl.lit("aucun lien")),
+        pl.when(pl.col("geo_statut") == "ambiguous").then(pl.lit("géographie ambiguë")),
+        pl.when(pl.col("eligibilite_texte_absent")).then(pl.lit("éligibilité non précisée par la source")),
+    ).list.drop_nulls()
+    return frame.with_columns(reasons.alias("motifs_non_publiable"), flags.alias("signalements")).with_columns(
+        (pl.col("motifs_non_publiable").list.len() == 0).alias("publiable")
+    )
+
+
+def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], today: date) -> CatalogueSummary:
+    """Rebuild ``aides``, ``aides_provenance``, ``normalisation_problemes`` and ``doublons_a_revoir``."""
+    frame = load_records(conn, specs)
+    resolver = GeoResolver.from_warehouse(conn)
+    frame, problems = normalise_fields(frame, today)
+    geo, geo_problems = resolve_geography(frame, resolver)
+    problems.append(geo_problems)
+    frame = frame.join(geo, on="record_key", how="left").with_columns(_echelle())
+
+    candidates = frame.select(
+        "record_key", "source", "precedence", "titre",
+        pl.col("porteurs").fill_null([]),
+        pl.when(pl.col("geo_statut") == "resolved")
+        .then(pl.col("eligibilite_geographique").list.sort().list.join("|")
+              + pl.lit("/") + pl.col("eligibilite_geographique_exclusions").list.sort().list.join("|"))
+        .alias("geo_key"),
+        pl.col("url_source").alias("url"), "date_ouverture", "date_cloture",
+    )
+    dedup = find_duplicates(candidates)
+    clusters = dedup.clusters.join(candidates.select("record_key", "source", "titre", "url", "geo_key"), on="record_key")
+
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        ids = assign_ids(conn, clusters)
+        frame = frame.join(dedup.clusters, on="record_key").join(ids, on="cluster_key").with_columns(
+            (pl.col("record_key") == pl.col("cluster_key")).alias("representant"),
+            pl.col("eligibilite").is_null().alias("eligibilite_texte_absent"),
+        )
+        aides = _publishable(_aggregate(frame.with_columns(
+            pl.col("eligibilite").fill_null(ELIGIBILITE_INCONNUE),
+            pl.col("description").fill_null(pl.col("promesse")),
+        )), today).with_columns(
+            pl.when(pl.col("porteurs").list.len() > 0).then(pl.col("porteurs"))
+            .otherwise(pl.concat_list(pl.col("editeur"))).alias("porteurs"),
+            pl.col("aid_id").alias("id"),
+            pl.col("programmes").alias("programmes_parents"),
+            statut_expr(today).alias("statut"),
+        )
+        _store(conn, frame, aides, pl.concat([p.select(_PROBLEM_COLUMNS) for p in problems], how="vertical_relaxed"),
+               dedup.review)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    by_statut = dict(conn.execute("SELECT statut, count(*) FROM aides GROUP BY 1 ORDER BY 1").fetchall())
+    return CatalogueSummary(
+        records=frame.height,
+        aides=aides.height,
+        publiables=int(aides["publiable"].sum()),
+        geo_resolues=int((aides["geo_statut"] == "resolved").sum()),
+        doublons_fusionnes=frame.height - aides.height,
+        a_revoir=dedup.review.height,
+        problemes=conn.execute("SELECT count(*) FROM normalisation_problemes").fetchone()[0],
+        par_statut=by_statut,
+    )
+
+
+def _store(conn: duckdb.DuckDBPyConnection, records: pl.DataFrame, aides: pl.DataFrame,
+           problems: pl.DataFrame, review: pl.DataFrame) -> None:
+    columns = [row[0] for row in conn.execute("SELECT * FROM aides LIMIT 0").description]
+    conn.execute("DELETE FROM aides")
+    conn.register("new_aides", aides.select(columns))
+    conn.execute("INSERT INTO aides BY NAME SELECT * FROM new_aides")
+    conn.unregister("new_aides")
+    conn.execute("DELETE FROM aides_provenance")
+    conn.register("new_provenance", records.select(
+        "aid_id", "record_key", "source", "native_id", "representant", "titre", pl.col("url_source").alias("url")))
+    conn.execute("INSERT INTO aides_provenance BY NAME SELECT * FROM new_provenance")
+    conn.unregister("new_provenance")
+    conn.execute("DELETE FROM normalisation_problemes")
+    conn.register("new_problems", problems)
+    conn.execute("INSERT INTO normalisation_problemes BY NAME SELECT * FROM new_problems")
+    conn.unregister("new_problems")
+    conn.execute("DELETE FROM doublons_a_revoir")
+    conn.register("new_review", review)
+    conn.execute("INSERT INTO doublons_a_revoir BY NAME SELECT record_key_a, record_key_b, score, raison FROM new_review")
+    conn.unregister("new_review")
