@@ -37,6 +37,10 @@ def _outcome_row(asset: str, meta: dict) -> tuple[str, str, str, str, str]:
             ) if part
         )
         return asset, status, str(meta.get("nb_enregistrements", "")), str(meta.get("nb_rejets", "")), detail
+    if "publiee" in meta:  # the release
+        status = f"publiée {meta['version_publication']}" if meta["publiee"] else "inchangée (pas de nouvelle version)"
+        counts = ", ".join(f"{k.removeprefix('changements_')}={v}" for k, v in meta.items() if k.startswith("changements_"))
+        return asset, status, str(meta.get("nb_aides", "")), "", f"{meta.get('dossier', '')} ; {counts}"
     counts = ", ".join(f"{k.removeprefix('nb_')}={v}" for k, v in meta.items() if k.startswith("nb_"))
     flags = ", ".join(f"{k}={meta[k]}" for k in ("version", "telecharge", "recharge") if k in meta)
     return asset, "ok", str(meta.get("dagster/row_count", "")), "", "; ".join(p for p in (flags, counts) if p)
@@ -108,6 +112,51 @@ def record(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(f"{len(payload.documents)} réponses enregistrées dans {into / spec.name}")
+
+
+@app.command("lookup")
+def lookup_command(
+    code: str = typer.Argument(..., help="Code INSEE de la commune (ou d'un arrondissement municipal, d'une commune déléguée)."),
+    as_json: bool = typer.Option(False, "--json", help="Réponse en JSON."),
+    all_statuses: bool = typer.Option(False, "--all", help="Toutes les aides, y compris clôturées et à venir."),
+) -> None:
+    """The aids whose eligibility covers a commune, from the latest release (never the network)."""
+    import json
+    import sys
+
+    from warehouse.db import WarehouseMissingError, connect_reader
+    from warehouse.lookup import CatalogueIndex, UnknownCommuneError, lookup
+
+    paths = warehouse_paths()
+    release = paths.exports_dir / "latest"
+    if not (release / "aides-communes.parquet").exists():
+        print(f"Aucune publication dans {release} : lancez `make run`.", file=sys.stderr)
+        raise typer.Exit(2)
+    index = CatalogueIndex(release)
+    try:
+        with connect_reader(paths) as conn:
+            answer = lookup(index, code, conn, include_closed=all_statuses)
+    except WarehouseMissingError:
+        answer = None
+    except UnknownCommuneError:
+        print(f"Code de commune inconnu : {code!r} (attendu : un code INSEE, par exemple 75056).", file=sys.stderr)
+        raise typer.Exit(2)
+    if answer is None:  # no referential at hand: the release alone
+        try:
+            answer = lookup(index, code, None, include_closed=all_statuses)
+        except UnknownCommuneError:
+            print(f"Code de commune inconnu : {code!r}.", file=sys.stderr)
+            raise typer.Exit(2)
+    if as_json:
+        print(json.dumps({"commune": answer.commune, "demande": answer.requested, "publication": release.resolve().name,
+                          "nombre": len(answer.aides), "aides": answer.aides}, ensure_ascii=False, default=str, indent=2))
+        return
+    table = Table(title=f"Aides pour la commune {answer.commune} ({len(answer.aides)})")
+    for column in ("échelle", "titre", "statut", "sources"):
+        table.add_column(column, overflow="fold")
+    for aide in answer.aides:
+        table.add_row(str(aide.get("echelle")), str(aide.get("titre")), str(aide.get("statut")), str(aide.get("sources")))
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -197,3 +197,87 @@ def test_aides_territoires_like_payloads_defects_are_cleaned(built):
         assert url is None or url.startswith(("https://", "http://")) and " " not in url
     # nothing dropped silently: every problem has a field and a reason
     assert all(champ and probleme for champ, _, probleme in problems)
+
+
+# -- releases and lookup (issue 5) on the same real catalogue ---------------------------------
+
+@pytest.fixture(scope="module")
+def released(built, tmp_path_factory):
+    """A copy of the built warehouse, published once, then republished after one source change."""
+    import shutil
+
+    from warehouse.geography import GeoResolver
+    from warehouse.release import publish_release
+
+    source_paths, *_ = built
+    paths = WarehousePaths(tmp_path_factory.mktemp("released") / "warehouse")
+    shutil.copytree(source_paths.root, paths.root)
+    with connect_writer(paths) as conn:
+        first = publish_release(conn, paths, GeoResolver.from_warehouse(conn))
+        unchanged = publish_release(conn, paths, GeoResolver.from_warehouse(conn))
+        # One source changes one aid's title between two runs.
+        native_id, old_title = conn.execute(
+            "SELECT native_id, titre FROM source_records WHERE source = 'aides-velo' AND native_id = 'aides . paris'"
+        ).fetchone()
+        conn.execute("UPDATE source_records SET titre = 'Ville de Paris — aide vélo' WHERE source = 'aides-velo' "
+                     "AND native_id = 'aides . paris'")
+        build_catalogue(conn, load_specs(), TODAY)
+        changed_id = conn.execute(
+            "SELECT aid_id::VARCHAR FROM aides_provenance WHERE record_key = 'aides-velo:aides . paris'").fetchone()[0]
+        second = publish_release(conn, paths, GeoResolver.from_warehouse(conn))
+    return paths, first, unchanged, second, changed_id
+
+
+def test_release_is_a_valid_frictionless_package(released):
+    import subprocess
+    import sys
+
+    paths, first, *_ = released
+    assert first.published and first.counts["aides"] > 300
+    package = paths.exports_dir / "latest" / "datapackage.json"
+    done = subprocess.run([str(Path(sys.executable).parent / "frictionless"), "validate", str(package)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:]
+    names = {r["name"] for r in json.loads(package.read_text())["resources"]}
+    assert {"aides", "dispositif-aide", "aides-communes"} <= names
+
+
+def test_dispositif_aide_resource_is_valid_against_the_official_schema(released):
+    from frictionless import Resource, Schema
+
+    paths, *_ = released
+    official = Schema.from_descriptor(json.loads(
+        (SHARED.parent / "reference" / "schema-dispositif-aide" / "dispositif-aide" / "schema.json").read_text(encoding="utf-8")))
+    latest = paths.exports_dir / "latest"
+    report = Resource(path="dispositif-aide.csv", basepath=str(latest.resolve()), schema=official).validate()
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:10]
+
+
+def test_no_change_publishes_no_release_and_one_change_is_listed_exactly(released):
+    import csv
+
+    paths, first, unchanged, second, changed_id = released
+    assert not unchanged.published
+    assert second.published and second.version != first.version
+    with open(second.path / "changements.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["id"], r["changement"], r["champs"]) for r in rows] == [(changed_id, "modifiée", "titre")]
+    assert changed_id in (second.path / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert (paths.exports_dir / "latest").resolve() == second.path.resolve()
+
+
+def test_lookup_paris_gives_paris_and_ile_de_france_aids_and_no_other_region(released):
+    from warehouse.lookup import CatalogueIndex, lookup
+
+    paths, *_ = released
+    index = CatalogueIndex(paths.exports_dir / "latest")
+    with connect_writer(paths) as conn:
+        answer = lookup(index, "75056", conn)
+        arrondissement = lookup(index, "75108", conn)
+    titles = {a["titre"] for a in answer.aides}
+    assert "Ville de Paris — aide vélo" in titles and "Île-de-France Mobilités" in titles
+    for aide in answer.aides:
+        codes = aide["eligibilite_geographique"].split("|")
+        # every aid answered covers Paris through one of its codes: none is restricted to elsewhere
+        assert any(c in {"COM-75056", "EPCI-200054781", "DEP-75", "REG-11", "PAYS-99100"} for c in codes), aide
+    assert {a["id"] for a in arrondissement.aides} == {a["id"] for a in answer.aides}

@@ -48,3 +48,12 @@ def test_catalogue_assets_and_their_blocking_schema_check():
     assert dg.AssetKey("territoires") in upstream and dg.AssetKey("records_aides_velo") in upstream
     check = next(c for c in definitions.asset_checks if dg.AssetCheckKey(dg.AssetKey("aides"), "aides_conformes_au_schema") in c.check_keys)
     assert check.check_specs_by_output_name and all(spec.blocking for spec in check.check_specs)
+
+
+def test_publication_asset_follows_the_catalogue_with_a_blocking_frictionless_check():
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    assert dg.AssetKey("aides") in graph.get(dg.AssetKey("publication")).parent_keys
+    key = dg.AssetCheckKey(dg.AssetKey("publication"), "publication_valide")
+    check = next(c for c in definitions.asset_checks if key in c.check_keys)
+    assert all(spec.blocking for spec in check.check_specs)

@@ -7,16 +7,13 @@ with a message that says who holds the warehouse.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
-from pathlib import Path
 
 import duckdb
 
+from warehouse.locks import LockTimeout, exclusive_lock
 from warehouse.settings import WarehousePaths, warehouse_paths
 
 
@@ -65,32 +62,14 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
 @contextmanager
 def writer_lock(paths: WarehousePaths, timeout_s: float = 600.0) -> Iterator[None]:
     """Hold the warehouse's single-writer lock, waiting at most ``timeout_s`` seconds."""
-    paths.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(paths.lock_file, "a+", encoding="utf-8") as handle:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "inconnu"
-                    raise WarehouseBusyError(
-                        f"L'entrepôt {paths.database} est déjà ouvert en écriture (détenteur : {holder}) ; "
-                        f"nouvel essai abandonné après {timeout_s:.0f} s."
-                    ) from None
-                time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        try:
+    try:
+        with exclusive_lock(paths.lock_file, timeout_s):
             yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except LockTimeout as exc:
+        raise WarehouseBusyError(
+            f"L'entrepôt {paths.database} est déjà ouvert en écriture (détenteur : {exc.holder}) ; "
+            f"nouvel essai abandonné après {timeout_s:.0f} s."
+        ) from None
 
 
 @contextmanager

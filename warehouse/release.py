@@ -1,0 +1,390 @@
+"""Publish the catalogue as a release: versioned, validated, swapped in atomically.
+
+    exports/
+      releases/2026-11-29.1/   aides.csv, aides.parquet, dispositif-aide.csv,
+      releases/2026-11-29.2/   aides-communes.parquet, changements.csv, CHANGELOG.md,
+                               README.md, datapackage.json
+      latest -> releases/2026-11-29.2
+
+Why it is built this way:
+
+- **Only changes are published.** The new rows of ``aides.parquet`` are compared with the
+  previous release's ``aides.parquet`` (same ids, same values in every field, same columns and
+  types; row order ignored). Nothing changed: no release, ``published=False``. Any change —
+  including ``date_collecte`` — publishes one.
+- **Versions** are ``<date in Paris>.<n>``: ``2026-11-29.1``, then ``2026-11-29.2`` for a
+  second release the same day. Ordered by (date, n), never by text.
+- **Atomic.** Every file is written in ``exports/.building-<version>/``, then validated
+  (blocking): ``frictionless.validate`` on the whole ``datapackage.json`` (schemas, bytes,
+  sha256, row counts of the CSV files) and our own checks of the Parquet files against the
+  CSV (same columns, types, rows and ids; every pair of ``aides-communes.parquet`` names a
+  published aid and a current commune). Only then is the folder renamed into
+  ``releases/<version>`` and ``latest`` re-pointed: a new relative symlink is made under a
+  temporary name and ``os.replace``-d over ``latest`` (one ``rename(2)``, so a reader sees the
+  old or the new release, never none). On any failure the temporary folder is removed, the
+  previous release and ``latest`` stay as they were, and :class:`ReleaseError` says in
+  French which file failed and why.
+- **One publisher at a time**: a file lock (``exports/.publication.lock``) is held for the
+  whole publication, so a leftover ``.building-*`` folder (a killed run) can safely be
+  removed by the next one.
+
+What goes in each file is in :mod:`warehouse.release_files`. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import frictionless
+import polars as pl
+
+from schemas import OFFICIAL_FIELDS, field_names
+from warehouse import release_files as rf
+from warehouse.geography import GeoResolver
+from warehouse.locks import LockTimeout, exclusive_lock
+from warehouse.settings import WarehousePaths
+
+PARIS = ZoneInfo("Europe/Paris")
+RELEASES = "releases"
+LATEST = "latest"
+_BUILDING_PREFIX = ".building-"
+_LATEST_TMP_PREFIX = ".latest-"
+_LOCK_NAME = ".publication.lock"
+_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
+_ERRORS_SHOWN = 10
+
+
+class ReleaseError(RuntimeError):
+    """A release could not be built or validated; the previous one is untouched."""
+
+
+@dataclass
+class ReleaseResult:
+    published: bool  # False when the content did not change (no new release)
+    version: str | None  # e.g. "2026-11-29.1"
+    path: Path | None  # exports/releases/<version>/
+    counts: dict[str, int] = field(default_factory=dict)  # rows per resource
+    changes: dict[str, int] = field(default_factory=dict)  # ajoutée / modifiée / supprimée
+    excluded_from_dispositif_aide: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
+
+
+# --------------------------------------------------------------------------- releases on disk
+
+def version_key(version: str) -> tuple[str, int]:
+    match = _VERSION.match(version)
+    if not match:
+        raise ValueError(f"version de publication invalide : {version!r}")
+    return match.group(1), int(match.group(2))
+
+
+def list_releases(exports: Path) -> list[str]:
+    """The complete releases, oldest first."""
+    folder = exports / RELEASES
+    if not folder.is_dir():
+        return []
+    names = [p.name for p in folder.iterdir() if p.is_dir() and _VERSION.match(p.name)]
+    return sorted(names, key=version_key)
+
+
+def next_version(exports: Path, now: datetime) -> str:
+    """``<date in Paris>.<n>``, n one more than the day's last release."""
+    day = now.astimezone(PARIS).date().isoformat()
+    used = [version_key(v)[1] for v in list_releases(exports) if version_key(v)[0] == day]
+    return f"{day}.{max(used, default=0) + 1}"
+
+
+def point_latest(exports: Path, version: str) -> None:
+    """Make ``exports/latest`` a relative symlink to ``releases/<version>``, atomically."""
+    temporary = exports / f"{_LATEST_TMP_PREFIX}{os.getpid()}"
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    os.symlink(Path(RELEASES) / version, temporary)
+    try:
+        os.replace(temporary, exports / LATEST)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _publication_lock(exports: Path, timeout_s: float = 600.0) -> Iterator[None]:
+    try:
+        with exclusive_lock(exports / _LOCK_NAME, timeout_s):
+            yield
+    except LockTimeout:
+        raise ReleaseError(f"Une autre publication est en cours dans {exports} ; "
+                           f"abandon après {timeout_s:.0f} s d'attente.") from None
+
+
+def _remove_leftovers(exports: Path) -> None:
+    """Temporary folders and links of an interrupted publication (we hold the lock)."""
+    for entry in exports.iterdir():
+        if entry.name.startswith(_BUILDING_PREFIX) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.name.startswith(_LATEST_TMP_PREFIX) and entry.is_symlink():
+            entry.unlink()
+
+
+# --------------------------------------------------------------------------- publish
+
+def publish_release(
+    conn: duckdb.DuckDBPyConnection,
+    paths: WarehousePaths,
+    resolver: GeoResolver,
+    now: datetime | None = None,
+    sources: list[dict] | None = None,
+) -> ReleaseResult:
+    """Publish the catalogue's published aids as a new release if their content changed.
+
+    ``sources``: the catalogue's source declarations (dicts with ``name``, ``title`` or
+    ``publisher``, ``path`` or ``homepage``), for the package's ``sources`` and the notes.
+    ``now`` must be time-zone aware (default: the current time).
+    """
+    now = now or datetime.now(PARIS)
+    if now.tzinfo is None:
+        raise ValueError("publish_release : `now` doit porter un fuseau horaire")
+    exports = paths.exports_dir
+    with _publication_lock(exports):
+        _remove_leftovers(exports)
+        (exports / RELEASES).mkdir(exist_ok=True)
+        text = rf.catalogue_frame(conn)
+        try:
+            typed = rf.typed_frame(text)
+        except Exception as exc:  # a cell published_frame wrote in an unexpected form
+            raise ReleaseError(f"{rf.AIDES_PARQUET} : une valeur ne peut pas être typée ({exc})") from exc
+        releases = list_releases(exports)
+        previous_version = releases[-1] if releases else None
+        previous = _read_previous(exports, previous_version)
+        if previous is not None and rf.same_content(previous, typed):
+            if not (exports / LATEST).resolve() == (exports / RELEASES / previous_version).resolve():
+                point_latest(exports, previous_version)  # repair a missing or stale link
+            return ReleaseResult(False, None, None, {"aides": typed.height}, dict.fromkeys(rf.CHANGE_KINDS, 0), [])
+        version = next_version(exports, now)
+        building = exports / f"{_BUILDING_PREFIX}{version}"
+        target = exports / RELEASES / version
+        step = _Step()
+        try:
+            building.mkdir()
+            result = _write_files(conn, building, version, now, text, typed, previous, previous_version,
+                                  resolver, sources, step)
+            step.current = "validation"
+            validate_release(conn, building, text, typed, result)
+            step.current = f"renommage en {target}"
+            os.rename(building, target)
+            step.current = f"mise à jour du lien {LATEST}"
+            try:
+                point_latest(exports, version)
+            except BaseException:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
+        except ReleaseError:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        except Exception as exc:
+            shutil.rmtree(building, ignore_errors=True)
+            raise ReleaseError(f"Publication {version} abandonnée ({step.current}) : {exc}") from exc
+        result.path = target
+        return result
+
+
+def _read_previous(exports: Path, version: str | None) -> pl.DataFrame | None:
+    if version is None:
+        return None
+    path = exports / RELEASES / version / rf.AIDES_PARQUET
+    try:
+        return pl.read_parquet(path)
+    except Exception:  # unreadable: the new release is compared with nothing, and says so
+        return None
+
+
+class _Step:
+    """What the publication is doing, for the error message ("écriture de aides.csv"…)."""
+
+    def __init__(self) -> None:
+        self.current = "préparation"
+
+
+def _write_files(
+    conn: duckdb.DuckDBPyConnection,
+    folder: Path,
+    version: str,
+    now: datetime,
+    text: pl.DataFrame,
+    typed: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    previous_version: str | None,
+    resolver: GeoResolver,
+    sources: list[dict] | None,
+    step: _Step,
+) -> ReleaseResult:
+    """Write every file of the release in ``folder``; ``step`` follows the file being written."""
+    schema = rf.aides_schema()
+    official_schema = rf.official_schema()
+
+    step.current = f"écriture de {rf.AIDES_CSV}"
+    written = rf.neutralise_formulas(text, schema)
+    rf.write_csv(written, folder / rf.AIDES_CSV)
+
+    step.current = f"écriture de {rf.AIDES_PARQUET}"
+    typed.write_parquet(folder / rf.AIDES_PARQUET, compression="zstd")
+
+    step.current = f"écriture de {rf.DISPOSITIF_CSV}"
+    official = written.select(OFFICIAL_FIELDS)
+    excluded = rf.dispositif_exclusions(conn, official, resolver, official_schema)
+    kept = official.join(excluded.select("id"), on="id", how="anti")
+    rf.write_csv(kept, folder / rf.DISPOSITIF_CSV)
+
+    step.current = f"écriture de {rf.COMMUNES_PARQUET}"
+    pairs = rf.write_communes_parquet(conn, text, folder / rf.COMMUNES_PARQUET)
+
+    step.current = f"écriture de {rf.CHANGES_CSV}"
+    changes = rf.compute_changes(previous, typed)
+    rf.write_csv(changes, folder / rf.CHANGES_CSV)
+
+    counts = {
+        "aides": text.height,
+        "aides-parquet": typed.height,
+        "dispositif-aide": kept.height,
+        "aides-communes": pairs,
+        "changements": changes.height,
+    }
+    per_source = rf.source_counts(text)
+
+    step.current = f"écriture de {rf.CHANGELOG_MD}"
+    published_at = now.astimezone(PARIS).strftime("%Y-%m-%d à %H:%M")
+    previous_label = previous_version
+    if previous_version and previous is None:
+        previous_label = (f"{previous_version} (son {rf.AIDES_PARQUET} est illisible : "
+                          "les changements sont comptés comme si elle était vide)")
+    notes = rf.changelog(version, published_at, previous_label, counts, changes,
+                         rf.titles_frame(text, previous), excluded, per_source, rf.source_titles(sources))
+    (folder / rf.CHANGELOG_MD).write_text(notes, encoding="utf-8")
+    step.current = f"écriture de {rf.README_MD}"
+    (folder / rf.README_MD).write_text(rf.readme(version), encoding="utf-8")
+
+    step.current = f"écriture de {rf.DATAPACKAGE_JSON}"
+    resources = [
+        rf.csv_resource(folder, "aides", rf.AIDES_CSV, "Aides à la transition écologique (CSV)", schema, text.height),
+        rf.csv_resource(folder, "dispositif-aide", rf.DISPOSITIF_CSV,
+                        "Aides au schéma dispositif-aide v0.2.0 d'Etalab", official_schema, kept.height),
+        rf.parquet_resource(folder, "aides-communes", rf.COMMUNES_PARQUET, "Aides par commune",
+                            rf.communes_schema(), pairs),
+        rf.parquet_resource(folder, "aides-parquet", rf.AIDES_PARQUET, "Aides à la transition écologique (Parquet)",
+                            schema, typed.height),
+        rf.csv_resource(folder, "changements", rf.CHANGES_CSV, "Changements depuis la publication précédente",
+                        rf.changes_schema(), changes.height),
+    ]
+    created = now.astimezone(PARIS).isoformat(timespec="seconds")
+    package = rf.datapackage(version, created, rf.package_sources(sources, per_source), resources)
+    rf.write_json(package, folder / rf.DATAPACKAGE_JSON)
+
+    return ReleaseResult(
+        published=True,
+        version=version,
+        path=None,
+        counts=counts,
+        changes=rf.change_counts(changes),
+        excluded_from_dispositif_aide=list(excluded.iter_rows()),
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+def validate_release(
+    conn: duckdb.DuckDBPyConnection, folder: Path, text: pl.DataFrame, typed: pl.DataFrame, result: ReleaseResult
+) -> None:
+    """Blocking checks of a built release folder; raises ReleaseError naming the file."""
+    _check_frictionless(folder)
+    _check_aides_parquet(folder, typed)
+    _check_dispositif(folder, text, result)
+    _check_communes(conn, folder, text, result.counts["aides-communes"])
+
+
+def _check_frictionless(folder: Path) -> None:
+    report = frictionless.validate(str(folder / rf.DATAPACKAGE_JSON))
+    if report.valid:
+        return
+    problems = [f"{rf.DATAPACKAGE_JSON} : {error.message}" for error in report.errors]
+    for task in report.tasks:
+        for error in task.errors:
+            problems.append(f"{task.place} : {error.message}")
+    shown = "\n  - ".join(problems[:_ERRORS_SHOWN])
+    more = f"\n  … et {len(problems) - _ERRORS_SHOWN} autre(s)" if len(problems) > _ERRORS_SHOWN else ""
+    raise ReleaseError(f"Publication refusée : frictionless signale {len(problems)} erreur(s) :\n  - {shown}{more}")
+
+
+def _check_aides_parquet(folder: Path, typed: pl.DataFrame) -> None:
+    parquet = pl.read_parquet(folder / rf.AIDES_PARQUET)
+    names = field_names()
+    if parquet.columns != names:
+        raise ReleaseError(f"{rf.AIDES_PARQUET} : colonnes {parquet.columns} au lieu de celles du schéma {names}")
+    expected = rf.expected_parquet_types()
+    wrong = [f"{n} ({parquet.schema[n]} au lieu de {expected[n]})" for n in names if parquet.schema[n] != expected[n]]
+    if wrong:
+        raise ReleaseError(f"{rf.AIDES_PARQUET} : types inattendus : {', '.join(wrong)}")
+    if not parquet.equals(typed):
+        raise ReleaseError(f"{rf.AIDES_PARQUET} : le fichier relu diffère des lignes à publier")
+    csv = rf.read_csv_text(folder / rf.AIDES_CSV)
+    if csv.columns != names:
+        raise ReleaseError(f"{rf.AIDES_CSV} : en-tête {csv.columns} au lieu des champs du schéma {names}")
+    as_csv = rf.neutralise_formulas(rf.text_of_typed(parquet))
+    if as_csv.height != csv.height:
+        raise ReleaseError(f"{rf.AIDES_PARQUET} : {as_csv.height} lignes, {rf.AIDES_CSV} : {csv.height} lignes")
+    if not as_csv.equals(csv):
+        differing = [n for n in names if not as_csv.get_column(n).equals(csv.get_column(n))]
+        column = differing[0] if differing else names[0]
+        mask = ~as_csv.get_column(column).eq_missing(csv.get_column(column))
+        row = int(mask.arg_true()[0]) if mask.any() else 0
+        raise ReleaseError(
+            f"{rf.AIDES_PARQUET} et {rf.AIDES_CSV} diffèrent (colonnes {', '.join(differing)}) ; première différence "
+            f"ligne {row + 2} du CSV, id {csv.get_column('id')[row]}, champ {column} : "
+            f"{as_csv.get_column(column)[row]!r} ≠ {csv.get_column(column)[row]!r}"
+        )
+
+
+def _check_dispositif(folder: Path, text: pl.DataFrame, result: ReleaseResult) -> None:
+    csv = rf.read_csv_text(folder / rf.DISPOSITIF_CSV)
+    if tuple(csv.columns) != OFFICIAL_FIELDS:
+        raise ReleaseError(f"{rf.DISPOSITIF_CSV} : en-tête {csv.columns} au lieu des 15 champs officiels")
+    excluded = {aid for aid, _reason in result.excluded_from_dispositif_aide}
+    expected = set(text.get_column("id").to_list()) - excluded
+    found = set(csv.get_column("id").to_list())
+    if found != expected:
+        extra, missing = sorted(found - expected), sorted(expected - found)
+        raise ReleaseError(f"{rf.DISPOSITIF_CSV} : identifiants inattendus {extra[:5]}, manquants {missing[:5]}")
+
+
+def _check_communes(conn: duckdb.DuckDBPyConnection, folder: Path, text: pl.DataFrame, rows: int) -> None:
+    path = str(folder / rf.COMMUNES_PARQUET).replace("'", "''")
+    columns = conn.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
+    found = [(c[0], c[1]) for c in columns]
+    wanted = [(name, "VARCHAR") for name in rf.COMMUNES_COLUMNS]
+    if found != wanted:
+        raise ReleaseError(f"{rf.COMMUNES_PARQUET} : colonnes {found} au lieu de {wanted}")
+    name = "_release_ids"
+    conn.register(name, text.select("id"))
+    try:
+        total, unknown_aids, unknown_communes = conn.execute(
+            f"""
+            SELECT count(*),
+                   count(*) FILTER (WHERE p.aid_id NOT IN (SELECT id FROM {name})),
+                   count(*) FILTER (WHERE p.commune NOT IN (SELECT code FROM ref_communes))
+            FROM read_parquet('{path}') p
+            """
+        ).fetchall()[0]
+    finally:
+        conn.unregister(name)
+    if total != rows:
+        raise ReleaseError(f"{rf.COMMUNES_PARQUET} : {total} lignes relues au lieu de {rows}")
+    if unknown_aids or unknown_communes:
+        raise ReleaseError(f"{rf.COMMUNES_PARQUET} : {unknown_aids} ligne(s) d'aide non publiée, "
+                           f"{unknown_communes} ligne(s) de commune inconnue du référentiel")

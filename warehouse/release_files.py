@@ -1,0 +1,667 @@
+"""What a release contains: each file's rows, how they are written, and the package describing them.
+
+``warehouse.release`` decides *when* and *where* a release is published; this module says
+*what* goes in it, set-based throughout (polars expressions, DuckDB SQL):
+
+- ``aides.csv`` / ``aides.parquet``: every field of ``schemas/schema.json`` for the published
+  aids (``warehouse.published.published_frame``), as text in the CSV and typed in the Parquet
+  file (strings, ``timestamp with time zone``, ``float64``). Empty cells are null in both.
+- ``dispositif-aide.csv``: the 15 official fields, only for rows valid against Etalab's
+  dispositif-aide v0.2.0; the others are listed, with their reasons, in ``CHANGELOG.md``.
+- ``aides-communes.parquet``: one ``(commune, aid_id, statut)`` row per current commune and
+  published aid whose eligibility covers it, exclusions removed, ordered by commune then aid id
+  (row groups of 2^20 rows with min/max statistics, so a reader filtering on one commune
+  reads one row group).
+- ``changements.csv`` / ``CHANGELOG.md`` / ``README.md`` / ``datapackage.json``.
+
+Decisions others rely on:
+
+- **Formula neutralisation (CSV only).** A text cell that a spreadsheet would run as a
+  formula — first character ``=``, ``+``, ``-``, ``@``, tab or carriage return — is written
+  with a single quote ``'`` in front. Only fields of type ``string`` are concerned: numbers
+  (never negative here) and ISO datetimes cannot start with those characters once validated.
+  When the quote would push a text beyond its ``maxLength`` (``promesse``, ``description``),
+  the text is cut at a word boundary with ``…`` first. The Parquet files keep the values
+  unchanged: they are read by programs, not spreadsheets.
+- **Time zones.** ``date_ouverture`` / ``date_cloture`` are Paris datetimes (``+01:00`` /
+  ``+02:00``), ``date_mise_a_jour`` / ``date_collecte`` are UTC (``Z``), exactly as
+  ``published_frame`` writes them; the Parquet columns carry the same zones.
+- **dispositif-aide resource schema.** Derived at run time from OUR schema (its first 15 fields
+  are the official ones): the two geography fields get the official pattern back
+  (``schemas.OFFICIAL_GEO_CODES_PATTERN``) and their description without our "Écart au
+  schéma" note, and ``url_source`` gets the official layout back (its pattern as a field
+  property, outside ``constraints``, as the official file has it — so it is not enforced).
+  The schema names the official file by its public URL (``path``). Nothing is read from
+  ``../shared`` at run time; ``tests/test_release.py`` compares the derivation with it.
+- **Rows left out of dispositif-aide.csv.** Every row that breaks the official schema (a
+  Corsican code ``DEP-2A`` / ``COM-2B033`` fails the official pattern; an empty official
+  required field…) and every row using an ``EPCI-…`` code: the pattern lets it through, but
+  the official schema defines no EPCI level, and expanding an EPCI into its communes would
+  publish a different statement than the source's. These rows stay whole in ``aides.csv``.
+- **Parquet resources** are ``"type": "file"`` in ``datapackage.json`` (frictionless checks
+  their ``bytes`` and ``hash``; reading Parquet rows would need pandas, and 50 million pairs
+  at frictionless's speed would take hours); their row count is the custom ``num_rows``
+  property. The CSV resources have ``bytes``, ``hash`` (``sha256:…``) and ``rows``, all three
+  checked by ``frictionless validate``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from schemas import MULTI_VALUE_SEPARATOR, OFFICIAL_FIELDS, OFFICIAL_GEO_CODES_PATTERN, load_schema
+from schemas.validate import validate_relation
+from warehouse.db import query_frame
+from warehouse.geography import GeoResolver
+from warehouse.published import published_frame
+
+# --------------------------------------------------------------------------- names
+
+AIDES_CSV = "aides.csv"
+AIDES_PARQUET = "aides.parquet"
+DISPOSITIF_CSV = "dispositif-aide.csv"
+COMMUNES_PARQUET = "aides-communes.parquet"
+CHANGES_CSV = "changements.csv"
+CHANGELOG_MD = "CHANGELOG.md"
+README_MD = "README.md"
+DATAPACKAGE_JSON = "datapackage.json"
+
+ADDED, MODIFIED, REMOVED = "ajoutée", "modifiée", "supprimée"
+CHANGE_KINDS: tuple[str, ...] = (ADDED, MODIFIED, REMOVED)
+
+PARQUET_MEDIATYPE = "application/vnd.apache.parquet"
+LICENSE = {"name": "etalab-2.0", "title": "Etalab Licence Ouverte 2.0",
+           "path": "https://spdx.org/licenses/etalab-2.0.html"}
+
+# The official schema, named by its public address (never read at run time).
+OFFICIAL_SCHEMA_NAME = "dispositif-aide"
+OFFICIAL_SCHEMA_TITLE = "Dispositifs d'aides"
+OFFICIAL_SCHEMA_VERSION = "v0.2.0"
+OFFICIAL_SCHEMA_URL = "https://github.com/etalab/schema-dispositif-aide/raw/v0.2.0/build/dispositif-aide/schema.json"
+OFFICIAL_URL_SOURCE_PATTERN = r"^(https?://).+"  # as the official file writes it, outside constraints
+_GEO_FIELDS = ("eligibilite_geographique", "eligibilite_geographique_exclusions")
+_DEVIATION_NOTE = " Écart au schéma dispositif-aide"
+_OFFICIAL_GEO_CODE = r"^[A-Z]+-\d+$"  # one code of OFFICIAL_GEO_CODES_PATTERN
+
+# Time zones of the datetime fields, as published_frame writes them (default: UTC, "Z").
+_PARIS_FIELDS = frozenset({"date_ouverture", "date_cloture"})
+_PARIS = "Europe/Paris"
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+COMMUNES_COLUMNS: tuple[str, ...] = ("commune", "aid_id", "statut")
+
+
+# --------------------------------------------------------------------------- schemas
+
+def aides_schema() -> dict[str, Any]:
+    """Our Table Schema as embedded in the package: its Table Schema properties only."""
+    schema = load_schema()
+    keep = ("name", "title", "description", "version", "path", "homepage", "primaryKey", "missingValues", "fields")
+    return {key: schema[key] for key in keep if key in schema}
+
+
+def official_schema() -> dict[str, Any]:
+    """The dispositif-aide v0.2.0 Table Schema, derived from ours (see the module docstring)."""
+    ours = load_schema()["fields"]
+    fields = copy.deepcopy(ours[: len(OFFICIAL_FIELDS)])
+    if tuple(f["name"] for f in fields) != OFFICIAL_FIELDS:
+        raise ValueError("schemas/schema.json ne commence plus par les 15 champs officiels de dispositif-aide")
+    for field in fields:
+        if field["name"] in _GEO_FIELDS:
+            field["constraints"]["pattern"] = OFFICIAL_GEO_CODES_PATTERN
+            field["description"] = field["description"].split(_DEVIATION_NOTE, 1)[0]
+        elif field["name"] == "url_source":
+            constraints = field.pop("constraints", {})
+            constraints.pop("pattern", None)
+            if constraints:
+                field["constraints"] = constraints
+            field["pattern"] = OFFICIAL_URL_SOURCE_PATTERN
+    return {
+        "name": OFFICIAL_SCHEMA_NAME,
+        "title": OFFICIAL_SCHEMA_TITLE,
+        "version": OFFICIAL_SCHEMA_VERSION,
+        "path": OFFICIAL_SCHEMA_URL,
+        "fields": fields,
+    }
+
+
+def communes_schema() -> dict[str, Any]:
+    return {
+        "fields": [
+            {"name": "commune", "title": "Commune", "type": "string",
+             "description": "Code INSEE d'une commune actuelle du Code officiel géographique.",
+             "constraints": {"required": True}},
+            {"name": "aid_id", "title": "Identifiant de l'aide", "type": "string", "format": "uuid",
+             "description": "Identifiant (champ id de aides.csv) d'une aide publiée dont la couverture "
+                            "géographique contient la commune, exclusions déduites.",
+             "constraints": {"required": True}},
+            {"name": "statut", "title": "Statut", "type": "string",
+             "description": "Statut de l'aide (champ statut de aides.csv), pour filtrer sans jointure."},
+        ],
+        "primaryKey": ["commune", "aid_id"],
+    }
+
+
+def changes_schema() -> dict[str, Any]:
+    return {
+        "fields": [
+            {"name": "id", "type": "string", "format": "uuid", "constraints": {"required": True}},
+            {"name": "changement", "type": "string", "constraints": {"required": True, "enum": list(CHANGE_KINDS)}},
+            {"name": "champs", "type": "string",
+             "description": "Champs modifiés, séparés par des pipes ; vide pour une aide ajoutée ou supprimée."},
+        ],
+        "primaryKey": ["id"],
+        "missingValues": [""],
+    }
+
+
+# --------------------------------------------------------------------------- frames
+
+def catalogue_frame(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The published aids as text, ordered by id, with empty cells as nulls (as a CSV reads back)."""
+    frame = published_frame(conn)
+    return frame.with_columns(
+        pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in frame.columns
+    ).sort("id")
+
+
+def _field_types() -> dict[str, str]:
+    return {f["name"]: f.get("type", "string") for f in load_schema()["fields"]}
+
+
+def expected_parquet_types() -> dict[str, pl.DataType]:
+    """The column types of aides.parquet."""
+    types: dict[str, pl.DataType] = {}
+    for name, kind in _field_types().items():
+        if kind == "number":
+            types[name] = pl.Float64()
+        elif kind == "datetime":
+            types[name] = pl.Datetime("us", _PARIS if name in _PARIS_FIELDS else "UTC")
+        else:
+            types[name] = pl.String()
+    return types
+
+
+def typed_frame(text: pl.DataFrame) -> pl.DataFrame:
+    """aides.parquet's rows: the text frame with numbers and datetimes typed (strict: a cell that
+    does not parse raises instead of becoming null)."""
+    exprs = []
+    for name, dtype in expected_parquet_types().items():
+        column = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            column = (
+                column.str.replace(r"Z$", "+00:00")
+                .str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_unit="us", strict=True)
+                .dt.convert_time_zone(dtype.time_zone or "UTC")
+            )
+        elif dtype == pl.Float64:
+            column = column.cast(pl.Float64, strict=True)
+        exprs.append(column.alias(name))
+    return text.select(exprs)
+
+
+def text_of_typed(typed: pl.DataFrame) -> pl.DataFrame:
+    """The inverse of ``typed_frame``: how each typed value is written in the CSV."""
+    exprs = []
+    for name in typed.columns:
+        dtype = typed.schema[name]
+        column = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            if name in _PARIS_FIELDS:
+                column = column.dt.convert_time_zone(_PARIS).dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
+            else:
+                column = column.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif dtype != pl.String:
+            column = column.cast(pl.String)
+        exprs.append(column.alias(name))
+    return typed.select(exprs)
+
+
+def neutralise_formulas(frame: pl.DataFrame, schema: dict[str, Any] | None = None) -> pl.DataFrame:
+    """Prefix ``'`` to string cells a spreadsheet would run as a formula (see module docstring)."""
+    schema = schema or load_schema()
+    exprs = []
+    for field in schema["fields"]:
+        name = field["name"]
+        if name not in frame.columns or field.get("type", "string") != "string":
+            continue
+        text = pl.col(name)
+        limit = field.get("constraints", {}).get("maxLength")
+        body = text
+        if limit is not None:
+            room = int(limit) - 1  # one character for the quote
+            at_word = text.str.slice(0, room - 1).str.replace(r"\s+\S*$", "") + pl.lit("…")
+            body = pl.when(text.str.len_chars() > room).then(at_word).otherwise(text)
+        exprs.append(
+            pl.when(text.str.contains(_FORMULA_START)).then(pl.lit("'") + body).otherwise(text).alias(name)
+        )
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def write_csv(frame: pl.DataFrame, path: Path) -> None:
+    """Comma-separated, UTF-8 without BOM, ``\\n`` line ends, quotes only where needed."""
+    frame.write_csv(path, separator=",", line_terminator="\n", quote_style="necessary", include_bom=False,
+                    null_value="")
+
+
+def read_csv_text(path: Path) -> pl.DataFrame:
+    """A release CSV read back with every cell as text (empty → null)."""
+    return pl.read_csv(path, infer_schema=False, encoding="utf8", empty_string_is_null=True)
+
+
+# --------------------------------------------------------------------------- dispositif-aide
+
+def dispositif_exclusions(
+    conn: duckdb.DuckDBPyConnection, official: pl.DataFrame, resolver: GeoResolver, schema: dict[str, Any]
+) -> pl.DataFrame:
+    """(id, motif) of the rows of ``official`` (the 15 fields, as written) that the official
+    schema refuses, or that use the EPCI level it does not define; one French reason per row."""
+    geo_reasons = []
+    for field in _GEO_FIELDS:
+        codes = (
+            official.select("id", pl.col(field).str.split(MULTI_VALUE_SEPARATOR).alias("code"))
+            .explode("code")
+            .filter(pl.col("code").is_not_null())
+        )
+        bad = codes.filter(~pl.col("code").str.contains(_OFFICIAL_GEO_CODE) | pl.col("code").str.starts_with("EPCI-"))
+        if bad.is_empty():
+            continue
+        distinct = bad.get_column("code").unique().sort().to_list()  # few distinct codes
+        reasons = pl.DataFrame({"code": distinct, "raison": [_geo_reason(code, resolver) for code in distinct]},
+                               schema={"code": pl.String, "raison": pl.String})
+        geo_reasons.append(
+            bad.join(reasons, on="code", how="left")
+            .group_by("id")
+            .agg(pl.col("raison").unique().sort().str.join(" ; "))
+            .select("id", (pl.lit(f"{field} : ") + pl.col("raison")).alias("motif"), pl.lit(field).alias("champ"))
+        )
+    numbered = official.with_row_index("_ligne", offset=1)
+    name = "_release_dispositif"
+    conn.register(name, numbered)
+    try:
+        violations = validate_relation(conn, name, "_ligne", schema=schema, limit=None)
+    finally:
+        conn.unregister(name)
+    ids = numbered.get_column("id").to_list()
+    checked = pl.DataFrame(
+        {
+            "id": [ids[v.row - 1] for v in violations],
+            "champ": [v.field for v in violations],
+            "contrainte": [v.constraint for v in violations],
+            "motif": [f"{v.field} : {v.message}" for v in violations],
+        },
+        schema={"id": pl.String, "champ": pl.String, "contrainte": pl.String, "motif": pl.String},
+    )
+    geo = pl.concat(geo_reasons) if geo_reasons else pl.DataFrame(
+        schema={"id": pl.String, "motif": pl.String, "champ": pl.String})
+    # A geography pattern violation is already told, code by code, by the geo reasons.
+    checked = checked.join(geo.select("id", "champ"), on=["id", "champ"], how="anti").select("id", "motif")
+    return (
+        pl.concat([geo.select("id", "motif"), checked])
+        .group_by("id")
+        .agg(pl.col("motif").unique().sort().str.join(" ; "))
+        .sort("id")
+    )
+
+
+def _geo_reason(code: str, resolver: GeoResolver) -> str:
+    label = resolver.label(code)
+    if code.startswith("EPCI-"):
+        return f"{label} : le niveau EPCI n'est pas défini par le schéma officiel"
+    if code[:4] in ("DEP-", "COM-") and ("-2A" in code or "-2B" in code):
+        return f"{label} : code corse, refusé par le motif officiel (que des chiffres après le niveau)"
+    return f"{label} : code refusé par le motif officiel (NIVEAU-chiffres, niveau en majuscules)"
+
+
+# --------------------------------------------------------------------------- aides-communes
+
+_TERRITORIES_SQL = """
+    SELECT 'COM-' || code AS code, code AS commune FROM ref_communes
+    UNION ALL SELECT 'EPCI-' || m.epci, m.commune FROM ref_epci_membres m SEMI JOIN ref_communes c ON c.code = m.commune
+    UNION ALL SELECT 'DEP-' || departement, code FROM ref_communes
+    UNION ALL SELECT 'REG-' || region, code FROM ref_communes
+    UNION ALL SELECT 'PAYS-99100', code FROM ref_communes
+"""
+_PAIRS_ROW_GROUP = 1 << 20
+
+
+def communes_pairs(conn: duckdb.DuckDBPyConnection, text: pl.DataFrame) -> pl.DataFrame:
+    """(commune, aid_id, statut) for every current commune and every aid of ``text`` covering it.
+
+    Set-based, on integers: each aid's codes are split and joined to the communes of each
+    territory (COM itself, EPCI members, DEP / REG communes, PAYS-99100 all communes; another
+    country covers none), every pair becomes one 64-bit key ``commune rank · 2^b + aid rank``,
+    the keys are sorted (which orders the rows by commune, then aid id, and lets duplicates —
+    overlapping codes — be dropped by comparing neighbours), the pairs of the exclusions are
+    removed, and only then are the strings gathered. Measured on synthetic data: 100,000 aids
+    (1 % national) over 34,969 communes → 54 million pairs, about 8 s on two cores, file written.
+    """
+    communes = query_frame(conn, "SELECT code FROM ref_communes ORDER BY code").get_column("code")
+    rank = pl.DataFrame({"commune": communes}).with_row_index("c")
+    territories = (
+        query_frame(conn, f"SELECT code, commune FROM ({_TERRITORIES_SQL})")
+        .join(rank, on="commune")
+        .select("code", "c")
+    )
+    aids = text.select("id", "statut", "eligibilite_geographique", "eligibilite_geographique_exclusions").sort("id")
+    shift = max(1, (aids.height - 1).bit_length())
+    numbered = aids.with_row_index("a")
+
+    def keys(column: str) -> pl.Series:
+        codes = (
+            numbered.select("a", pl.col(column).str.split(MULTI_VALUE_SEPARATOR).alias("code"))
+            .explode("code")
+            .drop_nulls("code")
+        )
+        key = pl.col("c").cast(pl.UInt64) * (1 << shift) + pl.col("a").cast(pl.UInt64)
+        return codes.join(territories, on="code").select(key.alias("k")).get_column("k")
+
+    excluded = keys("eligibilite_geographique_exclusions")
+    kept = pl.DataFrame({"k": keys("eligibilite_geographique").sort()}).filter(
+        pl.col("k").ne_missing(pl.col("k").shift(1)) & ~pl.col("k").is_in(excluded.implode())
+    ).get_column("k")
+    c = (kept // (1 << shift)).cast(pl.UInt32)
+    a = (kept % (1 << shift)).cast(pl.UInt32)
+    return pl.DataFrame(
+        {
+            "commune": communes.gather(c),
+            "aid_id": aids.get_column("id").gather(a),
+            "statut": aids.get_column("statut").gather(a),
+        },
+        schema={name: pl.String for name in COMMUNES_COLUMNS},
+    )
+
+
+def write_communes_parquet(conn: duckdb.DuckDBPyConnection, text: pl.DataFrame, path: Path) -> int:
+    """Write aides-communes.parquet (rows ordered by commune, then aid id); return its row count."""
+    pairs = communes_pairs(conn, text)
+    pairs.write_parquet(path, compression="zstd", row_group_size=_PAIRS_ROW_GROUP, statistics=True)
+    return pairs.height
+
+
+# --------------------------------------------------------------------------- changes
+
+def same_content(previous: pl.DataFrame, current: pl.DataFrame) -> bool:
+    """Whether two aides.parquet frames hold the same rows (order ignored), columns and types."""
+    if previous.schema != current.schema or previous.height != current.height:
+        return False
+    return previous.sort("id").equals(current.sort("id"))
+
+
+def compute_changes(previous: pl.DataFrame | None, current: pl.DataFrame) -> pl.DataFrame:
+    """changements.csv's rows: (id, changement, champs) of every aid added, modified or removed."""
+    schema = {"id": pl.String, "changement": pl.String, "champs": pl.String}
+    if previous is None:
+        return current.select("id", pl.lit(ADDED).alias("changement"), pl.lit(None, pl.String).alias("champs"))
+    previous = _aligned(previous, current)
+    fields = [c for c in current.columns if c != "id"]
+    joined = current.join(previous, on="id", how="full", suffix="_avant", coalesce=False)
+    changed = [pl.when(pl.col(c).ne_missing(pl.col(f"{c}_avant"))).then(pl.lit(c)) for c in fields]
+    out = joined.select(
+        pl.coalesce("id", "id_avant").alias("id"),
+        pl.when(pl.col("id_avant").is_null()).then(pl.lit(ADDED))
+        .when(pl.col("id").is_null()).then(pl.lit(REMOVED))
+        .otherwise(pl.lit(MODIFIED)).alias("changement"),
+        pl.concat_list(changed).list.drop_nulls().list.join(MULTI_VALUE_SEPARATOR).alias("champs"),
+    )
+    out = out.filter((pl.col("changement") != MODIFIED) | (pl.col("champs") != "")).with_columns(
+        pl.when(pl.col("changement") == MODIFIED).then(pl.col("champs")).otherwise(None).alias("champs")
+    )
+    order = pl.col("changement").replace_strict({k: i for i, k in enumerate(CHANGE_KINDS)}, return_dtype=pl.Int8)
+    return out.sort(order, "id").select(list(schema)).cast(schema)
+
+
+def _aligned(previous: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
+    """The previous frame with the current columns and types (a new column is null before)."""
+    exprs = []
+    for name, dtype in current.schema.items():
+        if name in previous.columns:
+            exprs.append(pl.col(name).cast(dtype, strict=False))
+        else:
+            exprs.append(pl.lit(None, dtype).alias(name))
+    return previous.select(exprs)
+
+
+def change_counts(changes: pl.DataFrame) -> dict[str, int]:
+    counts = dict(changes.group_by("changement").len().iter_rows())
+    return {kind: int(counts.get(kind, 0)) for kind in CHANGE_KINDS}
+
+
+# --------------------------------------------------------------------------- sources
+
+def source_counts(text: pl.DataFrame) -> pl.DataFrame:
+    """(source, aides): how many published aids each source contributes to."""
+    return (
+        text.select(pl.col("sources").str.split(MULTI_VALUE_SEPARATOR).alias("source"))
+        .explode("source")
+        .filter(pl.col("source").is_not_null())
+        .group_by("source")
+        .len("aides")
+        .sort("source")
+    )
+
+
+def package_sources(sources: list[dict] | None, counts: pl.DataFrame) -> list[dict[str, Any]]:
+    """Data Package ``sources``: the given declarations, else the source ids of the catalogue."""
+    if not sources:
+        return [{"title": name} for name in counts.get_column("source").to_list()]
+    out = []
+    for declared in sources:
+        name = declared.get("name")
+        title = declared.get("title") or declared.get("publisher") or name
+        entry: dict[str, Any] = {"title": str(title) if title else "source sans nom"}
+        if name:
+            entry["name"] = str(name)
+        path = declared.get("path") or declared.get("homepage")
+        if path:
+            entry["path"] = str(path)
+        out.append(entry)
+    return out
+
+
+# --------------------------------------------------------------------------- datapackage
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def csv_resource(
+    folder: Path, name: str, filename: str, title: str, schema: dict[str, Any], rows: int
+) -> dict[str, Any]:
+    """A CSV table resource: frictionless checks its schema, bytes, sha256 and row count."""
+    path = folder / filename
+    return {
+        "name": name,
+        "title": title,
+        "type": "table",
+        "path": filename,
+        "scheme": "file",
+        "format": "csv",
+        "mediatype": "text/csv",
+        "encoding": "utf-8",
+        "dialect": {"delimiter": ",", "quoteChar": '"', "doubleQuote": True, "lineTerminator": "\n", "header": True},
+        "schema": schema,
+        "bytes": path.stat().st_size,
+        "hash": f"sha256:{sha256_file(path)}",
+        "rows": rows,
+    }
+
+
+def parquet_resource(
+    folder: Path, name: str, filename: str, title: str, schema: dict[str, Any], rows: int
+) -> dict[str, Any]:
+    """A Parquet file resource: frictionless checks bytes and sha256; rows are ``num_rows``."""
+    path = folder / filename
+    return {
+        "name": name,
+        "title": title,
+        "type": "file",
+        "path": filename,
+        "scheme": "file",
+        "format": "parquet",
+        "mediatype": PARQUET_MEDIATYPE,
+        "schema": schema,
+        "bytes": path.stat().st_size,
+        "hash": f"sha256:{sha256_file(path)}",
+        "num_rows": rows,
+    }
+
+
+def datapackage(
+    version: str, created: str, sources: list[dict[str, Any]], resources: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "name": "catalogue-aides-transition-ecologique",
+        "title": "Catalogue national des aides à la transition écologique",
+        "description": "Les aides à la transition écologique de tous leurs éditeurs, normalisées au schéma "
+                       "aides-transition-ecologique (compatible dispositif-aide v0.2.0 d'Etalab). "
+                       "Voir README.md et CHANGELOG.md.",
+        "version": version,
+        "created": created,
+        "licenses": [LICENSE],
+        "sources": sources,
+        "keywords": ["aides", "transition écologique", "dispositif-aide", "subventions"],
+        "resources": resources,
+    }
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- notes
+
+def _md(text: Any) -> str:
+    """A value safe inside a Markdown table cell."""
+    if text is None:
+        return ""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+_LIST_LIMIT = 200
+
+
+def changelog(
+    version: str,
+    published_at: str,
+    previous_version: str | None,
+    counts: dict[str, int],
+    changes: pl.DataFrame,
+    titles: pl.DataFrame,
+    excluded: pl.DataFrame,
+    per_source: pl.DataFrame,
+    source_titles: dict[str, str],
+) -> str:
+    """CHANGELOG.md, in French: figures, changes, aids left out of dispositif-aide.csv, sources.
+
+    ``titles`` has (id, titre) for the current and the removed aids; ``excluded`` (id, motif).
+    """
+    tally = change_counts(changes)
+    lines = [f"# Publication {version}", ""]
+    lines.append(f"Publiée le {published_at} (heure de Paris).")
+    lines.append(f"Publication précédente : {previous_version}." if previous_version
+                 else "Première publication : toutes les aides sont ajoutées.")
+    lines += ["", "## En chiffres", "", "| fichier | lignes |", "| --- | ---: |"]
+    for name, value in counts.items():
+        lines.append(f"| {_md(name)} | {value} |")
+    lines += ["", "## Changements", ""]
+    lines.append(f"{tally[ADDED]} aide(s) ajoutée(s), {tally[MODIFIED]} modifiée(s), {tally[REMOVED]} supprimée(s)"
+                 f" (détail ligne par ligne : `{CHANGES_CSV}`).")
+    detailed = changes.join(titles, on="id", how="left")
+    for kind, heading in ((ADDED, "Ajoutées"), (MODIFIED, "Modifiées"), (REMOVED, "Supprimées")):
+        part = detailed.filter(pl.col("changement") == kind)
+        if part.is_empty():
+            continue
+        lines += ["", f"### {heading} ({part.height})", ""]
+        for row in part.head(_LIST_LIMIT).iter_rows(named=True):
+            champs = f" — champs : {row['champs'].replace(MULTI_VALUE_SEPARATOR, ', ')}" if row["champs"] else ""
+            lines.append(f"- `{row['id']}` {_md(row['titre'])}{champs}")
+        if part.height > _LIST_LIMIT:
+            lines.append(f"- … et {part.height - _LIST_LIMIT} autre(s), voir `{CHANGES_CSV}`.")
+    lines += ["", f"## Aides écartées de {DISPOSITIF_CSV}", ""]
+    if excluded.is_empty():
+        lines.append("Aucune : toutes les aides publiées respectent le schéma dispositif-aide v0.2.0.")
+    else:
+        lines.append(f"{excluded.height} aide(s) ne respectent pas le schéma officiel dispositif-aide v0.2.0 ; "
+                     f"elles restent entières dans `{AIDES_CSV}`.")
+        lines += ["", "| id | titre | motif |", "| --- | --- | --- |"]
+        for row in excluded.join(titles, on="id", how="left").iter_rows(named=True):
+            lines.append(f"| `{row['id']}` | {_md(row['titre'])} | {_md(row['motif'])} |")
+    lines += ["", "## Aides par source", "", "| source | nom | aides |", "| --- | --- | ---: |"]
+    for source, number in per_source.iter_rows():
+        lines.append(f"| {_md(source)} | {_md(source_titles.get(source, ''))} | {number} |")
+    lines.append("")
+    lines.append("Une aide trouvée dans plusieurs sources et fusionnée compte pour chacune d'elles.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def readme(version: str) -> str:
+    """README.md of a release: the files and the rules a reuser must know."""
+    return f"""# Catalogue des aides à la transition écologique — publication {version}
+
+Licence : Etalab Licence Ouverte 2.0. Description machine : `{DATAPACKAGE_JSON}` (Data Package,
+vérifié par `frictionless validate` avant publication). Changements : `{CHANGELOG_MD}`, `{CHANGES_CSV}`.
+
+## Fichiers
+
+| fichier | contenu |
+| --- | --- |
+| `{AIDES_CSV}` | toutes les aides publiées, tous les champs du schéma aides-transition-ecologique, dans l'ordre du schéma |
+| `{AIDES_PARQUET}` | les mêmes lignes et colonnes, typées : texte, dates avec fuseau horaire, nombres (float64) |
+| `{DISPOSITIF_CSV}` | les 15 champs du schéma dispositif-aide v0.2.0 d'Etalab, pour les aides qui le respectent strictement |
+| `{COMMUNES_PARQUET}` | une ligne (commune, aid_id, statut) par commune actuelle et par aide qui la couvre, exclusions déduites |
+| `{CHANGES_CSV}` | id, changement (ajoutée, modifiée, supprimée), champs modifiés, par rapport à la publication précédente |
+
+## Règles d'écriture
+
+- CSV séparés par des virgules, encodés en UTF-8 sans BOM, fins de ligne `\\n`, guillemets doubles
+  seulement quand une cellule en contient, ou contient une virgule ou un saut de ligne.
+- Cellules à plusieurs valeurs : valeurs séparées par `|`, sans espace.
+- Dates : ISO 8601 avec fuseau ; `date_ouverture` (00:00:00) et `date_cloture` (23:59:59) à l'heure
+  de Paris (`+01:00` / `+02:00`), `date_mise_a_jour` et `date_collecte` en UTC (`Z`).
+- **Formules neutralisées** : dans les fichiers CSV, une cellule de texte qui commence par `=`, `+`,
+  `-`, `@`, une tabulation ou un retour chariot est précédée d'une apostrophe `'`, pour qu'un tableur
+  ne l'exécute pas comme une formule. Pour retrouver la valeur d'origine, retirez l'apostrophe
+  initiale de ces cellules. Si l'apostrophe fait dépasser la longueur maximale du champ
+  (`promesse`, `description`), le texte est d'abord coupé à un mot avec `…`. Les nombres et les
+  dates ne sont jamais concernés. Les fichiers Parquet gardent les valeurs telles quelles.
+- `{DISPOSITIF_CSV}` écarte les aides que le schéma officiel refuse : codes corses (`DEP-2A`,
+  `COM-2B033`…), refusés par son motif `^[A-Z]+-\\d+`, et codes `EPCI-…`, niveau qu'il ne définit
+  pas. Elles sont listées avec leur motif dans `{CHANGELOG_MD}` et restent entières dans `{AIDES_CSV}`.
+- `{COMMUNES_PARQUET}` couvre les communes actuelles du Code officiel géographique : `COM-` la
+  commune, `EPCI-` ses communes membres, `DEP-` et `REG-` leurs communes, `PAYS-99100` toutes les
+  communes (collectivités d'outre-mer comprises) ; les exclusions retirent leurs communes.
+"""
+
+
+def titles_frame(current: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
+    """(id, titre) of the current aids and of the previous ones no longer there."""
+    frames: list[pl.DataFrame] = [current.select("id", "titre")]
+    if previous is not None and {"id", "titre"} <= set(previous.columns):
+        frames.append(previous.select(pl.col("id").cast(pl.String), pl.col("titre").cast(pl.String))
+                      .join(current.select("id"), on="id", how="anti"))
+    return pl.concat(frames)
+
+
+def source_titles(sources: Iterable[dict] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for declared in sources or ():
+        name = declared.get("name")
+        title = declared.get("title") or declared.get("publisher")
+        if name and title:
+            out[str(name)] = str(title)
+    return out
+
