@@ -8,12 +8,13 @@ UV := $(VENV)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install run test dev bench clean help
+.PHONY: install web browser run test dev serve bench clean help
 
 help:
 	@echo "make run    installe l'environnement puis lance toute la chaîne sur les sources réelles"
 	@echo "make test   installe l'environnement puis lance les tests"
 	@echo "make dev    ouvre l'interface Dagster (et son démon) sur l'instance du dépôt"
+	@echo "make serve  lance l'application web des collectivités (http://127.0.0.1:8000)"
 
 # The virtualenv is rebuilt from the lock file whenever pyproject.toml or uv.lock change.
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -24,14 +25,31 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 install: $(VENV)/.installed
 
+# The État's design system (DSFR), from its npm package, for the web application.
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+web: web/node_modules/.installed
+
+# Debian's Chromium, for the browser tests of the web application (Playwright drives it).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium absent : installez le paquet Debian chromium (sudo apt-get install chromium)"; fi; }
+
 run: install
 	$(VENV)/bin/aides run
 
-test: install
+test: install web browser
 	$(VENV)/bin/python -m pytest
 
 dev: install
 	$(VENV)/bin/dagster dev -w workspace.yaml --host 127.0.0.1 --port 3000
+
+serve: install web
+	$(VENV)/bin/aides serve
 
 clean:
 	rm -rf $(VENV) warehouse/data warehouse/cache

@@ -149,7 +149,7 @@ def test_mte_long_description_is_kept_whole_and_cut_only_in_exports(built):
             "AND titre = 'Prêt transition écologique Île-de-France'"
         ).fetchone()[0]
         conn.execute("BEGIN TRANSACTION")  # the change below is undone at the end of the test
-        conn.execute("CREATE TEMP TABLE longue AS SELECT * FROM aides LIMIT 1")
+        conn.execute("CREATE TEMP TABLE longue AS SELECT * FROM aides WHERE publiable LIMIT 1")
         conn.execute("UPDATE longue SET description = repeat('mot ', 2000)")  # 8000 characters
         long_id = conn.execute("SELECT id::VARCHAR FROM longue").fetchone()[0]
         conn.execute("UPDATE aides SET description = (SELECT description FROM longue) WHERE id = (SELECT id FROM longue)")
