@@ -8,11 +8,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from aides_cli.collectivites import prefill_command, tokens_app, validate_command
 from aides_cli.geo import geo_app
 from warehouse.settings import PROJECT_ROOT, warehouse_paths
 
 app = typer.Typer(help="Catalogue national des aides à la transition écologique.", no_args_is_help=True)
 app.add_typer(geo_app, name="geo")
+app.add_typer(tokens_app, name="tokens")
+app.command("validate")(validate_command)
+app.command("prefill")(prefill_command)
 console = Console(width=160)
 
 
@@ -112,6 +116,17 @@ def record(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(f"{len(payload.documents)} réponses enregistrées dans {into / spec.name}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Adresse d'écoute."),
+    port: int = typer.Option(8000, help="Port d'écoute."),
+) -> None:
+    """Start the collectivités' web application (territories, aids, downloads, submissions)."""
+    from webapp.app import serve as run_server
+
+    run_server(host, port)
 
 
 @app.command("lookup")

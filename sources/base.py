@@ -38,7 +38,7 @@ class SourceSpec:
     publisher: str
     licence: str
     homepage: str
-    transport: str  # npm, http
+    transport: str  # npm, http, local (files in the warehouse)
     schedule: str  # cron expression
     config: dict[str, Any] = field(default_factory=dict)
     precedence: int = 50  # higher wins when sources disagree on the same aid

@@ -281,3 +281,31 @@ def test_lookup_paris_gives_paris_and_ile_de_france_aids_and_no_other_region(rel
         # every aid answered covers Paris through one of its codes: none is restricted to elsewhere
         assert any(c in {"COM-75056", "EPCI-200054781", "DEP-75", "REG-11", "PAYS-99100"} for c in codes), aide
     assert {a["id"] for a in arrondissement.aides} == {a["id"] for a in answer.aides}
+
+
+def test_a_collectivite_correction_and_withdrawal_win_and_keep_the_ids(built, tmp_path):
+    import shutil
+
+    source_paths, *_ = built
+    paths = WarehousePaths(tmp_path / "warehouse")
+    shutil.copytree(source_paths.root, paths.root)
+    with connect_writer(paths) as conn:
+        paris, lyon = (conn.execute(
+            "SELECT aid_id::VARCHAR FROM aides_provenance WHERE record_key = ?", [key]).fetchone()[0]
+            for key in ("aides-velo:aides . paris", "aides-velo:aides . lyon"))
+        conn.execute(
+            """INSERT INTO source_records (source, native_id, digest, titre, geo_inclusions, geo_exclusions, publics,
+                                            types_aide, thematiques, porteurs, financeurs, montants, taux, programmes, raw)
+               VALUES ('soumissions-collectivites', ?, 'x', 'Aide à l''achat d''un vélo — Ville de Paris',
+                       '[{"niveau": "commune", "code": "75056", "nom": null}]', '[]', ['particuliers'], ['financement'],
+                       ['transport'], ['Ville de Paris'], [], ['400 €'], [], [], '{"action": "correction"}'),
+                      ('soumissions-collectivites', ?, 'x', 'Aide retirée',
+                       '[{"niveau": "commune", "code": "69123", "nom": null}]', '[]', [], [], [], [], [], [], [], [],
+                       '{"action": "retrait"}')""",
+            [paris, lyon],
+        )
+        build_catalogue(conn, load_specs(), TODAY)
+        corrected = conn.execute("SELECT titre, sources[1], statut FROM aides WHERE id = ?", [paris]).fetchone()
+        withdrawn = conn.execute("SELECT statut, signalements FROM aides WHERE id = ?", [lyon]).fetchone()
+    assert corrected == ("Aide à l'achat d'un vélo — Ville de Paris", "soumissions-collectivites", "ouverte")
+    assert withdrawn[0] == "clôturée" and any("retirée par la collectivité" in s for s in withdrawn[1])

@@ -57,3 +57,22 @@ def test_publication_asset_follows_the_catalogue_with_a_blocking_frictionless_ch
     key = dg.AssetCheckKey(dg.AssetKey("publication"), "publication_valide")
     check = next(c for c in definitions.asset_checks if key in c.check_keys)
     assert all(spec.blocking for spec in check.check_specs)
+
+
+def test_submissions_sensor_starts_a_run_for_each_new_file_once(warehouse):
+    from pipelines.defs.soumissions.sensors import nouvelles_soumissions
+
+    definitions = defs()
+    assert definitions.resolve_sensor_def("nouvelles_soumissions")
+    job = definitions.resolve_job_def("soumissions_collectivites")
+    assert {"records_soumissions_collectivites", "aides", "publication"} <= {node.name for node in job.graph.nodes}
+
+    empty = nouvelles_soumissions(dg.build_sensor_context())
+    assert isinstance(empty, dg.SkipReason)
+    folder = warehouse.root / "submissions"
+    folder.mkdir(parents=True)
+    (folder / "20261129T101500Z-214900074-0123456789ab.csv").write_text("id\n", encoding="utf-8")
+    first = nouvelles_soumissions(dg.build_sensor_context())
+    assert [r.run_key for r in first.run_requests] == ["20261129T101500Z-214900074-0123456789ab.csv"]
+    again = nouvelles_soumissions(dg.build_sensor_context(cursor=first.cursor))
+    assert isinstance(again, dg.SkipReason)

@@ -27,7 +27,7 @@ def test_every_declared_source_is_complete_and_has_its_adapter():
     for spec in specs:
         module = importlib.import_module(f"sources.adapters.{spec.adapter}")
         assert callable(module.collect) and callable(module.parse), spec.name
-        assert spec.transport in {"npm", "http"}
+        assert spec.transport in {"npm", "http", "local"}
 
 
 def test_entries_are_read_from_every_file_of_the_folder(tmp_path):

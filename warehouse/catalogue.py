@@ -255,6 +255,7 @@ def _aggregate(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("date_ouverture").drop_nulls().unique().alias("_ouvertures"),
         pl.col("date_cloture").drop_nulls().unique().alias("_clotures"),
         pl.col("eligibilite_texte_absent").all(),
+        (pl.col("action") == "retrait").any().alias("retiree"),
     )
 
 
@@ -278,6 +279,7 @@ def _publishable(frame: pl.DataFrame, today: date) -> pl.DataFrame:
         pl.when(pl.col("url_source").is_null()).then(pl.lit("aucun lien")),
         pl.when(pl.col("geo_statut") == "ambiguous").then(pl.lit("géographie ambiguë")),
         pl.when(pl.col("eligibilite_texte_absent")).then(pl.lit("éligibilité non précisée par la source")),
+        pl.when(pl.col("retiree")).then(pl.lit("retirée par la collectivité : cette aide n'existe plus")),
     ).list.drop_nulls()
     return frame.with_columns(reasons.alias("motifs_non_publiable"), flags.alias("signalements")).with_columns(
         (pl.col("motifs_non_publiable").list.len() == 0).alias("publiable")
@@ -308,9 +310,16 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
     conn.execute("BEGIN TRANSACTION")
     try:
         ids = assign_ids(conn, clusters)
+        known = {row[0] for row in conn.execute("SELECT DISTINCT aid_id::VARCHAR FROM id_map").fetchall()}
         frame = frame.join(dedup.clusters, on="record_key").join(ids, on="cluster_key").with_columns(
             (pl.col("record_key") == pl.col("cluster_key")).alias("representant"),
             pl.col("eligibilite").is_null().alias("eligibilite_texte_absent"),
+            pl.col("raw").str.json_path_match("$.action").alias("action"),
+        ).with_columns(
+            # A record that names a catalogue id (a collectivité's correction or withdrawal)
+            # belongs to that aid, whatever its title: the link is declared, not guessed.
+            pl.when(pl.col("native_id").is_in(list(known)) & pl.col("action").is_in(["correction", "retrait"]))
+            .then(pl.col("native_id")).otherwise(pl.col("aid_id")).alias("aid_id")
         )
         aides = _publishable(_aggregate(frame.with_columns(
             pl.col("eligibilite").fill_null(ELIGIBILITE_INCONNUE),
@@ -320,7 +329,8 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
             .otherwise(pl.concat_list(pl.col("editeur"))).alias("porteurs"),
             pl.col("aid_id").alias("id"),
             pl.col("programmes").alias("programmes_parents"),
-            statut_expr(today).alias("statut"),
+            # a withdrawn aid stays in the catalogue (history) but is never shown as open
+            pl.when(pl.col("retiree")).then(pl.lit("clôturée")).otherwise(statut_expr(today)).alias("statut"),
         )
         _store(conn, frame, aides, pl.concat([p.select(_PROBLEM_COLUMNS) for p in problems], how="vertical_relaxed"),
                dedup.review)
