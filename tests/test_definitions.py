@@ -76,3 +76,14 @@ def test_submissions_sensor_starts_a_run_for_each_new_file_once(warehouse):
     assert [r.run_key for r in first.run_requests] == ["20261129T101500Z-214900074-0123456789ab.csv"]
     again = nouvelles_soumissions(dg.build_sensor_context(cursor=first.cursor))
     assert isinstance(again, dg.SkipReason)
+
+
+def test_every_source_has_a_schedule_at_its_declared_cadence():
+    from sources.registry import load_specs
+
+    definitions = defs()
+    for spec in load_specs():
+        schedule = definitions.resolve_schedule_def(f"calendrier_{spec.name.replace('-', '_')}")
+        assert schedule.cron_schedule == spec.schedule and schedule.execution_timezone == "Europe/Paris"
+        job = definitions.resolve_job_def(schedule.job_name)
+        assert {f"records_{spec.name.replace('-', '_')}", "aides", "publication"} <= {n.name for n in job.graph.nodes}
