@@ -119,6 +119,22 @@ def record(
 
 
 @app.command()
+def acknowledge(source: str = typer.Argument(..., help="Nom de la source dont la baisse est acceptée.")) -> None:
+    """Accept a source's held-back drop in records: the next run applies it."""
+    import getpass
+
+    from warehouse.db import connect_writer
+    from warehouse.ingestion import acknowledge_hold
+
+    with connect_writer() as conn:
+        count = acknowledge_hold(conn, source, getpass.getuser())
+    if not count:
+        console.print(f"Aucun changement retenu pour {source}.")
+        raise typer.Exit(1)
+    console.print(f"{count} changement(s) de {source} acquitté(s) : ils seront appliqués au prochain run.")
+
+
+@app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Adresse d'écoute."),
     port: int = typer.Option(8000, help="Port d'écoute."),

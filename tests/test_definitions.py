@@ -87,3 +87,11 @@ def test_every_source_has_a_schedule_at_its_declared_cadence():
         assert schedule.cron_schedule == spec.schedule and schedule.execution_timezone == "Europe/Paris"
         job = definitions.resolve_job_def(schedule.job_name)
         assert {f"records_{spec.name.replace('-', '_')}", "aides", "publication"} <= {n.name for n in job.graph.nodes}
+
+
+def test_quality_gates_are_declared():
+    checks = defs().resolve_asset_graph().asset_check_keys
+    names = {(key.asset_key.to_user_string(), key.name) for key in checks}
+    assert {("aides", "aides_conformes_au_schema"), ("aides", "part_geographie_resolue"), ("aides", "taux_de_doublons"),
+            ("publication", "publication_valide"), ("records_aides_velo", "source_disponible"),
+            ("records_aides_velo", "source_fraiche")} <= names

@@ -114,3 +114,33 @@ def test_source_that_never_had_a_snapshot_is_unavailable_not_empty(adapter, ctx,
     with connect_writer(warehouse) as conn:
         runs = conn.execute("SELECT source, status, error IS NOT NULL FROM source_runs").fetchall()
     assert runs == [("ville-test", "unavailable", True)]
+
+
+def test_a_large_drop_is_held_back_until_acknowledged(adapter, ctx, warehouse):
+    from typer.testing import CliRunner
+
+    from aides_cli.main import app
+
+    adapter.body = json.dumps([{"id": f"a{i}", "titre": f"Aide {i}"} for i in range(10)]).encode()
+    run_once(ctx, warehouse, "r1")
+    adapter.body = json.dumps([{"id": "a1", "titre": "Aide 1"}]).encode()  # 9 of 10 aids vanish
+    _, line, records, _ = run_once(ctx, warehouse, "r2")
+    assert line.status == "held" and not line.changed and "aides acknowledge ville-test" in line.error
+    assert len(records) == 10  # the previous records stay in use
+    _, line, records, _ = run_once(ctx, warehouse, "r3")
+    assert line.status == "held" and len(records) == 10  # still held, recorded once
+    result = CliRunner().invoke(app, ["acknowledge", "ville-test"])
+    assert result.exit_code == 0, result.output
+    _, line, records, _ = run_once(ctx, warehouse, "r4")
+    assert line.status == "parsed" and [r[0] for r in records] == ["a1"]
+    with connect_writer(warehouse) as conn:
+        holds = conn.execute("SELECT previous_records, new_records, acknowledged_at IS NOT NULL FROM source_holds").fetchall()
+    assert holds == [(10, 1, True)]
+
+
+def test_a_small_drop_is_applied(adapter, ctx, warehouse):
+    adapter.body = json.dumps([{"id": f"a{i}", "titre": f"Aide {i}"} for i in range(10)]).encode()
+    run_once(ctx, warehouse, "r1")
+    adapter.body = json.dumps([{"id": f"a{i}", "titre": f"Aide {i}"} for i in range(8)]).encode()
+    _, line, records, _ = run_once(ctx, warehouse, "r2")
+    assert line.status == "parsed" and len(records) == 8

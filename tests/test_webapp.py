@@ -706,9 +706,11 @@ def test_pages_answer_503_while_another_process_writes_the_warehouse(own):
 
 def test_broken_links_are_flagged_when_link_checks_exist(own):
     with connect_writer(own["paths"]) as conn:
-        conn.execute("CREATE TABLE liens (url VARCHAR, ok BOOLEAN, verifie_le TIMESTAMPTZ)")
-        conn.execute("INSERT INTO liens VALUES ('https://exemple.test/aide', true, '2026-11-01'), "
-                     "('https://exemple.test/aide', false, '2026-11-28'), ('https://velo.test/angers', false, '2026-11-28')")
+        # the table written by the `liens` asset (warehouse/migrations/0006_liens.sql): latest check wins
+        conn.execute("INSERT INTO liens (url, checked_at, statut, http_status, detail) VALUES "
+                     "('https://exemple.test/aide', '2026-11-01', 'ok', 200, NULL), "
+                     "('https://exemple.test/aide', '2026-11-28', 'casse', 404, NULL), "
+                     "('https://velo.test/angers', '2026-11-28', 'casse', 410, NULL)")
     html = own["client"].get("/territoire/49007").text
     start = html.index(f'data-aide="{VELO}"')
     assert 'data-alerte="lien_casse"' in html[start:html.index("</tr>", start)]
@@ -718,6 +720,7 @@ def test_broken_links_are_flagged_when_link_checks_exist(own):
 
 def test_a_links_table_of_unknown_shape_is_ignored(own):
     with connect_writer(own["paths"]) as conn:
+        conn.execute("DROP TABLE liens")
         conn.execute("CREATE TABLE liens (adresse VARCHAR, resultat VARCHAR)")
     page = own["client"].get("/territoire/49007")
     assert page.status_code == 200 and 'data-alerte="lien_casse"' not in page.text

@@ -93,25 +93,66 @@ def _replace_source_rows(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome
     )
 
 
-def store_outcome(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, run_id: str | None = None) -> SourceRunLine:
-    """Persist one source's outcome atomically and return its run line."""
+DEFAULT_MAX_DROP = 0.3  # a source losing more than 30 % of its records is held back
+
+
+def _held(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, max_drop: float) -> bool:
+    """True when the new payload loses too many records and nobody acknowledged it: the hold is recorded."""
+    assert outcome.result is not None
+    state = conn.execute("SELECT records FROM source_state WHERE source = ?", [outcome.source]).fetchone()
+    previous, new = (state[0] if state else 0), len(outcome.result.records)
+    if not previous or new >= previous * (1 - max_drop):
+        return False
+    acknowledged = conn.execute(
+        "SELECT acknowledged_at IS NOT NULL FROM source_holds WHERE source = ? AND digest = ?",
+        [outcome.source, outcome.digest],
+    ).fetchone()
+    if acknowledged and acknowledged[0]:
+        return False
+    if acknowledged is None:
+        conn.execute("INSERT INTO source_holds VALUES (?, ?, ?, ?, now(), NULL, NULL)",
+                     [outcome.source, outcome.digest, previous, new])
+    return True
+
+
+def acknowledge_hold(conn: duckdb.DuckDBPyConnection, source: str, who: str) -> int:
+    """Accept the held payloads of a source; the next run applies them. Returns how many."""
+    rows = conn.execute(
+        "UPDATE source_holds SET acknowledged_at = now(), acknowledged_by = ? "
+        "WHERE source = ? AND acknowledged_at IS NULL RETURNING digest",
+        [who, source],
+    ).fetchall()
+    return len(rows)
+
+
+def store_outcome(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, run_id: str | None = None,
+                  max_drop: float = DEFAULT_MAX_DROP) -> SourceRunLine:
+    """Persist one source's outcome atomically and return its run line.
+
+    A parsed payload whose record count dropped by more than ``max_drop`` against the last
+    good run is held back (status ``held``): the previous records stay in the catalogue
+    until the drop is acknowledged.
+    """
     conn.execute("BEGIN TRANSACTION")
     try:
-        if outcome.status is IngestStatus.PARSED:
+        held = outcome.status is IngestStatus.PARSED and _held(conn, outcome, max_drop)
+        if outcome.status is IngestStatus.PARSED and not held:
             _replace_source_rows(conn, outcome)
         state = conn.execute("SELECT records, rejected FROM source_state WHERE source = ?", [outcome.source]).fetchone()
         records, rejected = state if state else (0, 0)
         line = SourceRunLine(
             source=outcome.source,
-            status=outcome.status.value,
+            status="held" if held else outcome.status.value,
             stale=outcome.stale,
             records=records,
             rejected=rejected,
-            changed=outcome.status is IngestStatus.PARSED,
+            changed=outcome.status is IngestStatus.PARSED and not held,
             digest=outcome.digest,
             version=outcome.version,
             duration_s=round(outcome.duration_s, 3),
-            error=outcome.error,
+            error=outcome.error if not held else
+            f"changement retenu : {len(outcome.result.records)} enregistrements au lieu de {records} "
+            f"(baisse de plus de {max_drop:.0%}) ; à acquitter avec `aides acknowledge {outcome.source}`",
         )
         conn.execute(
             "INSERT INTO source_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -11,7 +11,7 @@ from sources.context import pipeline_context
 from sources.ingest import ingest
 from sources.registry import load_specs
 from warehouse.db import connect_writer
-from warehouse.ingestion import previous_digest, store_outcome
+from warehouse.ingestion import DEFAULT_MAX_DROP, previous_digest, store_outcome
 from warehouse.settings import warehouse_paths
 
 
@@ -19,7 +19,7 @@ def asset_name(spec: SourceSpec) -> str:
     return "records_" + spec.name.replace("-", "_")
 
 
-def build_source_asset(spec: SourceSpec) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
+def build_source_asset(spec: SourceSpec) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition, dg.AssetChecksDefinition]:
     @dg.asset(
         name=asset_name(spec),
         group_name="ingestion",
@@ -41,7 +41,8 @@ def build_source_asset(spec: SourceSpec) -> tuple[dg.AssetsDefinition, dg.AssetC
         # Network and parsing happen outside the writer lock; only storing holds it.
         outcome = ingest(spec, pipeline_context(paths.snapshots_dir, paths.cache_dir), previous)
         with connect_writer(paths) as conn:
-            line = store_outcome(conn, outcome, context.run.run_id)
+            line = store_outcome(conn, outcome, context.run.run_id,
+                                 max_drop=float(spec.config.get("baisse_max", DEFAULT_MAX_DROP)))
             sample = preview(
                 conn,
                 "SELECT native_id, titre, niveau, url_information, date_cloture FROM source_records "
@@ -78,14 +79,33 @@ def build_source_asset(spec: SourceSpec) -> tuple[dg.AssetsDefinition, dg.AssetC
             ).fetchone()
         status, stale, error = row if row else ("jamais collectée", False, None)
         return dg.AssetCheckResult(
-            passed=status != "unavailable" and not stale,
+            passed=status not in ("unavailable", "held") and not stale,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"statut": str(status), "perime": bool(stale), "erreur": error or ""},
         )
 
-    return _source_records, _available
+    max_age_days = 8 if spec.schedule.split()[4:5] not in (["*"], []) else 2  # weekly vs daily sources
+
+    @dg.asset_check(asset=_source_records, name="source_fraiche", description=(
+        f"La source a été collectée avec succès il y a moins de {max_age_days} jours."))
+    def _fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from warehouse.db import connect_reader
+
+        with connect_reader() as conn:
+            age = conn.execute(
+                "SELECT date_diff('hour', max(run_at), now()) FROM source_runs "
+                "WHERE source = ? AND status IN ('parsed', 'unchanged') AND NOT stale", [spec.name]
+            ).fetchone()[0]
+        return dg.AssetCheckResult(
+            passed=age is not None and age <= max_age_days * 24,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"heures_depuis_la_derniere_collecte": -1 if age is None else int(age),
+                      "limite_heures": max_age_days * 24},
+        )
+
+    return _source_records, _available, _fresh
 
 
 _built = [build_source_asset(spec) for spec in load_specs()]
 
-defs = dg.Definitions(assets=[asset for asset, _ in _built], asset_checks=[check for _, check in _built])
+defs = dg.Definitions(assets=[built[0] for built in _built], asset_checks=[c for built in _built for c in built[1:]])

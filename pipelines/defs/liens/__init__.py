@@ -1,0 +1,1 @@
+"""Link checking of the open aids' pages: the ``liens`` asset and its warning check."""

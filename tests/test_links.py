@@ -1,0 +1,229 @@
+"""Link checking: definitive 4xx answers make a link broken; nothing else ever does."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import dagster as dg
+import pytest
+
+from sources.fetch.client import FetchPolicy
+from sources.fetch.transport import TransportError, TransportResponse
+from warehouse.db import connect_reader, connect_writer
+from warehouse.links import check_links, urls_to_check
+from webapp.queries import aid_rows
+
+POLICY = FetchPolicy(user_agent="test-liens/0.1 (+https://example.org)", attempts=3, backoff_s=0.5, min_interval_s=1.0)
+NOW = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
+
+
+class ScriptedTransport:
+    """Answers from a script: (METHOD, url) -> a status, a list of statuses (one per call, the
+    last repeated), or an exception. robots.txt answers 404 (no rules) unless scripted."""
+
+    def __init__(self, script: dict[tuple[str, str], object]) -> None:
+        self.script = script
+        self.calls: list[tuple[str, str, str]] = []
+
+    def send(self, url: str, headers: dict[str, str], timeout: float, method: str = "GET") -> TransportResponse:
+        self.calls.append((method, url, headers["User-Agent"]))
+        answer = self.script.get((method, url))
+        if answer is None and url.endswith("/robots.txt"):
+            answer = 404
+        if answer is None:
+            raise AssertionError(f"requête inattendue : {method} {url}")
+        if isinstance(answer, list):
+            answer = answer.pop(0) if len(answer) > 1 else answer[0]
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, tuple):
+            return TransportResponse(url, answer[0], {}, answer[1])
+        return TransportResponse(url, int(answer), {}, b"")
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _add_aid(conn, titre: str, statut: str, url_source: str | None, url_demarche: str | None = None) -> str:
+    aid_id = str(uuid.uuid4())
+    conn.execute(
+        "INSERT INTO aides (id, titre, statut, sources, geo_statut, publiable, url_source, url_demarche) "
+        "VALUES (?, ?, ?, ['test'], 'resolved', true, ?, ?)",
+        [aid_id, titre, statut, url_source, url_demarche],
+    )
+    return aid_id
+
+
+def _statuses(conn) -> dict[str, tuple]:
+    rows = conn.execute("SELECT url, statut, http_status, detail, casse FROM liens").fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+@pytest.fixture
+def catalogue(warehouse):
+    with connect_writer() as conn:
+        ids = {
+            "ok": _add_aid(conn, "A", "ouverte", "https://a.example/aide", "https://a.example/demarche"),
+            "casse": _add_aid(conn, "B", "permanente", "https://b.example/disparue"),
+            "instable": _add_aid(conn, "C", "à venir", "https://c.example/aide"),
+            "dns": _add_aid(conn, "D", "ouverte", "https://nulle-part.example/aide"),
+            "robots": _add_aid(conn, "E", "ouverte", "https://r.example/prive/aide"),
+            "close": _add_aid(conn, "F", "clôturée", "https://closed.example/aide", "https://a.example/vieille"),
+        }
+    return ids
+
+
+def _script() -> dict:
+    dns = TransportError("https://nulle-part.example : nom d'hôte introuvable", retryable=False)
+    return {
+        ("HEAD", "https://a.example/aide"): 200,
+        ("HEAD", "https://a.example/demarche"): 405,
+        ("GET", "https://a.example/demarche"): 200,
+        ("HEAD", "https://b.example/disparue"): 404,
+        ("GET", "https://b.example/disparue"): 404,
+        ("HEAD", "https://c.example/aide"): 503,
+        ("GET", "https://c.example/aide"): 503,
+        ("GET", "https://nulle-part.example/robots.txt"): dns,
+        ("HEAD", "https://nulle-part.example/aide"): dns,
+        ("GET", "https://r.example/robots.txt"): (200, b"User-agent: *\nDisallow: /prive/\n"),
+    }
+
+
+def test_each_answer_gets_the_documented_verdict(catalogue):
+    transport, fake = ScriptedTransport(_script()), FakeTime()
+    with connect_writer() as conn:
+        summary = check_links(conn, transport, POLICY, now=NOW, sleep=fake.sleep, clock=fake.clock)
+        found = _statuses(conn)
+    assert found["https://a.example/aide"][:2] == ("ok", 200)
+    assert found["https://a.example/demarche"][:2] == ("ok", 200)  # HEAD refused, GET answered
+    assert found["https://b.example/disparue"] == ("casse", 404, "HTTP 404", True)
+    assert found["https://c.example/aide"][:2] == ("non_verifie", 503)  # a persistent 5xx is not a verdict
+    assert "3 tentatives" in found["https://c.example/aide"][2]
+    dns = found["https://nulle-part.example/aide"]
+    assert dns[0] == "non_verifie" and dns[1] is None and "introuvable" in dns[2] and dns[3] is False
+    assert found["https://r.example/prive/aide"] == ("non_verifie", None, "interdit par robots.txt", False)
+    assert (summary.checked, summary.ok, summary.broken, summary.unchecked) == (6, 2, 1, 3)
+
+
+def test_closed_aids_links_are_not_checked_and_forbidden_pages_not_requested(catalogue):
+    transport = ScriptedTransport(_script())
+    fake = FakeTime()
+    with connect_writer() as conn:
+        check_links(conn, transport, POLICY, now=NOW, sleep=fake.sleep, clock=fake.clock)
+        assert "https://closed.example/aide" not in _statuses(conn)
+        assert "https://a.example/vieille" not in _statuses(conn)
+    requested = {url for _, url, _ in transport.calls}
+    assert not any("closed.example" in u or "vieille" in u for u in requested)
+    assert "https://r.example/prive/aide" not in requested  # robots.txt said no
+    assert all(agent == POLICY.user_agent for _, _, agent in transport.calls)
+
+
+def test_retries_back_off_and_requests_to_one_host_are_spaced(catalogue):
+    transport, fake = ScriptedTransport(_script()), FakeTime()
+    with connect_writer() as conn:
+        check_links(conn, transport, POLICY, now=NOW, sleep=fake.sleep, clock=fake.clock)
+    c_calls = [m for m, url, _ in transport.calls if url == "https://c.example/aide"]
+    assert c_calls == ["HEAD"] * 3 + ["GET"] * 3  # 3 attempts each, the policy's number
+    assert any(s >= POLICY.backoff_s * 2 for s in fake.slept)  # exponential backoff
+    # no DNS retries: a host name that does not resolve is tried once
+    assert [url for _, url, _ in transport.calls].count("https://nulle-part.example/robots.txt") == 1
+    # spacing: between two requests to a.example at least min_interval_s of (fake) time passed
+    times: list[float] = []
+    transport2, fake2 = ScriptedTransport(_script()), FakeTime()
+
+    class Stamping(ScriptedTransport):
+        def send(self, url, headers, timeout, method="GET"):
+            if "a.example" in url:
+                times.append(fake2.now)
+            fake2.now += 0.1  # each request takes a little time
+            return transport2.send(url, headers, timeout, method)
+
+    with connect_writer() as conn:
+        check_links(conn, Stamping({}), POLICY, now=datetime(2025, 3, 2, tzinfo=timezone.utc),
+                    sleep=fake2.sleep, clock=fake2.clock)
+    assert len(times) >= 3 and all(b - a >= POLICY.min_interval_s - 0.1 for a, b in zip(times, times[1:]))
+
+
+def test_offline_nothing_is_called_broken(catalogue):
+    class Offline:
+        def send(self, url, headers, timeout, method="GET"):
+            raise TransportError(f"{url} : nom d'hôte introuvable", retryable=False)
+
+    with connect_writer() as conn:
+        summary = check_links(conn, Offline(), POLICY, now=NOW, sleep=lambda s: None)
+        statuts = {row[0] for row in _statuses(conn).values()}
+    assert summary.broken == 0 and summary.ok == 0 and summary.unchecked == summary.checked == 6
+    assert statuts == {"non_verifie"}
+
+
+def test_the_webapp_flags_the_latest_broken_link_only(catalogue):
+    with connect_writer() as conn:
+        check_links(conn, ScriptedTransport(_script()), POLICY, now=NOW, sleep=lambda s: None)
+    with connect_reader() as conn:
+        rows = {r["id"]: r for r in aid_rows(conn, list(catalogue.values()))}
+    assert rows[catalogue["casse"]]["liens_casses"] == ["https://b.example/disparue"]
+    assert "lien_casse" in {f.kind for f in rows[catalogue["casse"]]["alertes"]}
+    for key in ("ok", "instable", "dns", "robots"):  # unchecked is not broken for the webapp either
+        assert not rows[catalogue[key]]["liens_casses"], key
+    # a later check where the page is back: history is kept, the flag goes away
+    fixed = {**_script(), ("HEAD", "https://b.example/disparue"): 200}
+    with connect_writer() as conn:
+        check_links(conn, ScriptedTransport(fixed), POLICY, now=datetime(2025, 4, 1, tzinfo=timezone.utc),
+                    sleep=lambda s: None)
+        assert conn.execute("SELECT count(*) FROM liens WHERE url = 'https://b.example/disparue'").fetchone()[0] == 2
+    with connect_reader() as conn:
+        rows = {r["id"]: r for r in aid_rows(conn, [catalogue["casse"]])}
+    assert not rows[catalogue["casse"]]["liens_casses"]
+
+
+def test_limit_and_host_interleaving(catalogue):
+    with connect_reader() as conn:
+        urls = urls_to_check(conn)
+        assert len(urls_to_check(conn, limit=2)) == 2
+    assert len(urls) == 6 and len(set(urls)) == 6
+    hosts = [u.split("/")[2] for u in urls]
+    assert hosts[:5].count("a.example") == 1  # a.example's second URL comes after every other host's first
+
+
+def test_the_asset_runs_offline_and_records_unchecked_links(catalogue, monkeypatch):
+    import pipelines.defs.liens.assets as assets
+
+    class Offline:
+        def send(self, url, headers, timeout, method="GET"):
+            raise TransportError(f"{url} : nom d'hôte introuvable", retryable=False)
+
+    monkeypatch.setattr(assets, "LiveTransport", Offline)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([assets.liens, assets.liens_casses], instance=instance)
+    assert result.success
+    [event] = result.get_asset_materialization_events()
+    metadata = {k: getattr(v, "value", v) for k, v in event.step_materialization_data.materialization.metadata.items()}
+    assert (metadata["nb_verifies"], metadata["nb_ok"], metadata["nb_casses"], metadata["nb_non_verifies"]) == (6, 0, 0, 6)
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    with connect_reader() as conn:
+        assert conn.execute("SELECT DISTINCT statut FROM liens").fetchall() == [("non_verifie",)]
+
+
+def test_the_check_warns_when_too_many_links_are_broken(catalogue, monkeypatch):
+    import pipelines.defs.liens.assets as assets
+
+    with connect_writer() as conn:
+        check_links(conn, ScriptedTransport(_script()), POLICY, now=NOW, sleep=lambda s: None)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([assets.liens_casses], instance=instance,
+                                selection=dg.AssetSelection.checks_for_assets(assets.liens))
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed  # 1 broken out of 3 answered: 33 % > 10 %
+    assert check.metadata["nb_casses"].value == 1 and check.metadata["nb_ok"].value == 2
