@@ -40,8 +40,6 @@ _ECHELLE_OF_NIVEAU = {
     "état": "national", "etat": "national", "national": "national", "pays": "national",
     "europe": "europe", "continent": "europe",
 }
-# Broadest level among the resolved codes, when the source states none.
-_ECHELLE_OF_PREFIX = {"COM": "commune", "EPCI": "epci", "DEP": "departement", "REG": "region"}
 _GEO_STRUCT = pl.List(pl.Struct({"niveau": pl.Utf8, "code": pl.Utf8, "nom": pl.Utf8}))
 
 

@@ -13,18 +13,12 @@ import polars as pl
 
 from schemas import field_names
 from warehouse.db import query_frame
+from warehouse.normalise.text import truncate_for_export
 
 DESCRIPTION_MAX = 5000
 PROMESSE_MAX = 180
 _LISTS = ("types_aides", "programmes_parents", "cibles", "eligibilite_geographique",
           "eligibilite_geographique_exclusions", "thematiques", "sources")
-
-
-def _cut(column: str, limit: int) -> pl.Expr:
-    text = pl.col(column)
-    head = text.str.slice(0, limit - 1)
-    at_word = head.str.replace(r"\s+\S*$", "")
-    return pl.when(text.str.len_chars() > limit).then(at_word + pl.lit("…")).otherwise(text).alias(column)
 
 
 def _paris_datetime(column: str, time: str) -> pl.Expr:
@@ -52,8 +46,8 @@ def published_frame(conn: duckdb.DuckDBPyConnection, include_unpublishable: bool
     return frame.select(
         pl.col("id").cast(pl.Utf8),
         "titre",
-        _cut("promesse", PROMESSE_MAX),
-        _cut("description", DESCRIPTION_MAX),
+        truncate_for_export(pl.col("promesse"), PROMESSE_MAX).alias("promesse"),
+        truncate_for_export(pl.col("description"), DESCRIPTION_MAX).alias("description"),
         "eligibilite",
         *[pl.col(c).list.join("|").replace("", None).alias(c) for c in _LISTS],
         (pl.lit("[") + porteurs + pl.lit("]")).alias("porteurs"),
