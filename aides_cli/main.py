@@ -119,15 +119,20 @@ def record(
 
 
 @app.command()
-def acknowledge(source: str = typer.Argument(..., help="Nom de la source dont la baisse est acceptée.")) -> None:
-    """Accept a source's held-back drop in records: the next run applies it."""
+def acknowledge(source: str = typer.Argument(
+        ..., help="Nom de la source dont la baisse est acceptée, ou « publication » pour la baisse du catalogue.")) -> None:
+    """Accept a held-back drop (a source's records, or the whole release): the next run applies it."""
     import getpass
 
     from warehouse.db import connect_writer
     from warehouse.ingestion import acknowledge_hold
+    from warehouse.release import acknowledge_publication_hold
 
     with connect_writer() as conn:
-        count = acknowledge_hold(conn, source, getpass.getuser())
+        if source == "publication":
+            count = acknowledge_publication_hold(conn, getpass.getuser())
+        else:
+            count = acknowledge_hold(conn, source, getpass.getuser())
     if not count:
         console.print(f"Aucun changement retenu pour {source}.")
         raise typer.Exit(1)

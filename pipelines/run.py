@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -13,6 +14,8 @@ import dagster as dg
 from warehouse.settings import PROJECT_ROOT
 
 FULL_JOB = "catalogue_complet"
+# Who runs an in-process run: lets the next run tell a run whose process died from a live one.
+HOST_TAG, PID_TAG = "aides/hote", "aides/pid"
 
 
 @dataclass
@@ -41,6 +44,44 @@ def _plain(value: object) -> object:
     return getattr(value, "value", value)
 
 
+def _reason(error: object | None) -> str:
+    """The project's own message, not Dagster's wrapper (« Error occurred while executing op »)."""
+    if error is None:
+        return "échec"
+    while getattr(error, "cause", None) is not None and "DagsterExecutionStepExecutionError" in error.cls_name:
+        error = error.cause
+    return error.message.strip()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the in-process runs of this machine whose process died without finishing
+    (killed, machine stopped): the UI would otherwise show them « en cours » for ever."""
+    started = instance.get_runs(filters=dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+        tags={HOST_TAG: socket.gethostname()}))
+    orphaned = []
+    for run in started:
+        pid = int(run.tags.get(PID_TAG, "0") or 0)
+        if pid and pid != os.getpid() and not _alive(pid):
+            instance.report_run_failed(run, message=(
+                f"Le processus {pid} de ce run s'est arrêté sans finir (arrêt brutal) ; "
+                "ce qu'il n'avait pas terminé n'a pas été publié, la publication précédente est restée en ligne."))
+            # its pool slots (the `duckdb` pool: the single writer) would otherwise stay taken for ever
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            orphaned.append(run.run_id)
+    return orphaned
+
+
 def run_pipeline(instance: dg.DagsterInstance | None = None, job_name: str = FULL_JOB) -> RunSummary:
     """Execute ``job_name`` in-process and collect each asset's metadata and each check's outcome."""
     from pipelines.definitions import defs
@@ -48,10 +89,12 @@ def run_pipeline(instance: dg.DagsterInstance | None = None, job_name: str = FUL
     if instance is None:
         default_dagster_home()
         instance = dg.DagsterInstance.get()
+    fail_orphaned_runs(instance)
     job = defs().resolve_job_def(job_name)
     # The step-by-step log stays in the Dagster UI; the terminal gets errors and the summary.
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    result = job.execute_in_process(run_config=quiet, instance=instance, raise_on_error=False)
+    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    result = job.execute_in_process(run_config=quiet, instance=instance, raise_on_error=False, tags=tags)
     assets = [
         AssetOutcome(
             asset=event.asset_key.to_user_string(),
@@ -63,9 +106,6 @@ def run_pipeline(instance: dg.DagsterInstance | None = None, job_name: str = FUL
         (f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}", evaluation.passed)
         for evaluation in result.get_asset_check_evaluations()
     ]
-    failures = [
-        f"{event.step_key}: {event.step_failure_data.error.message.strip() if event.step_failure_data.error else 'échec'}"
-        for event in result.all_events
-        if event.is_step_failure
-    ]
+    failures = [f"{event.step_key}: {_reason(event.step_failure_data.error)}"
+                for event in result.all_events if event.is_step_failure]
     return RunSummary(result.run_id, result.success, assets, checks, failures)

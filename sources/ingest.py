@@ -3,14 +3,18 @@
 A source whose payload digest equals the one its stored records came from is not
 parsed again. A source that cannot be collected is served from its last collection
 in the snapshot store and flagged stale; one that never had a collection is reported
-unavailable, never empty.
+unavailable, never empty. A payload the adapter cannot parse at all (it raises: a bug, or
+a shape nobody foresaw) is reported ``failed`` with where it broke, and the source keeps
+its previous records: one broken source never stops the others nor empties the catalogue.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from sources.base import CollectContext, Payload, SourceSpec, adapter_module
 from sources.fetch.client import FetchError
@@ -27,6 +31,7 @@ class IngestStatus(str, Enum):
     PARSED = "parsed"  # new payload, parsed
     UNCHANGED = "unchanged"  # same payload as the stored records: not parsed again
     UNAVAILABLE = "unavailable"  # could not be collected and never was
+    FAILED = "failed"  # collected, but the adapter raised while parsing: previous records kept
 
 
 @dataclass
@@ -68,6 +73,23 @@ def ingest(spec: SourceSpec, ctx: CollectContext, previous_digest: str | None) -
     if collection.digest == previous_digest:
         return IngestOutcome(spec.name, IngestStatus.UNCHANGED, stale, collection.digest, collection.version,
                              collection.fetched_at, None, error, time.monotonic() - started)
-    result = adapter.parse(spec, payload)
+    try:
+        result = adapter.parse(spec, payload)
+    except Exception as exc:  # noqa: BLE001 — isolation: reported with its location, never silent
+        return IngestOutcome(spec.name, IngestStatus.FAILED, previous_digest is not None, collection.digest,
+                             collection.version, collection.fetched_at, None, parse_failure(exc),
+                             time.monotonic() - started)
     return IngestOutcome(spec.name, IngestStatus.PARSED, stale, collection.digest, collection.version,
                          collection.fetched_at, result, error, time.monotonic() - started)
+
+
+def parse_failure(exc: Exception) -> str:
+    """``échec de l'analyse`` with the exception and the line that raised it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:
+        path = Path(frames[-1].filename)
+        root = Path(__file__).resolve().parents[1]
+        shown = path.relative_to(root) if path.is_relative_to(root) else path.name
+        where = f" ({shown}:{frames[-1].lineno})"
+    return f"échec de l'analyse : {type(exc).__name__} : {exc}{where}"

@@ -95,3 +95,21 @@ def test_quality_gates_are_declared():
     assert {("aides", "aides_conformes_au_schema"), ("aides", "part_geographie_resolue"), ("aides", "taux_de_doublons"),
             ("publication", "publication_valide"), ("records_aides_velo", "source_disponible"),
             ("records_aides_velo", "source_fraiche")} <= names
+
+
+def test_every_quality_gate_of_the_operations_is_defined_with_its_severity():
+    from pipelines.defs.ingestion.assets import asset_name
+    from sources.registry import load_specs
+
+    definitions = defs()
+    specs = {spec.key: spec for checks in definitions.asset_checks for spec in checks.check_specs}
+    blocking = {(key.asset_key.to_user_string(), key.name) for key, spec in specs.items() if spec.blocking}
+    assert {("aides", "aides_conformes_au_schema"), ("publication", "publication_valide")} <= blocking
+    expected = {("aides", "part_geographie_resolue"), ("aides", "taux_de_doublons"), ("liens", "liens_casses"),
+                ("territoires", "territoires_complets")}
+    for source in load_specs():
+        expected |= {(asset_name(source), "source_disponible"), (asset_name(source), "source_fraiche")}
+    assert expected <= {(key.asset_key.to_user_string(), key.name) for key in specs}
+    assert definitions.resolve_sensor_def("nouvelles_soumissions")
+    schedules = {schedule.name for schedule in definitions.schedules}
+    assert {f"calendrier_{spec.name.replace('-', '_')}" for spec in load_specs()} <= schedules

@@ -221,3 +221,40 @@ def test_unresolvable_host_fails_at_once_without_backoff():
     with pytest.raises(FetchError, match="robots.txt injoignable sans nouvel essai"):
         client.get("https://a.fr/x")
     assert len(transport.calls) == 1 and not [s for s in clock.sleeps if s > 0]
+
+
+def test_the_live_transport_turns_a_server_that_never_answers_into_a_retryable_timeout():
+    """A real socket on this machine that accepts the connection and stays silent."""
+    import socket
+
+    from sources.fetch.transport import LiveTransport, TransportError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        with pytest.raises(TransportError) as caught:
+            LiveTransport().send(f"http://127.0.0.1:{port}/aides.json", {}, timeout=0.3)
+    finally:
+        server.close()
+    assert caught.value.retryable and "ReadTimeout" in str(caught.value)
+
+
+def test_a_recorded_timeout_replays_as_the_live_transport_would_raise_it(tmp_path):
+    from sources.fetch.transport import TransportError
+
+    (tmp_path / "index.json").write_text(json.dumps({"description": "t", "responses": [
+        {"url": "https://lent.example/aides", "error": "timeout"},
+        {"url": "https://lent.example/autre", "error": "panne"}]}))
+    replay = ReplayTransport.from_folder(tmp_path)
+    with pytest.raises(TransportError) as caught:
+        replay.send("https://lent.example/aides", {}, 1)
+    assert caught.value.retryable and str(caught.value) == "https://lent.example/aides : ReadTimeout"
+    with pytest.raises(ValueError, match="erreur enregistrée inconnue 'panne'"):
+        replay.send("https://lent.example/autre", {}, 1)
+    client = PoliteClient("lente", replay, FetchPolicy(user_agent="t", attempts=3, backoff_s=0.0), sleep=lambda s: None)
+    before = len(replay.requested)
+    with pytest.raises(FetchError, match="injoignable après 3 tentatives"):
+        client.get("https://lent.example/aides")
+    assert replay.requested[before:].count("https://lent.example/aides") == 3

@@ -144,3 +144,23 @@ def test_a_small_drop_is_applied(adapter, ctx, warehouse):
     adapter.body = json.dumps([{"id": f"a{i}", "titre": f"Aide {i}"} for i in range(8)]).encode()
     _, line, records, _ = run_once(ctx, warehouse, "r2")
     assert line.status == "parsed" and len(records) == 8
+
+
+def test_a_payload_that_crashes_the_adapter_fails_alone_and_keeps_the_previous_records(adapter, ctx, warehouse):
+    run_once(ctx, warehouse, "r1")
+    adapter.body = b'{"resultats": "la page a change de forme"}'  # not a list: parse raises
+    outcome, line, records, rejections = run_once(ctx, warehouse, "r2")
+    assert outcome.status is IngestStatus.FAILED and line.status == "failed" and outcome.stale
+    assert "échec de l'analyse : TypeError" in line.error
+    assert [r[0] for r in records] == ["a1"] and rejections == [("résultat 2", "identifiant absent")]
+    adapter.body = b'[{"id": "a3", "titre": "Aide au broyage"}]'  # mended: parsed again at once
+    outcome, line, records, _ = run_once(ctx, warehouse, "r3")
+    assert line.status == "parsed" and [r[0] for r in records] == ["a3"]
+
+
+def test_a_held_change_says_what_the_rejections_were(adapter, ctx, warehouse):
+    adapter.body = json.dumps([{"id": f"a{i}", "titre": f"Aide {i}"} for i in range(10)]).encode()
+    run_once(ctx, warehouse, "r1")
+    adapter.body = json.dumps([{"id": "", "titre": "x"}]).encode()
+    _, line, records, _ = run_once(ctx, warehouse, "r2")
+    assert line.status == "held" and "rejets : identifiant absent" in line.error and len(records) == 10

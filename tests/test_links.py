@@ -203,7 +203,7 @@ def test_the_asset_runs_offline_and_records_unchecked_links(catalogue, monkeypat
         def send(self, url, headers, timeout, method="GET"):
             raise TransportError(f"{url} : nom d'hôte introuvable", retryable=False)
 
-    monkeypatch.setattr(assets, "LiveTransport", Offline)
+    monkeypatch.setattr(assets, "link_transport", Offline)
     with dg.instance_for_test() as instance:
         result = dg.materialize([assets.liens, assets.liens_casses], instance=instance)
     assert result.success
@@ -214,6 +214,30 @@ def test_the_asset_runs_offline_and_records_unchecked_links(catalogue, monkeypat
     assert check.passed and check.severity == dg.AssetCheckSeverity.WARN
     with connect_reader() as conn:
         assert conn.execute("SELECT DISTINCT statut FROM liens").fetchall() == [("non_verifie",)]
+
+
+def test_in_replay_the_asset_reaches_no_server_and_answers_from_a_liens_recording(catalogue, monkeypatch, tmp_path):
+    import json
+
+    import pipelines.defs.liens.assets as assets
+
+    monkeypatch.setenv("AIDES_REPLAY_DIR", str(tmp_path))
+    monkeypatch.setattr("sources.fetch.transport.LiveTransport.send", lambda *a, **k: pytest.fail("réseau utilisé"))
+    with dg.instance_for_test() as instance:
+        assert dg.materialize([assets.liens], instance=instance).success
+    with connect_reader() as conn:
+        assert conn.execute("SELECT DISTINCT statut, detail LIKE 'aucune réponse enregistrée%' FROM liens").fetchall() \
+            == [("non_verifie", True)]
+    (tmp_path / "liens").mkdir()
+    (tmp_path / "liens" / "index.json").write_text(json.dumps({"description": "t", "responses": [
+        {"url": "https://b.example/disparue", "method": "HEAD", "status": 404},
+        {"url": "https://b.example/disparue", "method": "GET", "status": 404}]}))
+    with dg.instance_for_test() as instance:
+        assert dg.materialize([assets.liens], instance=instance).success
+    with connect_reader() as conn:
+        latest = dict(conn.execute("SELECT url, arg_max(statut, checked_at) FROM liens GROUP BY url").fetchall())
+    assert latest["https://b.example/disparue"] == "casse"
+    assert {v for u, v in latest.items() if u != "https://b.example/disparue"} == {"non_verifie"}
 
 
 def test_the_check_warns_when_too_many_links_are_broken(catalogue, monkeypatch):

@@ -479,3 +479,31 @@ def test_naive_now_is_refused(catalogue):
     conn, paths, resolver = catalogue
     with pytest.raises(ValueError):
         publish_release(conn, paths, resolver, now=datetime(2026, 11, 29, 7, 0))
+
+
+def test_an_empty_catalogue_is_never_published(first):
+    conn, paths, resolver, _result = first
+    link_before = _latest(paths).readlink()
+    conn.execute("DELETE FROM aides")
+    with pytest.raises(ReleaseError, match="aucune aide publiable"):
+        publish_release(conn, paths, resolver, now=LATER, sources=SOURCES)
+    _assert_untouched(paths, link_before)
+
+
+def test_a_catalogue_that_lost_most_aids_is_held_until_acknowledged(first):
+    from warehouse.release import PublicationHeld, acknowledge_publication_hold
+
+    conn, paths, resolver, result = first
+    link_before = _latest(paths).readlink()
+    kept = conn.execute("SELECT id FROM aides WHERE publiable ORDER BY id LIMIT 1").fetchone()[0]
+    conn.execute("DELETE FROM aides WHERE id <> ?", [kept])
+    before = result.counts["aides"]
+    for _ in range(2):  # held twice, recorded once
+        with pytest.raises(PublicationHeld, match=f"1 aides publiables au lieu de {before} dans 2026-11-29.1"):
+            publish_release(conn, paths, resolver, now=LATER, sources=SOURCES)
+        _assert_untouched(paths, link_before)
+    assert conn.execute("SELECT previous_aides, new_aides, acknowledged_at IS NULL FROM publication_holds").fetchall() \
+        == [(before, 1, True)]
+    assert acknowledge_publication_hold(conn, "agent") == 1
+    released = publish_release(conn, paths, resolver, now=LATER, sources=SOURCES)
+    assert released.published and released.counts["aides"] == 1 and released.changes["supprimée"] == before - 1

@@ -37,3 +37,34 @@ def test_reading_a_warehouse_that_does_not_exist_says_how_to_build_it(warehouse)
     with pytest.raises(WarehouseMissingError, match="make run"):
         with connect_reader(warehouse):
             pass
+
+
+def test_readers_share_the_warehouse_but_wait_for_the_writer_across_processes(warehouse):
+    """DuckDB refuses a reading process while another writes: the lock makes the reader wait
+    (here: give up with a clear message), and lets readers in together."""
+    import multiprocessing
+
+    with connect_writer(warehouse) as conn:
+        conn.execute("CREATE TABLE t AS SELECT 1 AS x")
+    with connect_reader(warehouse) as first, connect_reader(warehouse) as second:
+        assert first.execute("SELECT x FROM t").fetchone() == second.execute("SELECT x FROM t").fetchone() == (1,)
+
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.get_context("fork").Process(target=_hold_writer, args=(warehouse, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(WarehouseBusyError, match="en cours d'écriture"):
+            with connect_reader(warehouse, timeout_s=0.5):
+                pass
+    finally:
+        release.set()
+        holder.join(30)
+    with connect_reader(warehouse, timeout_s=5) as conn:  # the writer is gone: reading works again
+        assert conn.execute("SELECT x FROM t").fetchone() == (1,)
+
+
+def _hold_writer(paths, ready, release) -> None:
+    with connect_writer(paths):
+        ready.set()
+        release.wait(30)

@@ -13,7 +13,7 @@ from importlib import resources
 
 import duckdb
 
-from warehouse.locks import LockTimeout, exclusive_lock
+from warehouse.locks import LockTimeout, exclusive_lock, shared_lock
 from warehouse.settings import WarehousePaths, warehouse_paths
 
 
@@ -86,16 +86,24 @@ def connect_writer(paths: WarehousePaths | None = None, timeout_s: float = 600.0
 
 
 @contextmanager
-def connect_reader(paths: WarehousePaths | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse read-only; fails clearly when it has not been built."""
+def connect_reader(paths: WarehousePaths | None = None, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse read-only, alongside other readers but never while a writer holds it
+    (waiting at most ``timeout_s`` seconds); fails clearly when it has not been built."""
     paths = paths or warehouse_paths()
     if not paths.database.exists():
         raise WarehouseMissingError(f"L'entrepôt {paths.database} n'existe pas encore : lancez `make run`.")
-    conn = duckdb.connect(str(paths.database), read_only=True)
     try:
-        yield conn
-    finally:
-        conn.close()
+        with shared_lock(paths.lock_file, timeout_s):
+            conn = duckdb.connect(str(paths.database), read_only=True)
+            try:
+                yield conn
+            finally:
+                conn.close()
+    except LockTimeout as exc:
+        raise WarehouseBusyError(
+            f"L'entrepôt {paths.database} est en cours d'écriture (détenteur : {exc.holder}) ; "
+            f"lecture abandonnée après {timeout_s:.0f} s."
+        ) from None
 
 
 def query_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> "pl.DataFrame":

@@ -115,6 +115,15 @@ def _held(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, max_drop: flo
     return True
 
 
+def _hold_reason(outcome: IngestOutcome, previous: int, max_drop: float) -> str:
+    """Why the change is held, with the first rejections (often the cause: a page that changed)."""
+    assert outcome.result is not None
+    reasons = list(dict.fromkeys(r.reason for r in outcome.result.rejections))[:3]
+    return (f"changement retenu : {len(outcome.result.records)} enregistrements au lieu de {previous} "
+            f"(baisse de plus de {max_drop:.0%}) ; à acquitter avec `aides acknowledge {outcome.source}`"
+            + (f" ; rejets : {' | '.join(reasons)}" if reasons else ""))
+
+
 def acknowledge_hold(conn: duckdb.DuckDBPyConnection, source: str, who: str) -> int:
     """Accept the held payloads of a source; the next run applies them. Returns how many."""
     rows = conn.execute(
@@ -150,9 +159,7 @@ def store_outcome(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, run_i
             digest=outcome.digest,
             version=outcome.version,
             duration_s=round(outcome.duration_s, 3),
-            error=outcome.error if not held else
-            f"changement retenu : {len(outcome.result.records)} enregistrements au lieu de {records} "
-            f"(baisse de plus de {max_drop:.0%}) ; à acquitter avec `aides acknowledge {outcome.source}`",
+            error=outcome.error if not held else _hold_reason(outcome, records, max_drop),
         )
         conn.execute(
             "INSERT INTO source_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",

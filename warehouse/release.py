@@ -24,6 +24,11 @@ Why it is built this way:
   old or the new release, never none). On any failure the temporary folder is removed, the
   previous release and ``latest`` stay as they were, and :class:`ReleaseError` says in
   French which file failed and why.
+- **No sudden collapse.** A catalogue with no published aid is never published, and one that
+  lost more than ``max_drop`` (default half) of the previous release's aids is held back:
+  :class:`PublicationHeld` names both counts, the hold is recorded in ``publication_holds``
+  and ``aides acknowledge publication`` lets the next run publish it. (Each source's own
+  drops are held earlier, in :mod:`warehouse.ingestion`; this gate catches the rest.)
 - **One publisher at a time**: a file lock (``exports/.publication.lock``) is held for the
   whole publication, so a leftover ``.building-*`` folder (a killed run) can safely be
   removed by the next one.
@@ -65,6 +70,13 @@ _ERRORS_SHOWN = 10
 
 class ReleaseError(RuntimeError):
     """A release could not be built or validated; the previous one is untouched."""
+
+
+class PublicationHeld(ReleaseError):
+    """The catalogue lost too many aids at once: held back until acknowledged."""
+
+
+DEFAULT_MAX_DROP = 0.5
 
 
 @dataclass
@@ -142,6 +154,7 @@ def publish_release(
     resolver: GeoResolver,
     now: datetime | None = None,
     sources: list[dict] | None = None,
+    max_drop: float = DEFAULT_MAX_DROP,
 ) -> ReleaseResult:
     """Publish the catalogue's published aids as a new release if their content changed.
 
@@ -168,6 +181,7 @@ def publish_release(
             if not (exports / LATEST).resolve() == (exports / RELEASES / previous_version).resolve():
                 point_latest(exports, previous_version)  # repair a missing or stale link
             return ReleaseResult(False, None, None, {"aides": typed.height}, dict.fromkeys(rf.CHANGE_KINDS, 0), [])
+        _guard_collapse(conn, typed.height, previous_version, previous, max_drop)
         version = next_version(exports, now)
         building = exports / f"{_BUILDING_PREFIX}{version}"
         target = exports / RELEASES / version
@@ -194,6 +208,36 @@ def publish_release(
             raise ReleaseError(f"Publication {version} abandonnée ({step.current}) : {exc}") from exc
         result.path = target
         return result
+
+
+def _guard_collapse(conn: duckdb.DuckDBPyConnection, count: int, previous_version: str | None,
+                    previous: pl.DataFrame | None, max_drop: float) -> None:
+    """Refuse an empty catalogue; hold back one that lost more than ``max_drop`` of its aids."""
+    if count == 0:
+        raise ReleaseError("Publication refusée : le catalogue ne contient aucune aide publiable "
+                           "(référentiel ou sources absents ?) ; la publication précédente reste en ligne.")
+    if previous is None or previous_version is None or count >= previous.height * (1 - max_drop):
+        return
+    rows = conn.execute("SELECT acknowledged_at IS NOT NULL FROM publication_holds "
+                        "WHERE previous_version = ? AND new_aides = ?", [previous_version, count]).fetchall()
+    row = rows[0] if rows else None
+    if row and row[0]:
+        return
+    if row is None:
+        conn.execute("INSERT INTO publication_holds VALUES (?, ?, ?, now(), NULL, NULL)",
+                     [previous_version, previous.height, count]).fetchall()
+    raise PublicationHeld(
+        f"Publication retenue : {count} aides publiables au lieu de {previous.height} dans {previous_version} "
+        f"(baisse de plus de {max_drop:.0%}) ; la publication {previous_version} reste en ligne. "
+        "Si la baisse est voulue : `aides acknowledge publication`, puis relancer la publication."
+    )
+
+
+def acknowledge_publication_hold(conn: duckdb.DuckDBPyConnection, who: str) -> int:
+    """Accept the held releases; the next publication goes ahead. Returns how many."""
+    return len(conn.execute(
+        "UPDATE publication_holds SET acknowledged_at = now(), acknowledged_by = ? "
+        "WHERE acknowledged_at IS NULL RETURNING previous_version", [who]).fetchall())
 
 
 def _read_previous(exports: Path, version: str | None) -> pl.DataFrame | None:

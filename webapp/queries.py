@@ -65,8 +65,8 @@ class WarehouseAccess:
         self._index_key: Path | None = None
 
     @contextmanager
-    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock, connect_reader(self.paths) as conn:
+    def reader(self, timeout_s: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock, connect_reader(self.paths, timeout_s=timeout_s) as conn:
             yield conn
 
     @contextmanager

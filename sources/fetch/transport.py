@@ -74,6 +74,11 @@ class RecordedResponse:
     file: str | None
     headers: dict[str, str] = field(default_factory=dict)
     method: str = "GET"
+    error: str | None = None  # "timeout" or "connexion": the server did not answer
+
+
+# What LiveTransport raises for each recorded failure (same message shape, same retryability).
+_RECORDED_ERRORS = {"timeout": "ReadTimeout", "connexion": "ConnectionError"}
 
 
 class ReplayTransport:
@@ -84,7 +89,9 @@ class ReplayTransport:
         {"description": "which site and page structure this reproduces",
          "responses": [{"url": "...", "method": "GET", "status": 200, "headers": {...}, "file": "page-1.json"}]}
 
-    ``method`` defaults to GET; responses are looked up by (method, URL).
+    ``method`` defaults to GET; responses are looked up by (method, URL). An entry with
+    ``"error": "timeout"`` (or ``"connexion"``) and no file stands for a server that did not
+    answer: it raises the same retryable TransportError as the live transport.
 
     A URL that was not recorded raises ReplayMissError, except ``/robots.txt``,
     which answers 404 (no rules) unless it was recorded.
@@ -101,7 +108,7 @@ class ReplayTransport:
         responses = {
             (entry.get("method", "GET").upper(), entry["url"]): RecordedResponse(
                 entry["url"], int(entry.get("status", 200)), entry.get("file"), entry.get("headers", {}),
-                entry.get("method", "GET").upper(),
+                entry.get("method", "GET").upper(), entry.get("error"),
             )
             for entry in index["responses"]
         }
@@ -120,6 +127,11 @@ class ReplayTransport:
             if urlsplit(url).path == "/robots.txt":
                 return TransportResponse(url, 404, {}, b"")
             raise ReplayMissError(f"réponse non enregistrée pour {url}")
+        if recorded.error:
+            if recorded.error not in _RECORDED_ERRORS:
+                raise ValueError(f"{self._base / INDEX_FILE} : erreur enregistrée inconnue {recorded.error!r} pour {url} "
+                                 f"(attendu : {', '.join(_RECORDED_ERRORS)})")
+            raise TransportError(f"{url} : {_RECORDED_ERRORS[recorded.error]}")
         content = (self._base / recorded.file).read_bytes() if recorded.file else b""
         return TransportResponse(url, recorded.status, dict(recorded.headers), content)
 

@@ -49,7 +49,9 @@ def build_source_asset(spec: SourceSpec) -> tuple[dg.AssetsDefinition, dg.AssetC
                 f"WHERE source = '{spec.name}' ORDER BY native_id",
             )
         context.log.info("source_run " + json.dumps(asdict(line), ensure_ascii=False))
-        if line.error:
+        if line.status in ("failed", "held", "unavailable"):
+            context.log.error(f"{spec.name} : {line.status} : {line.error}")
+        elif line.error:
             context.log.warning(f"{spec.name} : {line.status}{' (instantané précédent)' if line.stale else ''} : {line.error}")
         return dg.MaterializeResult(
             metadata={
@@ -79,7 +81,7 @@ def build_source_asset(spec: SourceSpec) -> tuple[dg.AssetsDefinition, dg.AssetC
             ).fetchone()
         status, stale, error = row if row else ("jamais collectée", False, None)
         return dg.AssetCheckResult(
-            passed=status not in ("unavailable", "held") and not stale,
+            passed=status not in ("unavailable", "held", "failed") and not stale,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"statut": str(status), "perime": bool(stale), "erreur": error or ""},
         )

@@ -4,8 +4,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from sources.fetch import LiveTransport
-from sources.registry import fetch_policy
+from sources.context import link_transport, pipeline_policy
 from warehouse.db import connect_reader, connect_writer
 from warehouse.links import BROKEN, OK, UNCHECKED, check_urls, latest_summary, record_checks, urls_to_check
 
@@ -23,7 +22,7 @@ def liens(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     with connect_writer() as conn:
         urls = urls_to_check(conn)
     # the network part runs without holding the warehouse's writer lock
-    checks = check_urls(urls, LiveTransport(), fetch_policy())
+    checks = check_urls(urls, link_transport(), pipeline_policy())
     with connect_writer() as conn:
         summary = record_checks(conn, checks, now)
     context.log.info(f"liens : {summary}")
