@@ -15,6 +15,7 @@ help:
 	@echo "make test   installe l'environnement puis lance les tests"
 	@echo "make dev    ouvre l'interface Dagster (et son démon) sur l'instance du dépôt"
 	@echo "make serve  lance l'application web des collectivités (http://127.0.0.1:8000)"
+	@echo "make bench  mesure chaque étape sur SIZE enregistrements synthétiques (défaut 100000)"
 
 # The virtualenv is rebuilt from the lock file whenever pyproject.toml or uv.lock change.
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -50,6 +51,11 @@ dev: install
 
 serve: install web
 	$(VENV)/bin/aides serve
+
+# Speed and memory, stage by stage, on synthetic sources (benchmarks/README.md).
+SIZE ?= 100000
+bench: install
+	$(VENV)/bin/python -m benchmarks $(SIZE) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) warehouse/data warehouse/cache
