@@ -1,8 +1,9 @@
 """The pipeline's stages, one phase per process, as Dagster's executor runs its assets.
 
     ingest     collect (archive the payload) → parse (the adapters) → store (source_records)
-    catalogue  build_catalogue: load → normalise → geography → dedupe → ids → aggregate → store,
-               then the blocking check aides_conformes_au_schema (the project's validator)
+    catalogue  build_if_changed (as the asset): build_catalogue — load → normalise → geography →
+               dedupe → ids → aggregate → store — unless its inputs are unchanged, then the
+               blocking check aides_conformes_au_schema (once per build)
     publish    publish_release: rows → CSV / Parquet → dispositif-aide (project's validator)
                → aides-communes → validation (frictionless, then the project's own checks)
     validate   the project's set-based validator over the release's CSV files, for the
@@ -128,10 +129,9 @@ def phase_ingest(config: dict, meter: Meter) -> dict:
 def phase_catalogue(config: dict, meter: Meter) -> dict:
     """``build_catalogue`` as the ``aides`` asset runs it, then its blocking schema check."""
     import warehouse.catalogue as catalogue
-    from schemas.validate import validate_relation
+    import warehouse.catalogue_state as catalogue_state
     from warehouse.db import connect_writer
     from warehouse.geography import GeoResolver
-    from warehouse.published import published_frame
 
     generated = load_generated(Path(config["payloads"]))
     assert generated is not None
@@ -156,22 +156,23 @@ def phase_catalogue(config: dict, meter: Meter) -> dict:
                   meter.wrapped(catalogue, "_publishable", "publishable", height),
                   meter.wrapped(catalogue, "_store", "store catalogue", lambda r, a, k: a[2].height)):
                 with meter.stage("catalogue (build_catalogue)") as total:
-                    summary = catalogue.build_catalogue(conn, specs, today)
+                    # as the asset does: rebuilt only when an input changed
+                    summary, rebuilt = catalogue_state.build_if_changed(conn, specs, today)
                     total["rows"] = summary.records
         finally:
             catalogue.GeoResolver = saved  # type: ignore[assignment]
         with meter.stage("check aides_conformes_au_schema") as check:
-            frame = published_frame(conn).with_row_index("ligne", offset=2)
-            conn.register("published", frame)
-            violations = validate_relation(conn, "published", "ligne", limit=50)
-            conn.unregister("published")
-            check["rows"] = frame.height
-    return {"summary": dataclasses.asdict(summary), "schema_violations": len(violations)}
+            result = catalogue_state.check_schema(conn)
+            check["rows"] = result.rows
+    return {"summary": dataclasses.asdict(summary), "reconstruit": rebuilt,
+            "schema_violations": len(result.violations), "controle_reutilise": result.reused}
 
 
 # ---------------------------------------------------------------------------- publish
 def phase_publish(config: dict, meter: Meter) -> dict:
-    """``publish_release`` as the ``publication`` asset runs it."""
+    """``publish_if_changed`` (``publish_release`` unless the build is already published), as the
+    ``publication`` asset runs it."""
+    import warehouse.catalogue_state as catalogue_state
     import warehouse.release as release
     from warehouse import release_files as rf
     from warehouse.db import connect_writer
@@ -183,10 +184,12 @@ def phase_publish(config: dict, meter: Meter) -> dict:
                for s in generated.sources]
     paths = WarehousePaths(Path(config["warehouse"]))
     height = lambda result, args, kwargs: result.height  # noqa: E731
+    factory = types.SimpleNamespace(from_warehouse=GeoResolver.from_warehouse)
     with connect_writer(paths) as conn:
-        with meter.stage("publish: resolver index"):
-            resolver = GeoResolver.from_warehouse(conn)
-        with (meter.wrapped(rf, "catalogue_frame", "publish: rows (published_frame)", height),
+        saved = catalogue_state.GeoResolver
+        catalogue_state.GeoResolver = factory  # type: ignore[assignment]
+        with (meter.wrapped(factory, "from_warehouse", "publish: resolver index"),
+              meter.wrapped(rf, "catalogue_frame", "publish: rows (published_frame)", height),
               meter.wrapped(rf, "typed_frame", "publish: typed rows", height),
               meter.wrapped(rf, "write_csv", "publish: write CSV", lambda r, a, k: a[0].height),
               meter.wrapped(rf, "dispositif_exclusions", "publish: dispositif-aide checks", lambda r, a, k: a[1].height),
@@ -197,7 +200,11 @@ def phase_publish(config: dict, meter: Meter) -> dict:
               meter.wrapped(release, "_check_dispositif", "publish: own checks"),
               meter.wrapped(release, "_check_communes", "publish: own checks")):
             with meter.stage("publish (publish_release)") as total:
-                result = release.publish_release(conn, paths, resolver, now=datetime.now(PARIS), sources=sources)
+                # as the asset does: nothing to do when the latest release carries this build
+                try:
+                    result = catalogue_state.publish_if_changed(conn, paths, sources=sources, now=datetime.now(PARIS))
+                finally:
+                    catalogue_state.GeoResolver = saved  # type: ignore[assignment]
                 total["rows"] = result.counts.get("aides", 0)
     return {"published": result.published, "version": result.version, "counts": result.counts,
             "changes": result.changes, "excluded_from_dispositif_aide": len(result.excluded_from_dispositif_aide)}

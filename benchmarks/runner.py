@@ -130,11 +130,17 @@ class Target:
     phases: tuple[str, ...] = ()  # where to look for the bottleneck
 
 
-def _sum(runs: list[PhaseRun], names: tuple[str, ...]) -> float | None:
+def _sum(runs: list[PhaseRun], names: tuple[str, ...], skipped_is_zero: bool = False) -> float | None:
+    """Total seconds of the named stages; None when one is missing (unless the phases all
+    finished and a missing stage means it was skipped, as in a run with no change)."""
+    if skipped_is_zero and not all(r.ok for r in runs):
+        return None
     total = 0.0
     for name in names:
         entry = next((s for r in runs for s in r.stages if s["stage"] == name), None)
         if entry is None:
+            if skipped_is_zero:
+                continue
             return None
         total += entry["seconds"]
     return total
@@ -171,7 +177,7 @@ def judge(size: int, cold: list[PhaseRun], warm: list[PhaseRun], aids: int) -> l
     communes = next((s["seconds"] for r in cold for s in r.stages if s["stage"] == "publish: aides-communes file"), None)
     targets.append(Target(f"aides-communes file at 100k aids (this run: {aids:,} aids)", "≤ 10 s", text(communes, "s"),
                           verdict(communes, 10.0, hundred_k), ("publish",)))
-    cold_s, warm_s = _sum(cold, _RUN), _sum(warm, _RUN)
+    cold_s, warm_s = _sum(cold, _RUN), _sum(warm, _RUN, skipped_is_zero=True)
     ratio = warm_s / cold_s if cold_s and warm_s is not None else None
     targets.append(Target("run with no source change / cold run", "≤ 20 %",
                           "not measured" if ratio is None else f"{ratio:.0%} ({warm_s:.1f} s / {cold_s:.1f} s)",

@@ -8,9 +8,8 @@ import dagster as dg
 
 from pipelines.defs.catalogue.assets import aides
 from sources.registry import load_specs
+from warehouse.catalogue_state import publish_if_changed
 from warehouse.db import connect_writer
-from warehouse.geography import GeoResolver
-from warehouse.release import publish_release
 from warehouse.settings import warehouse_paths
 
 
@@ -26,8 +25,7 @@ def publication(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     Rien n'est publié quand le contenu du catalogue n'a pas changé."""
     paths = warehouse_paths()
     with connect_writer(paths) as conn:
-        resolver = GeoResolver.from_warehouse(conn)
-        result = publish_release(conn, paths, resolver, sources=_sources())
+        result = publish_if_changed(conn, paths, sources=_sources())
     latest = paths.exports_dir / "latest"
     context.log.info(f"publication : {'nouvelle version ' + str(result.version) if result.published else 'inchangée'}")
     return dg.MaterializeResult(
