@@ -113,9 +113,14 @@ def test_the_publishers_name_repeated_in_the_title_is_ignored():
             record("caen-la-mer:1", "Vélo Caen", porteurs=["Communauté urbaine Caen la mer"]),
         )
     )
-    assert base["titre_norm"].to_list() == ["cheque vert", "cheque vert", "pret vert", "velo caen"]
-    assert base["porteur_keys"].to_list()[:2] == [["france ile"], ["france ile"]]
-    assert "ademe" in base["porteur_keys"].to_list()[2]
+    # prepare numbers the records in record_key order, whatever the input order
+    assert base["record_key"].to_list() == sorted(base["record_key"].to_list())
+    titles = dict(zip(base["record_key"], base["titre_norm"]))
+    keys = dict(zip(base["record_key"], base["porteur_keys"].to_list()))
+    assert titles == {"region-ile-de-france:1": "cheque vert", "aides-territoires:1": "cheque vert",
+                      "mte:1": "pret vert", "caen-la-mer:1": "velo caen"}
+    assert keys["region-ile-de-france:1"] == keys["aides-territoires:1"] == ["france ile"]
+    assert "ademe" in keys["mte:1"]
 
 
 # -- real-like duplicates --------------------------------------------------------------------
@@ -241,7 +246,8 @@ def test_borderline_pairs_are_reviewed_not_merged():
         ("aides-territoires:2", "ville-caen:2"),
         ("aides-territoires:3", "departement-calvados:3"),
     }
-    assert "nombres différents dans les titres (2024 / 2025)" in review[("aides-territoires:2", "ville-caen:2")]
+    # numbers quoted in the pair's order (record_key_a / record_key_b), not the input's
+    assert "nombres différents dans les titres (2025 / 2024)" in review[("aides-territoires:2", "ville-caen:2")]
     assert "sans porteur, site ni dates en commun" in review[("aides-territoires:3", "departement-calvados:3")]
     scores = result.review["score"].to_list()
     assert all(DEFAULT_REVIEW_THRESHOLD <= s for s in scores)
@@ -390,3 +396,54 @@ def test_never_raises_and_returns_every_record_once(items):
     for table in (result.review, result.merged_pairs):
         assert table.columns == ["record_key_a", "record_key_b", "score", "raison"]
         assert (table["record_key_a"] < table["record_key_b"]).all()
+
+
+# -- determinism -----------------------------------------------------------------------------
+def _tied_records() -> pl.DataFrame:
+    """Ties everywhere: equal-score merge edges competing in a guarded component, chains of
+    near-duplicates, equal-score review pairs with orientation-dependent reasons, and a
+    crowded block of identical titles compared by sorted neighbourhood."""
+    caen = ["Ville de Caen"]
+    rows = [
+        # a:1 / a:2: two pages of one source; b:1, c:1 copy both (same score 100, same porteur):
+        # only one of a:1 / a:2 may join them, the other is refused.
+        record("a:1", "Prime vélo cargo", porteurs=caen, url="https://caen.fr/velo-cargo"),
+        record("a:2", "Prime vélo cargo", porteurs=caen, url="https://caen.fr/velo-cargo-pro"),
+        record("b:1", "Prime vélo cargo", porteurs=caen),
+        record("c:1", "Prime vélo cargo !", porteurs=caen, url="https://caen.fr/"),
+        # a chain of near-duplicates
+        record("d:1", "Aide rénovation énergétique logement", porteurs=caen),
+        record("e:1", "Aides à la rénovation énergétique des logements", porteurs=caen),
+        record("f:1", "Aide rénovation énergétique logements privés", porteurs=caen),
+        # yearly editions: equal scores, reviewed, the reason quotes both numbers
+        record("g:1", "Appel à projets biodiversité 2023", porteurs=caen),
+        record("h:1", "Appel à projets biodiversité 2024", porteurs=caen),
+        record("i:1", "Appel à projets biodiversité 2025", porteurs=caen),
+    ]
+    # A crowded block: identical titles, compared by sorted neighbourhood only; who is
+    # whose neighbour (and so what merges or is reviewed) must not depend on row order.
+    rows += [
+        record(f"s{i:02d}:1", "Aide vélo électrique", geo_key="REG-28", porteurs=[f"Commune {i % 7}"])
+        for i in range(75)
+    ]
+    return frame(*rows)
+
+
+def _outcome(result: DedupResult) -> tuple:
+    return (
+        result.clusters.sort("record_key").rows(),
+        result.merged_pairs.sort("record_key_a", "record_key_b").rows(),
+        result.review.sort("record_key_a", "record_key_b").rows(),
+    )
+
+
+def test_result_does_not_depend_on_the_order_of_the_input_rows():
+    rows = _tied_records()
+    expected = _outcome(find_duplicates(rows))
+    clusters = cluster_of(find_duplicates(rows))
+    assert clusters["b:1"] == clusters["c:1"] and clusters["a:1"] != clusters["a:2"]
+    assert len({clusters["d:1"], clusters["e:1"], clusters["f:1"]}) == 1
+    for seed in range(12):
+        shuffled = rows.sample(fraction=1, shuffle=True, seed=seed)
+        assert _outcome(find_duplicates(shuffled)) == expected, f"seed {seed}"
+    assert _outcome(find_duplicates(rows.reverse())) == expected

@@ -323,8 +323,14 @@ def _validated(records: pl.DataFrame) -> pl.DataFrame:
 
 
 def prepare(records: pl.DataFrame) -> pl.DataFrame:
-    """One row per record with everything the comparison needs, ``idx`` = input position."""
-    frame = _validated(records).with_row_index("idx")
+    """One row per record with everything the comparison needs, ``idx`` = rank of ``record_key``.
+
+    Records are numbered in ``record_key`` order, never in input order (which comes from an
+    unordered query and joins): every tie-break below (sorted neighbourhood, pair
+    orientation, union-find roots, the guarded union's order) uses ``idx``, so the result
+    depends only on the records, not on how they were listed.
+    """
+    frame = _validated(records).sort("record_key").with_row_index("idx")
     tokens = _publisher_free_tokens(frame)
     return normalise_urls(frame.join(tokens, on="idx", how="left").sort("idx"), "url").with_columns(
         titre_norm=pl.col("tokens").list.join(" "),
@@ -412,6 +418,7 @@ def candidate_pairs(base: pl.DataFrame) -> pl.DataFrame:
         .unique()
         .join(same_page, on=["idx_a", "idx_b"], how="left")
         .with_columns(pl.col("url_match").fill_null(False))
+        .sort("idx_a", "idx_b")  # unique/join do not keep an order: give one
     )
 
 
@@ -629,8 +636,9 @@ def _guarded_union(base: pl.DataFrame, edges: pl.DataFrame, guard: float) -> tup
         scores = title_similarity([rows[x][1] for x, _ in pairs], [rows[y][1] for _, y in pairs])
         return min(scores) >= guard
 
+    # Best first; equal scores in record_key order (a total order: one edge per pair).
     order = edges.with_row_index("pos").sort(
-        ["url_match", "score", "idx_a", "idx_b"], descending=[True, True, False, False]
+        ["url_match", "score", "record_key_a", "record_key_b"], descending=[True, True, False, False]
     )
     for pos, a, b in zip(order["pos"].to_list(), order["idx_a"].to_list(), order["idx_b"].to_list()):
         ra, rb = forest.find(a), forest.find(b)
@@ -693,7 +701,7 @@ def cluster(base: pl.DataFrame, scored: pl.DataFrame, guard: float) -> tuple[pl.
 
 
 def _pairs_out(frame: pl.DataFrame) -> pl.DataFrame:
-    """Pairs as record keys, the smaller key first, sorted."""
+    """Pairs as record keys, the smaller key first, sorted (one row per pair: the best)."""
     return (
         frame.select(
             record_key_a=pl.min_horizontal("record_key_a", "record_key_b"),
@@ -701,8 +709,8 @@ def _pairs_out(frame: pl.DataFrame) -> pl.DataFrame:
             score=pl.col("score").cast(pl.Float64),
             raison=pl.col("raison").cast(pl.Utf8),
         )
-        .unique(["record_key_a", "record_key_b"], keep="first")
-        .sort("record_key_a", "record_key_b")
+        .sort(["record_key_a", "record_key_b", "score", "raison"], descending=[False, False, True, False])
+        .unique(["record_key_a", "record_key_b"], keep="first", maintain_order=True)
     )
 
 
