@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import sys
 import types
+from dataclasses import asdict
+from datetime import date
 
+import polars as pl
 import pytest
 
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.fetch import FetchError, FetchPolicy, SnapshotStore
 from sources.ingest import IngestStatus, ingest
 from sources.record import AidRecord, GeoMention, ParseResult
+from warehouse import ingestion
 from warehouse.db import connect_writer
-from warehouse.ingestion import previous_digest, store_outcome
+from warehouse.ingestion import previous_digest, records_frame, store_outcome
 
 
 class FakeAdapter(types.ModuleType):
@@ -164,3 +168,71 @@ def test_a_held_change_says_what_the_rejections_were(adapter, ctx, warehouse):
     adapter.body = json.dumps([{"id": "", "titre": "x"}]).encode()
     _, line, records, _ = run_once(ctx, warehouse, "r2")
     assert line.status == "held" and "rejets : identifiant absent" in line.error and len(records) == 10
+
+
+# -- records_frame: the Arrow construction gives the frame the plain constructor gives ----------
+
+
+def _reference_frame(source: str, digest: str, records: list[AidRecord]) -> pl.DataFrame:
+    """records_frame as first written: one Python list per column, then pl.DataFrame."""
+    text = ("titre", "description", "promesse", "eligibilite", "url_information", "url_demarche", "niveau",
+            "date_ouverture", "date_cloture", "date_mise_a_jour", "recurrence")
+    lists = ("porteurs", "financeurs", "montants", "taux", "publics", "types_aide", "thematiques", "programmes")
+    columns: dict[str, list] = {
+        "source": [source] * len(records),
+        "native_id": [str(r.native_id) for r in records],
+        "digest": [digest] * len(records),
+    }
+    for name in text:
+        columns[name] = [getattr(r, name) for r in records]
+    for name in lists:
+        columns[name] = [list(getattr(r, name)) for r in records]
+    for name in ("geo_inclusions", "geo_exclusions"):
+        columns[name] = [json.dumps([asdict(g) for g in getattr(r, name)], ensure_ascii=False) for r in records]
+    columns["raw"] = [json.dumps(r.raw, ensure_ascii=False, default=str) for r in records]
+    schema = {name: pl.Utf8 for name in ("source", "native_id", "digest", *text, "geo_inclusions", "geo_exclusions", "raw")}
+    schema.update({name: pl.List(pl.Utf8) for name in lists})
+    return pl.DataFrame(columns, schema=schema)
+
+
+def _varied_records() -> list[AidRecord]:
+    landes = GeoMention(None, nom="Landes, Nouvelle-Aquitaine, Occitanie")
+    return [
+        AidRecord("s", "a1", "Aide minimale"),  # every optional field None, every list empty, raw None
+        AidRecord(
+            "s", "é-2", "Rénovation « énergétique » – 100 % 😀", description="<p>d&rsquo;un\n\"guillemet\" \\ \t</p>",
+            promesse="", eligibilite="Ελληνικά 中文", url_information="https: //exemple.fr/é", url_demarche=None,
+            porteurs=["ADEME", "Région Bretagne"], financeurs=["État"], niveau="région",
+            geo_inclusions=[GeoMention("commune", code="75056"), landes, GeoMention("epci", code="200054781", nom="Métropole du Grand Paris")],
+            geo_exclusions=[GeoMention("commune", code="75056")], date_ouverture="2024-01-01", date_cloture="31/12/2025",
+            date_mise_a_jour="2024-05-01T00:00:00Z", montants=["jusqu'à 8 500 €", ""], taux=["50 %"],
+            publics=["Communes", "Associations"], types_aide=["Subvention"], thematiques=["Eau", "Énergie", "Eau"],
+            programmes=["France 2030"], recurrence="permanente",
+            raw={"id": 2, "titre": "Rénovation 😀", "nested": {"liste": [1, 2.5, None, True, {"k": "ü"}], "vide": {}},
+                 "quand": date(2024, 1, 2), "ensemble": ("a", "b"), "controle": "\x00\x1f\u2028"},
+        ),
+        AidRecord("s", 3, "Identifiant entier", porteurs=("tuple",), geo_inclusions=[landes, landes],  # type: ignore[arg-type]
+                  raw=["une", "liste", ["imbriquée"]]),
+        AidRecord("s", "a4", "Brut texte", thematiques=[""], raw="juste du texte « brut »"),
+        AidRecord("s", "a5", "Brut nombre", description="   ", raw=3.25),
+    ]
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 2000])
+def test_records_frame_is_the_plain_construction(count, monkeypatch):
+    records = (_varied_records() * 400)[:count]
+    monkeypatch.setattr(ingestion, "_records_frame_plain", None)  # the Arrow path itself, no fallback
+    frame = records_frame("ville-test", "sha256:abc", ParseResult(records=records))
+    reference = _reference_frame("ville-test", "sha256:abc", records)
+    assert frame.schema == reference.schema
+    assert frame.equals(reference, null_equal=True)
+    assert frame.to_dicts() == reference.to_dicts()
+
+
+def test_records_frame_with_a_list_field_set_to_none_fails_as_before():
+    record = AidRecord("s", "a1", "Aide")
+    record.porteurs = None  # type: ignore[assignment]
+    with pytest.raises(TypeError):
+        _reference_frame("s", "d", [record])
+    with pytest.raises(TypeError):
+        records_frame("s", "d", ParseResult(records=[record]))

@@ -236,3 +236,150 @@ def test_text_functions_never_raise(values: list[str | None], max_len: int) -> N
         else:
             assert (link is None) != (reason is None)
     assert all(t is None or t == t.strip(_WHITE_SPACE) for t in out["texte"])
+
+
+# -- same output as the first, row-by-row-evaluated implementations -------------------------------
+# html_to_text now runs its markup and entity passes only on the rows that need them, and
+# repair_url computes each intermediate once; these are the implementations they replaced,
+# kept verbatim as the reference.
+
+from warehouse.normalise.text import (  # noqa: E402
+    _DOMAIN_WITHOUT_SCHEME, _HOST, _PARA, _SOFT, _TAG, _entity_table, _unescape_rare,
+)
+
+
+def _reference_html_to_text(expr: pl.Expr) -> pl.Expr:
+    text = expr.cast(pl.String, strict=False).str.replace_all(r"\r\n?", "\n")
+    has_tags = text.str.contains(_TAG)
+    markup = (
+        text.str.replace_all(r"[\x01\x02]", "")
+        .str.replace_all(r"\s+", " ")
+        .str.replace_all(r"(?is)<!--.*?-->", "")
+        .str.replace_all(r"(?is)<script\b.*?</script\s*>", "")
+        .str.replace_all(r"(?is)<style\b.*?</style\s*>", "")
+        .str.replace_all(r"(?i)<li\b[^>]*>(?:\s|&nbsp;|<br\s*/?>)*</li\s*>", "")
+        .str.replace_all(r"(?i)<br\s*/?>", "\n")
+        .str.replace_all(r"(?i)<li\b[^>]*>", _SOFT + "• ")
+        .str.replace_all(r"(?i)</?(?:p|h[1-6]|ul|ol|table|blockquote|section|article|pre)\b[^>]*>", _PARA)
+        .str.replace_all(r"(?i)</?(?:div|li|tr|dl|dt|dd|header|footer|nav|figure|figcaption)\b[^>]*>", _SOFT)
+        .str.replace_all(r"(?i)</?(?:td|th)\b[^>]*>", " ")
+        .str.replace_all(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>", "")
+        .str.replace_all(r"[\x01\x02\n ]*\x02[\x01\x02\n ]*", "\n\n")
+        .str.replace_all(r"\n?(?:\x01 *)+\n?", "\n")
+        .str.replace_all(r"•[ \n]*\n[ \n]*", "• ")
+        .str.replace_all(r"•[ ]*(?:•[ ]*)+", "• ")
+        .str.replace_all(r"• [*·\-–] +", "• ")
+        .str.replace_all(r"\n[ \n]*\n *•", "\n•")
+    )
+    decoded = (
+        pl.when(has_tags).then(markup).otherwise(text)
+        .str.replace_all(r"(?i)&amp;(#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);", "&${1};")
+        .str.replace_many(_entity_table())
+        .map_batches(_unescape_rare, return_dtype=pl.String, is_elementwise=True)
+    )
+    return (
+        decoded.str.replace_all(r"[\u200b\ufeff]", "")
+        .str.replace_all(r"\t", " ")
+        .str.replace_all(r"[ \u00a0\u2009\u202f]{2,}", " ")
+        .str.replace_all(r"[ \u00a0\u2009\u202f]*\n[ \u00a0\u2009\u202f]*", "\n")
+        .str.replace_all(r"\n{3,}", "\n\n")
+        .str.strip_chars()
+    )
+
+
+def _reference_repair_url(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    stated = expr.cast(pl.String, strict=False).str.strip_chars()
+    stated = pl.when(stated.str.len_chars() > 0).then(stated)
+    fixed = (
+        stated.str.strip_chars("<>\"' \t\n")
+        .str.replace(r"(?i)^h\s*t\s*t\s*p\s*(s?)\s*(?::(?:\s*[/\\]){0,2}|(?:\s*[/\\]){1,2})\s*", "http${1}://")
+        .str.replace(r"^httpS://", "https://")
+        .str.replace(r"^//+", "https://")
+        .str.replace(r"(?i)^www\.", "https://www.")
+    )
+    fixed = pl.when(fixed.str.contains(_DOMAIN_WITHOUT_SCHEME)).then(pl.format("https://{}", fixed)).otherwise(fixed)
+    host = fixed.str.extract(r"^https?://([^/?#]*)", 1)
+    excerpt = stated.str.slice(0, 200)
+    problem = (
+        pl.when(stated.is_null()).then(pl.lit(None, dtype=pl.String))
+        .when(fixed.str.contains(r"(?i)^\s*javascript\s*:"))
+        .then(pl.format("URL non web (javascript) : {}", excerpt))
+        .when(~fixed.str.contains(r"^https?://") & fixed.str.contains(r"^[A-Za-z][A-Za-z0-9+.-]*:"))
+        .then(pl.format("URL non web (schéma {}) : {}", fixed.str.extract(r"^([A-Za-z][A-Za-z0-9+.-]*):", 1), excerpt))
+        .when(~fixed.str.contains(r"^https?://")).then(pl.format("URL illisible : {}", excerpt))
+        .when(host.str.strip_chars() == "").then(pl.format("URL sans hôte : {}", excerpt))
+        .when(host.str.contains(r"\s")).then(pl.format("URL avec un espace dans le nom d'hôte : {}", excerpt))
+        .when(~host.str.contains(_HOST)).then(pl.format("nom d'hôte invalide dans l'URL : {}", excerpt))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+    url = pl.when(problem.is_null() & stated.is_not_null()).then(fixed.str.replace_all(r"\s", "%20"))
+    return url, problem
+
+
+# Pieces real values are made of, the awkward ones included: every kind of white space (the
+# markers \x01 \x02 too), tags the passes know and others, broken tags, comments, scripts,
+# named / numeric / double-encoded / unknown / unterminated entities, bullets, plain words.
+_TEXT_PIECES = st.sampled_from([
+    " ", "  ", "\n", "\r\n", "\r", "\t", "\u00a0", "\u2009", "\u202f", "\u200b", "\ufeff", "\u2028", "\x85", "\x01", "\x02",
+    "<p>", "</p>", "<P class='x'>", "<br>", "<br/>", "<BR />", "<div>", "</div>", "<li>", "</li>", "<ul>", "</ul>",
+    "<ol>", "<h2>", "</h2>", "<table>", "<tr>", "<td>", "</td>", "<a href=\"https://a.fr\">", "</a>", "<strong>",
+    "<span style=\"x\">", "<img src=x/>", "<custom-tag>", "<o:p>", "<!-- note -->", "<script>var x;</script>",
+    "<style>p{}</style>", "<", ">", "< p>", "<p", "&", "&amp;", "&eacute;", "&rsquo;", "&nbsp;", "&#8211;", "&#x2019;",
+    "&#X2019;", "&#128512;", "&#x1F600;", "&amp;eacute;", "&amp;#8217;", "&lt;b&gt;", "&nosuch;", "&eacute", "&#;",
+    "R&D", "•", "* ", "- ", "– ", "·", "Café", "aide", "é", "50 %", ";", "#", "x",
+])
+_URL_PIECES = st.sampled_from([
+    "https", "http", "HTTPS", "h ttps", "httpS", ":", "://", ":/", "//", "/", "\\", " ", "  ", "\t", "\n", "\u00a0",
+    "www.", "a.fr", "exa mple.fr", "ville-évry.fr", "A.FR", "localhost", "..", ".", ":8443", "?q=1", "#x", "/mon doc.pdf",
+    "javascript:", "mailto:", "ftp:", "<", ">", "\"", "'", "é", "-", "_", "manche", ".fr", ".org", ".bzh", "x+y.z:",
+])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.just(""), st.text(max_size=40),
+                          st.lists(_TEXT_PIECES, max_size=14).map("".join)), max_size=20))
+def test_html_to_text_is_the_reference(values: list[str | None]) -> None:
+    frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
+    out = frame.select(html_to_text(pl.col("v")))
+    reference = frame.select(_reference_html_to_text(pl.col("v")))
+    assert out.columns == reference.columns
+    assert out["v"].to_list() == reference["v"].to_list()
+
+
+_URL_LIKE = st.tuples(
+    st.sampled_from(["", " ", "<", "\"", "https://", "http://", "HTTP://", "https: //", "http:/ /", "h ttps://", "https//",
+                     "https:/", "//", "www.", "javascript:", "mailto:", "ftp://"]),
+    st.sampled_from(["a.fr", "www.a.fr", "exa mple.fr", "ville-évry.fr:8443", "localhost", "a..fr", "", "manche.fr",
+                     "x_y.org.", "a.fr:123456"]),
+    st.lists(_URL_PIECES, max_size=4).map("".join),
+).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.just(""), st.text(max_size=30), _URL_LIKE,
+                          st.lists(_URL_PIECES, max_size=10).map("".join)), max_size=20))
+def test_repair_url_is_the_reference(values: list[str | None]) -> None:
+    frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
+    url, problem = repair_url(pl.col("v"))
+    ref_url, ref_problem = _reference_repair_url(pl.col("v"))
+    out = frame.select(url.alias("u"), problem.alias("p"))
+    reference = frame.select(ref_url.alias("u"), ref_problem.alias("p"))
+    assert out.to_dicts() == reference.to_dicts()
+    assert frame.select(url).columns == frame.select(ref_url).columns  # same default names
+    assert frame.select(problem).columns == frame.select(ref_problem).columns
+
+
+def test_text_functions_are_the_reference_on_the_real_payloads() -> None:
+    values = ([item["description"] for item in _load("departement_drome_data.json")["results"]]
+              + [item["description_longue"] for item in _load("ademe_agir_data.json")["ListeDispositifs"]]
+              + [item["summary"] for item in _load("ministere_de_la_culture_data.json")]
+              + [item["name"] for item in _load("departement_manche_data.json")["aides"]]
+              + [item["url_agir"] for item in _load("ademe_agir_data.json")["ListeDispositifs"]]
+              + [u for item in _load("departement_manche_data.json")["aides"]
+                 for u in (item.get("origin_url"), item.get("application_url"))])
+    frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
+    url, problem = repair_url(pl.col("v"))
+    ref_url, ref_problem = _reference_repair_url(pl.col("v"))
+    out = frame.select(html_to_text(pl.col("v")).alias("t"), url.alias("u"), problem.alias("p"))
+    reference = frame.select(_reference_html_to_text(pl.col("v")).alias("t"), ref_url.alias("u"), ref_problem.alias("p"))
+    assert out.equals(reference, null_equal=True)

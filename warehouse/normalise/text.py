@@ -4,8 +4,10 @@ Why: descriptions arrive as HTML (aides-territoires, ADEME, the Drôme, the Mini
 la Culture), with named, numeric and double-encoded entities (``d&rsquo;un``,
 ``&#8211;``, ``&amp;eacute;``); names carry entities too (Département de la Manche);
 URLs are broken in ways a person reads past but a machine does not (``https: //…``).
-Everything is a polars expression over the whole column; the only Python step decodes
-the rare numeric entities the fixed table does not hold, on those rows only.
+Everything is polars expressions over the whole column (html_to_text applies its costly
+passes only to the rows holding a tag or an entity, gathered then put back in place); the
+only per-value Python step decodes the rare numeric entities the fixed table does not hold,
+on those rows only.
 """
 
 from __future__ import annotations
@@ -68,14 +70,24 @@ def html_to_text(expr: pl.Expr) -> pl.Expr:
     double-encoded ``&amp;eacute;``); spaces are collapsed, lines trimmed, at most one
     blank line kept. Plain text keeps its line breaks: only HTML's source newlines are
     mere spaces.
+
+    The column is handled as a whole (one batch per call), and the costly passes only run
+    on the rows that need them: markup on the values that hold a tag, entity decoding on
+    those that hold a '&'; the others go through the whitespace tidying alone.
     """
-    text = expr.cast(pl.String, strict=False).str.replace_all(r"\r\n?", "\n")
-    has_tags = text.str.contains(_TAG)
+    return expr.cast(pl.String, strict=False).map_batches(_html_to_text_batch, return_dtype=pl.String,
+                                                          is_elementwise=True)
+
+
+def _markup(text: pl.Expr) -> pl.Expr:
+    """Tags → line breaks, bullets and plain text, for values that hold markup."""
     # Markers while tags are read: SOFT ends a line (div, li, tr), PARA ends a paragraph
     # (p, headings, lists, tables); runs of them become one line break or one blank line.
-    markup = (
+    return (
         text.str.replace_all(r"[\x01\x02]", "")
-        .str.replace_all(r"\s+", " ")  # in HTML a newline is a space
+        # in HTML a newline is a space: every white-space run becomes one space (written so
+        # that the single spaces between words, the common case, are not matches)
+        .str.replace_all(r"\s{2,}|[^\S ]", " ")
         .str.replace_all(r"(?is)<!--.*?-->", "")
         .str.replace_all(r"(?is)<script\b.*?</script\s*>", "")
         .str.replace_all(r"(?is)<style\b.*?</style\s*>", "")
@@ -93,21 +105,53 @@ def html_to_text(expr: pl.Expr) -> pl.Expr:
         .str.replace_all(r"• [*·\-–] +", "• ")  # "<li>* item</li>": one bullet is enough
         .str.replace_all(r"\n[ \n]*\n *•", "\n•")  # list items follow each other without blank lines
     )
-    decoded = (
-        pl.when(has_tags).then(markup).otherwise(text)
-        .str.replace_all(r"(?i)&amp;(#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);", "&${1};")  # double-encoded
+
+
+def _decode(text: pl.Expr) -> pl.Expr:
+    """Entities → characters from the fixed table (the rare others: ``_unescape_rare``)."""
+    return (
+        text.str.replace_all(r"(?i)&amp;(#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);", "&${1};")  # double-encoded
         .str.replace_many(_entity_table())
-        .map_batches(_unescape_rare, return_dtype=pl.String, is_elementwise=True)
     )
-    cleaned = (
-        decoded.str.replace_all(r"[\u200b\ufeff]", "")
+
+
+def _tidy(text: pl.Expr) -> pl.Expr:
+    """Spaces collapsed, lines trimmed, at most one blank line: every value."""
+    return (
+        text.str.replace_all(r"[\u200b\ufeff]", "")
         .str.replace_all(r"\t", " ")
         .str.replace_all(r"[ \u00a0\u2009\u202f]{2,}", " ")
         .str.replace_all(r"[ \u00a0\u2009\u202f]*\n[ \u00a0\u2009\u202f]*", "\n")
         .str.replace_all(r"\n{3,}", "\n\n")
         .str.strip_chars()
     )
-    return cleaned
+
+
+# Superset of what the decoding passes look for (the table's keys, the double-encoded form,
+# _LEFTOVER_ENTITY: all '&', an optional '#', alphanumerics, ';'): they leave a value without
+# one as it is.
+_ANY_ENTITY = r"&#?[0-9A-Za-z]+;"
+
+
+def _select(series: pl.Series, step) -> pl.Series:
+    return series.to_frame("t").select(step(pl.col("t"))).to_series()
+
+
+def _on_rows(series: pl.Series, mask: pl.Series, step) -> pl.Series:
+    """``step`` (Series → Series) on the rows of ``mask`` only, each result put back in its row."""
+    rows = mask.fill_null(False).arg_true()
+    if rows.len() == 0:
+        return series
+    return series.scatter(rows, step(series.gather(rows)))
+
+
+def _html_to_text_batch(series: pl.Series) -> pl.Series:
+    text = _select(series, lambda t: t.str.replace_all(r"\r\n?", "\n"))
+    # Only values with a tag are markup; the markup passes would leave the others as they are.
+    text = _on_rows(text, text.str.contains(_TAG), lambda rows: _select(rows, _markup))
+    # Nor would decoding change a value without an entity.
+    text = _on_rows(text, text.str.contains(_ANY_ENTITY), lambda rows: _unescape_rare(_select(rows, _decode)))
+    return _select(text, _tidy).alias(series.name)
 
 
 # -- URLs ----------------------------------------------------------------------------------
@@ -131,30 +175,48 @@ def repair_url(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """
     stated = expr.cast(pl.String, strict=False).str.strip_chars()
     stated = pl.when(stated.str.len_chars() > 0).then(stated)
+    # Each intermediate is a field of one struct, computed once: an expression used twice
+    # in a when/then chain would be evaluated twice, over every row.
+    field = pl.field
     fixed = (
-        stated.str.strip_chars("<>\"' \t\n")
+        field("stated").str.strip_chars("<>\"' \t\n")
         .str.replace(r"(?i)^h\s*t\s*t\s*p\s*(s?)\s*(?::(?:\s*[/\\]){0,2}|(?:\s*[/\\]){1,2})\s*", "http${1}://")
         .str.replace(r"^httpS://", "https://")
         .str.replace(r"^//+", "https://")
         .str.replace(r"(?i)^www\.", "https://www.")
     )
-    fixed = pl.when(fixed.str.contains(_DOMAIN_WITHOUT_SCHEME)).then(pl.format("https://{}", fixed)).otherwise(fixed)
-    host = fixed.str.extract(r"^https?://([^/?#]*)", 1)
-    excerpt = stated.str.slice(0, 200)
+    parts = (
+        pl.struct(stated.alias("stated"))
+        .struct.with_fields(fixed.alias("fixed"))
+        .struct.with_fields(
+            pl.when(field("fixed").str.contains(_DOMAIN_WITHOUT_SCHEME))
+            .then(pl.format("https://{}", field("fixed"))).otherwise(field("fixed")).alias("fixed"))
+        .struct.with_fields(
+            field("fixed").str.extract(r"^https?://([^/?#]*)", 1).alias("host"),
+            field("fixed").str.contains(r"^https?://").alias("web"),
+            field("stated").str.slice(0, 200).alias("excerpt"),
+        )
+    )
+    fixed, host, web, excerpt = field("fixed"), field("host"), field("web"), field("excerpt")
     problem = (
-        pl.when(stated.is_null()).then(pl.lit(None, dtype=pl.String))
+        pl.when(field("stated").is_null()).then(pl.lit(None, dtype=pl.String))
         .when(fixed.str.contains(r"(?i)^\s*javascript\s*:"))
         .then(pl.format("URL non web (javascript) : {}", excerpt))
-        .when(~fixed.str.contains(r"^https?://") & fixed.str.contains(r"^[A-Za-z][A-Za-z0-9+.-]*:"))
+        .when(~web & fixed.str.contains(r"^[A-Za-z][A-Za-z0-9+.-]*:"))
         .then(pl.format("URL non web (schéma {}) : {}", fixed.str.extract(r"^([A-Za-z][A-Za-z0-9+.-]*):", 1), excerpt))
-        .when(~fixed.str.contains(r"^https?://")).then(pl.format("URL illisible : {}", excerpt))
+        .when(~web).then(pl.format("URL illisible : {}", excerpt))
         .when(host.str.strip_chars() == "").then(pl.format("URL sans hôte : {}", excerpt))
         .when(host.str.contains(r"\s")).then(pl.format("URL avec un espace dans le nom d'hôte : {}", excerpt))
         .when(~host.str.contains(_HOST)).then(pl.format("nom d'hôte invalide dans l'URL : {}", excerpt))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
-    url = pl.when(problem.is_null() & stated.is_not_null()).then(fixed.str.replace_all(r"\s", "%20"))
-    return url, problem
+    parts = parts.struct.with_fields(problem.alias("problem")).struct.with_fields(
+        pl.when(field("problem").is_null() & field("stated").is_not_null())
+        .then(fixed.str.replace_all(r"\s", "%20")).alias("url"))
+    url, problem = parts.struct.field("url"), parts.struct.field("problem")
+    # The names the when/then chains gave: the stated column's for the URL, "literal" for the reason.
+    name = expr.meta.output_name(raise_if_undetermined=False)
+    return (url.alias(name) if name is not None else url), problem.alias("literal")
 
 
 # -- export sizes --------------------------------------------------------------------------
