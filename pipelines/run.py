@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
+from warehouse.locks import exclusive_lock
 from warehouse.settings import PROJECT_ROOT
 
 FULL_JOB = "catalogue_complet"
@@ -53,6 +55,18 @@ def _reason(error: object | None) -> str:
     return error.message.strip()
 
 
+def _open_instance(home: Path) -> dg.DagsterInstance:
+    """The repo-local instance, its storages created by one process at a time: two `make run`
+    started together on a fresh DAGSTER_HOME would otherwise both create the SQLite schemas
+    (« UNIQUE constraint failed: alembic_version »)."""
+    with exclusive_lock(home / ".initialisation.lock", timeout_s=300):
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # runs.db
+        instance.get_latest_materialization_event(dg.AssetKey("territoires"))  # the event log index
+        instance.all_instigator_state()  # schedules.db
+    return instance
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -87,8 +101,7 @@ def run_pipeline(instance: dg.DagsterInstance | None = None, job_name: str = FUL
     from pipelines.definitions import defs
 
     if instance is None:
-        default_dagster_home()
-        instance = dg.DagsterInstance.get()
+        instance = _open_instance(Path(default_dagster_home()))
     fail_orphaned_runs(instance)
     job = defs().resolve_job_def(job_name)
     # The step-by-step log stays in the Dagster UI; the terminal gets errors and the summary.
