@@ -258,3 +258,12 @@ def test_a_recorded_timeout_replays_as_the_live_transport_would_raise_it(tmp_pat
     with pytest.raises(FetchError, match="injoignable après 3 tentatives"):
         client.get("https://lent.example/aides")
     assert replay.requested[before:].count("https://lent.example/aides") == 3
+
+
+def test_retry_after_reads_a_delay_or_a_date_and_ignores_what_it_cannot_read():
+    from sources.fetch.client import retry_after_seconds
+
+    assert retry_after_seconds({"retry-after": " 7 "}) == 7.0
+    assert retry_after_seconds({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # a date in the past
+    assert retry_after_seconds({"Retry-After": "bientôt"}) is None  # unreadable: the backoff applies
+    assert retry_after_seconds({}) is None

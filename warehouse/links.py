@@ -20,7 +20,6 @@ release the single-writer lock while the (slow) checks run.
 
 from __future__ import annotations
 
-import email.utils
 import time
 import urllib.robotparser
 from collections.abc import Callable
@@ -32,7 +31,7 @@ import duckdb
 import polars as pl
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from sources.fetch.client import FetchPolicy
+from sources.fetch.client import FetchPolicy, retry_after_seconds
 from sources.fetch.transport import ReplayMissError, Transport, TransportError, TransportResponse
 
 OPEN_STATUTS: tuple[str, ...] = ("ouverte", "permanente", "à venir")
@@ -62,18 +61,6 @@ class _RetryableStatus(Exception):
     def __init__(self, response: TransportResponse) -> None:
         super().__init__(f"HTTP {response.status}")
         self.response = response
-
-
-def _retry_after_seconds(headers: dict[str, str]) -> float | None:
-    value = next((v.strip() for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 class _Unreachable(Exception):
@@ -116,7 +103,7 @@ class LinkChecker:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _RetryableStatus):
-            retry_after = _retry_after_seconds(exc.response.headers)
+            retry_after = retry_after_seconds(exc.response.headers)
             if retry_after is not None:
                 return min(retry_after, self.policy.max_wait_s)
         return min(self.policy.backoff_s * 2 ** (state.attempt_number - 1), self.policy.max_wait_s)

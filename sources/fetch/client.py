@@ -64,17 +64,17 @@ class _RetryableStatus(Exception):
         self.response = response
 
 
-def _retry_after_seconds(headers: dict[str, str]) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
+def retry_after_seconds(headers: dict[str, str]) -> float | None:
+    """Seconds asked by a Retry-After header (delay or HTTP date); None when absent or unreadable."""
+    value = next((v.strip() for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if not value:
         return None
-    value = value.strip()
     if value.isdigit():
         return float(value)
-    parsed = email.utils.parsedate_to_datetime(value) if value else None
-    if parsed is None:
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
         return None
-    return max(0.0, parsed.timestamp() - time.time())
 
 
 class _HostGate:
@@ -156,7 +156,7 @@ class PoliteClient:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _RetryableStatus):
-            retry_after = _retry_after_seconds(exc.response.headers)
+            retry_after = retry_after_seconds(exc.response.headers)
             if retry_after is not None:
                 return min(retry_after, self.policy.max_wait_s)
         backoff = self.policy.backoff_s * 2 ** (state.attempt_number - 1)
