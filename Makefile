@@ -6,7 +6,7 @@ VENV := .venv
 UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
-export DAGSTER_HOME := $(CURDIR)/dagster_home
+export DAGSTER_HOME := $(CURDIR)/data/dagster
 
 .PHONY: install web browser run test dev serve bench clean help
 
@@ -47,6 +47,7 @@ test: install web browser
 	$(VENV)/bin/python -m pytest
 
 dev: install
+	mkdir -p $(DAGSTER_HOME) && cp pipelines/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml --host 127.0.0.1 --port 3000
 
 serve: install web
@@ -58,4 +59,4 @@ bench: install
 	$(VENV)/bin/python -m benchmarks $(SIZE) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) warehouse/data warehouse/cache
+	rm -rf $(VENV) data

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from warehouse.db import WarehouseMissingError, connect_reader, connect_writer
-from warehouse.geography import GeoResolver
+from warehouse.normalise.geography import GeoResolver
 
 tokens_app = typer.Typer(help="Jetons d'accès des collectivités (soumission de fichiers).", no_args_is_help=True)
 console = Console(width=160)
@@ -58,8 +58,8 @@ def create_command(
     email: str = typer.Option(..., "--email", help="Adresse de la personne qui reçoit le jeton."),
 ) -> None:
     """Create an access token for one person of a collectivité; it is printed once, never stored."""
-    from warehouse.submissions import collectivite_code
-    from warehouse.tokens import TokenError, create_token
+    from warehouse.submissions.prefill import collectivite_code
+    from warehouse.submissions.tokens import TokenError, create_token
 
     with connect_writer() as conn:
         try:
@@ -83,7 +83,7 @@ def revoke_command(
     token: str = typer.Argument(..., help="Le jeton, son identifiant (aides tokens list) ou le début de celui-ci."),
 ) -> None:
     """Revoke a token: it never authenticates again."""
-    from warehouse.tokens import TokenError, revoke_token
+    from warehouse.submissions.tokens import TokenError, revoke_token
 
     with connect_writer() as conn:
         try:
@@ -97,7 +97,7 @@ def revoke_command(
 @tokens_app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json", help="Réponse en JSON.")) -> None:
     """List the tokens (never the secrets): id, collectivité, email, creation and revocation dates."""
-    from warehouse.tokens import list_tokens
+    from warehouse.submissions.tokens import list_tokens
 
     try:
         with connect_reader() as conn:
@@ -133,7 +133,8 @@ def validate_command(
                                                               "contre le catalogue de l'entrepôt."),
 ) -> None:
     """Validate a submission file: exit 0 if valid, 1 if not, 2 if it cannot be checked."""
-    from warehouse.submissions import catalogue_geography, validate_submission
+    from warehouse.submissions.checks import validate_submission
+    from warehouse.submissions.prefill import catalogue_geography
 
     if not file.is_file():
         raise _fail(f"Fichier introuvable : {file}")
@@ -179,7 +180,7 @@ def prefill_command(
     output: Path | None = typer.Option(None, "--output", "-o", help="Fichier à écrire (sinon la sortie standard)."),
 ) -> None:
     """Write the pre-filled submission file of a collectivité (its territory's published aids)."""
-    from warehouse.submissions import prefilled_submission
+    from warehouse.submissions.prefill import prefilled_submission
 
     try:
         with connect_reader() as conn:

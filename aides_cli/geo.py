@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from warehouse.db import WarehouseMissingError, connect_reader
-from warehouse.geography import MENTION_LEVELS, GeoContext, GeoResolver, Resolution
+from warehouse.normalise.geography import MENTION_LEVELS, GeoContext, GeoResolver, Resolution
 
 geo_app = typer.Typer(help="Géographie : résoudre des territoires en codes du schéma.", no_args_is_help=True)
 

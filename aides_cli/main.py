@@ -126,7 +126,7 @@ def acknowledge(source: str = typer.Argument(
 
     from warehouse.db import connect_writer
     from warehouse.ingestion import acknowledge_hold
-    from warehouse.release import acknowledge_publication_hold
+    from warehouse.publication.release import acknowledge_publication_hold
 
     with connect_writer() as conn:
         if source == "publication":
@@ -161,7 +161,7 @@ def lookup_command(
     import sys
 
     from warehouse.db import WarehouseMissingError, connect_reader
-    from warehouse.lookup import CatalogueIndex, UnknownCommuneError, lookup
+    from warehouse.publication.lookup import CatalogueIndex, UnknownCommuneError, lookup
 
     paths = warehouse_paths()
     release = paths.exports_dir / "latest"

@@ -116,7 +116,7 @@ SPACED_TIMESTAMP_SHARE = 0.01  # "2022-07-28T11: 40: 47+02: 00", measured in Min
 # --------------------------------------------------------------------------- other defects
 BROKEN_URL_SHARE = 0.01  # "https: //…", measured in the aides-territoires fixtures and real feeds
 MISSING_URL_SHARE = 0.03  # measured: 40 % of mesaidesreno rules have no link, 0 % elsewhere
-UNKNOWN_VOCABULARY_SHARE = 0.01  # labels absent from warehouse/vocab/*.csv (assumed)
+UNKNOWN_VOCABULARY_SHARE = 0.01  # labels absent from warehouse/normalise/vocab/*.csv (assumed)
 MISSING_CIBLES_SHARE = 0.01
 BROKEN_CSV_ROW_SHARE = 0.001  # a cell too many (fixture broken-quoting.csv)
 EMPTY_TITLE_SHARE = 0.001  # rejected by the adapters

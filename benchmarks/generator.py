@@ -33,6 +33,7 @@ from benchmarks import distributions as d
 from sources.base import SourceSpec
 from sources.registry import get_spec
 from warehouse.db import query_frame
+from warehouse.normalise.vocabulary import VOCAB_DIR
 
 AT_SOURCE = "aides-territoires"
 MTE_SOURCE = "mission-transition-ecologique-csv"
@@ -43,7 +44,7 @@ CSV_COLUMNS = (
     "url_source", "cibles", "eligibilite_geographique", "eligibilite_geographique_exclusions", "date_ouverture",
     "date_cloture", "date_mise_a_jour",
 )
-_VOCAB = Path(__file__).resolve().parents[1] / "warehouse" / "vocab"
+_VOCAB = VOCAB_DIR
 
 # ---------------------------------------------------------------------------- French texts
 _HEADS = ("Aide pour", "Subvention pour", "Prime pour", "Soutien pour", "Appel à projets pour", "Chèque pour",
@@ -223,7 +224,7 @@ def _referential(conn: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
 
 
 def _vocabulary(name: str, sources: tuple[str, ...]) -> list[str]:
-    """Source labels of a warehouse/vocab table that map to a schema value."""
+    """Source labels of a warehouse/normalise/vocab table that map to a schema value."""
     table = pl.read_csv(_VOCAB / name, comment_prefix="#", infer_schema=False)
     kept = table.filter(pl.col("source").is_in(list(sources)) & pl.col("valeur_cible").is_not_null())
     return sorted(set(kept.get_column("valeur_source").to_list()))

@@ -128,10 +128,10 @@ def phase_ingest(config: dict, meter: Meter) -> dict:
 # ---------------------------------------------------------------------------- catalogue
 def phase_catalogue(config: dict, meter: Meter) -> dict:
     """``build_catalogue`` as the ``aides`` asset runs it, then its blocking schema check."""
-    import warehouse.catalogue as catalogue
+    import warehouse.normalise.catalogue as catalogue
     import warehouse.catalogue_state as catalogue_state
     from warehouse.db import connect_writer
-    from warehouse.geography import GeoResolver
+    from warehouse.normalise.geography import GeoResolver
 
     generated = load_generated(Path(config["payloads"]))
     assert generated is not None
@@ -173,10 +173,10 @@ def phase_publish(config: dict, meter: Meter) -> dict:
     """``publish_if_changed`` (``publish_release`` unless the build is already published), as the
     ``publication`` asset runs it."""
     import warehouse.catalogue_state as catalogue_state
-    import warehouse.release as release
-    from warehouse import release_files as rf
+    import warehouse.publication.release as release
+    from warehouse.publication import release_files as rf
     from warehouse.db import connect_writer
-    from warehouse.geography import GeoResolver
+    from warehouse.normalise.geography import GeoResolver
 
     generated = load_generated(Path(config["payloads"]))
     assert generated is not None
@@ -216,7 +216,7 @@ def phase_validate(config: dict, meter: Meter) -> dict:
     import duckdb
 
     from schemas.validate import validate_relation
-    from warehouse import release_files as rf
+    from warehouse.publication import release_files as rf
 
     paths = WarehousePaths(Path(config["warehouse"]))
     latest = paths.exports_dir / "latest"
@@ -247,7 +247,7 @@ def _percentile(values: list[float], share: float) -> float:
 def phase_lookup(config: dict, meter: Meter) -> dict:
     """Lookups of random communes (and a few arrondissements / communes déléguées), as ``aides lookup`` does."""
     from warehouse.db import connect_reader
-    from warehouse.lookup import CatalogueIndex, lookup
+    from warehouse.publication.lookup import CatalogueIndex, lookup
 
     paths = WarehousePaths(Path(config["warehouse"]))
     seed = int(config["seed"])

@@ -31,9 +31,9 @@ from rich.table import Table
 from benchmarks.generator import load_generated
 from benchmarks.measure import rss_mb
 from benchmarks.workspace import DEFAULT_WORKDIR, Workspace, ensure_template, fresh_warehouse
-from warehouse.settings import PROJECT_ROOT
+from warehouse.settings import DATA_ROOT, PROJECT_ROOT
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = DATA_ROOT / "benchmarks" / "results"
 PARIS = ZoneInfo("Europe/Paris")
 console = Console(width=150)
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -286,7 +286,7 @@ def _versions() -> dict[str, str]:
 @app.command()
 def bench(
     size: int = typer.Argument(..., min=10, help="Number of synthetic source records (e.g. 10000, 100000, 1000000)."),
-    json_path: Path | None = typer.Option(None, "--json", help="Where to write the results (default benchmarks/results/<size>-<time>.json)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Where to write the results (default data/benchmarks/results/<size>-<time>.json)."),
     workdir: Path = typer.Option(DEFAULT_WORKDIR, "--workdir", help="Work folder: COG cache, payloads, throw-away warehouses."),
     seed: int = typer.Option(42, "--seed", help="Seed of the synthetic payloads."),
     profile: bool = typer.Option(False, "--profile", help="Profile every phase with cProfile (slower); name the bottlenecks."),

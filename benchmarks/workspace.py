@@ -18,9 +18,9 @@ from sources import npm
 from sources.packages import referential_pin
 from warehouse.db import connect_writer
 from warehouse.referential import load_referential
-from warehouse.settings import WarehousePaths
+from warehouse.settings import DATA_ROOT, WarehousePaths
 
-DEFAULT_WORKDIR = Path(__file__).resolve().parent / ".work"
+DEFAULT_WORKDIR = DATA_ROOT / "benchmarks" / "work"
 _GENERATOR_FILES = ("generator.py", "distributions.py")
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from warehouse.locks import exclusive_lock
-from warehouse.settings import PROJECT_ROOT
+from warehouse.settings import DATA_ROOT
 
 FULL_JOB = "catalogue_complet"
 # Who runs an in-process run: lets the next run tell a run whose process died from a live one.
@@ -35,11 +36,18 @@ class RunSummary:
     failures: list[str]
 
 
+INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
+
+
 def default_dagster_home() -> str:
-    """Use the repository's ``dagster_home/`` unless DAGSTER_HOME is already set."""
-    home = os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
-    os.makedirs(home, exist_ok=True)
-    return home
+    """Use ``data/dagster/`` unless DAGSTER_HOME is already set; the instance's configuration is
+    the versioned ``pipelines/dagster.yaml``, copied there when the folder has none or an older one."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(DATA_ROOT / "dagster")))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or (home == DATA_ROOT / "dagster" and config.read_bytes() != INSTANCE_CONFIG.read_bytes()):
+        shutil.copyfile(INSTANCE_CONFIG, config)
+    return str(home)
 
 
 def _plain(value: object) -> object:

@@ -17,10 +17,10 @@ from sources.base import CollectContext, adapter_module
 from sources.fetch import FetchPolicy, ReplayTransport, SnapshotStore
 from sources.ingest import ingest
 from sources.registry import get_spec, load_specs
-from warehouse.catalogue import build_catalogue
+from warehouse.normalise.catalogue import build_catalogue
 from warehouse.db import connect_writer
 from warehouse.ingestion import previous_digest, store_outcome
-from warehouse.published import DESCRIPTION_MAX, published_frame
+from warehouse.publication.projection import DESCRIPTION_MAX, published_frame
 from warehouse.referential import load_referential
 from warehouse.settings import WarehousePaths
 
@@ -206,8 +206,8 @@ def released(built, tmp_path_factory):
     """A copy of the built warehouse, published once, then republished after one source change."""
     import shutil
 
-    from warehouse.geography import GeoResolver
-    from warehouse.release import publish_release
+    from warehouse.normalise.geography import GeoResolver
+    from warehouse.publication.release import publish_release
 
     source_paths, *_ = built
     paths = WarehousePaths(tmp_path_factory.mktemp("released") / "warehouse")
@@ -267,7 +267,7 @@ def test_no_change_publishes_no_release_and_one_change_is_listed_exactly(release
 
 
 def test_lookup_paris_gives_paris_and_ile_de_france_aids_and_no_other_region(released):
-    from warehouse.lookup import CatalogueIndex, lookup
+    from warehouse.publication.lookup import CatalogueIndex, lookup
 
     paths, *_ = released
     index = CatalogueIndex(paths.exports_dir / "latest")

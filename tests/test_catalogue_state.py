@@ -8,7 +8,7 @@ import pytest
 
 from sources.base import SourceSpec
 from warehouse import catalogue_state
-from warehouse.catalogue import CatalogueSummary
+from warehouse.normalise.catalogue import CatalogueSummary
 from warehouse.catalogue_state import build_if_changed, check_schema
 from warehouse.db import connect_writer
 

@@ -5,7 +5,7 @@ Makefile does, but on a free port, with DAGSTER_HOME pointing to a temporary cop
 repository's ``dagster.yaml`` (the real instance is never touched) and on a temporary
 warehouse. It waits for the webserver, checks through GraphQL that the daemon reports healthy,
 then opens the global asset lineage in Debian's Chromium (Playwright, headless) and saves
-``tests/screenshots/graphe-des-assets.png`` for a human to look at.
+``data/screenshots/graphe-des-assets.png`` for a human to look at.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from warehouse.settings import WarehousePaths
+from warehouse.settings import DATA_ROOT, WarehousePaths
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+SCREENSHOTS = DATA_ROOT / "screenshots"
 STARTUP_TIMEOUT = 120.0
 DAEMON_TIMEOUT = 90.0
 DAEMON_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
@@ -92,7 +92,7 @@ def test_dagster_ui_shows_the_asset_graph(warehouse: WarehousePaths, tmp_path: P
 
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "pipelines" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home)}  # AIDES_WAREHOUSE_DIR comes from `warehouse`
     assert env["AIDES_WAREHOUSE_DIR"] == str(warehouse.root)
     port = _free_port()

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sources.adapters import dispositif_aide_csv, mte_programmes
 from sources.base import Payload
 from sources.registry import get_spec
-from warehouse.dedup import (
+from warehouse.normalise.dedup import (
     INPUT_COLUMNS,
     DEFAULT_MERGE_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,

@@ -60,7 +60,7 @@ def test_publication_asset_follows_the_catalogue_with_a_blocking_frictionless_ch
 
 
 def test_submissions_sensor_starts_a_run_for_each_new_file_once(warehouse):
-    from pipelines.defs.soumissions.sensors import nouvelles_soumissions
+    from pipelines.defs.ingestion.sensors import nouvelles_soumissions
 
     definitions = defs()
     assert definitions.resolve_sensor_def("nouvelles_soumissions")

@@ -30,7 +30,7 @@ from pipelines.defs.ingestion.assets import asset_name
 from pipelines.run import RunSummary, run_pipeline
 from sources.registry import get_spec
 from warehouse.db import connect_reader
-from warehouse.release import list_releases
+from warehouse.publication.release import list_releases
 from warehouse.settings import PROJECT_ROOT, WarehousePaths
 
 pytestmark = pytest.mark.registry
@@ -119,7 +119,7 @@ def scene(baseline: Baseline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     page.write_text(page.read_text(encoding="utf-8").replace(OLD_TITLE, NEW_TITLE), encoding="utf-8")
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(PROJECT_ROOT / "pipelines" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("AIDES_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
     monkeypatch.setenv("AIDES_REPLAY_DIR", str(tmp_path / "replay"))
     return Scene(WarehousePaths(tmp_path / "warehouse"), tmp_path / "replay", home)
@@ -214,7 +214,7 @@ def test_a_broken_source_fails_alone_and_the_release_keeps_its_aids(scene, basel
 
 
 def test_an_error_in_the_middle_of_publication_leaves_the_last_release_and_says_where(scene, baseline, monkeypatch):
-    import warehouse.release_files as rf
+    import warehouse.publication.release_files as rf
 
     original = rf.write_communes_parquet
 
@@ -246,7 +246,7 @@ def test_an_error_in_the_middle_of_publication_leaves_the_last_release_and_says_
 
 _KILLED_IN_PUBLICATION = textwrap.dedent("""
     import os, signal
-    import warehouse.release_files as rf
+    import warehouse.publication.release_files as rf
 
     original = rf.write_communes_parquet
 

@@ -1,4 +1,4 @@
-"""The geography resolver (warehouse/geography.py).
+"""The geography resolver (warehouse/normalise/geography.py).
 
 Hermetic tests check the name normaliser and the resolution rules on a small
 hand-written referential; tests marked ``registry`` build the real COG referential once
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from schemas import GEO_CODE_PATTERN
 from warehouse.db import connect_reader, connect_writer
-from warehouse.geography import (
+from warehouse.normalise.geography import (
     AMBIGUOUS,
     MENTION_LEVELS,
     RESOLVED,
@@ -34,11 +34,12 @@ from warehouse.geography import (
     split_list,
     strip_designation,
 )
+from warehouse.normalise.vocabulary import VOCAB_DIR
 from warehouse.referential import load_referential
 from warehouse.settings import WarehousePaths
 
 METRO_REGIONS = ("11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94")
-VOCAB = Path(__file__).resolve().parents[1] / "warehouse" / "vocab"
+VOCAB = VOCAB_DIR
 ONE_CODE = re.compile(GEO_CODE_PATTERN)
 
 # --------------------------------------------------------------------------- normaliser (hermetic)

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from warehouse.db import connect_writer
-from warehouse.dedup import find_duplicates
-from warehouse.identity import assign_ids
+from warehouse.normalise.dedup import find_duplicates
+from warehouse.normalise.identity import assign_ids
 from warehouse.settings import WarehousePaths
 
 COLUMNS = {"record_key": pl.Utf8, "cluster_key": pl.Utf8, "source": pl.Utf8, "titre": pl.Utf8,

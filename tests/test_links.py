@@ -11,7 +11,7 @@ import pytest
 from sources.fetch.client import FetchPolicy
 from sources.fetch.transport import TransportError, TransportResponse
 from warehouse.db import connect_reader, connect_writer
-from warehouse.links import check_links, urls_to_check
+from warehouse.quality.links import check_links, urls_to_check
 from webapp.queries import aid_rows
 
 POLICY = FetchPolicy(user_agent="test-liens/0.1 (+https://example.org)", attempts=3, backoff_s=0.5, min_interval_s=1.0)
@@ -197,7 +197,7 @@ def test_limit_and_host_interleaving(catalogue):
 
 
 def test_the_asset_runs_offline_and_records_unchecked_links(catalogue, monkeypatch):
-    import pipelines.defs.liens.assets as assets
+    import pipelines.defs.qualite.links as assets
 
     class Offline:
         def send(self, url, headers, timeout, method="GET"):
@@ -219,7 +219,7 @@ def test_the_asset_runs_offline_and_records_unchecked_links(catalogue, monkeypat
 def test_in_replay_the_asset_reaches_no_server_and_answers_from_a_liens_recording(catalogue, monkeypatch, tmp_path):
     import json
 
-    import pipelines.defs.liens.assets as assets
+    import pipelines.defs.qualite.links as assets
 
     monkeypatch.setenv("AIDES_REPLAY_DIR", str(tmp_path))
     monkeypatch.setattr("sources.fetch.transport.LiveTransport.send", lambda *a, **k: pytest.fail("réseau utilisé"))
@@ -241,7 +241,7 @@ def test_in_replay_the_asset_reaches_no_server_and_answers_from_a_liens_recordin
 
 
 def test_the_check_warns_when_too_many_links_are_broken(catalogue, monkeypatch):
-    import pipelines.defs.liens.assets as assets
+    import pipelines.defs.qualite.links as assets
 
     with connect_writer() as conn:
         check_links(conn, ScriptedTransport(_script()), POLICY, now=NOW, sleep=lambda s: None)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aides_cli.main import app
-from warehouse.lookup import SUMMARY_COLUMNS, CatalogueIndex, UnknownCommuneError, lookup
+from warehouse.publication.lookup import SUMMARY_COLUMNS, CatalogueIndex, UnknownCommuneError, lookup
 
 AIDES = pl.DataFrame({
     "id": ["a-velo", "a-clos", "a-region", "a-autre"],
@@ -143,7 +143,7 @@ def _synthetic_release(folder, seed, sort_pairs):
 def test_compact_index_answers_exactly_as_the_plain_one(warehouse, monkeypatch, sort_pairs):
     import random
 
-    from warehouse import lookup as module
+    from warehouse.publication import lookup as module
     from warehouse.db import connect_reader, connect_writer
 
     release = warehouse.exports_dir / "releases" / "synthetic"

@@ -1,4 +1,4 @@
-"""Sources' labels → cibles / types_aides / thematiques through the CSV tables of warehouse/vocab.
+"""Sources' labels → cibles / types_aides / thematiques through the CSV tables of warehouse/normalise/vocab.
 
 The tables are checked against the schema, then used on the labels the adapters emit (their
 constants and fixtures) and on the real payloads aides-territoires recorded; whatever does not

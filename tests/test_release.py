@@ -19,11 +19,11 @@ import polars as pl
 import pytest
 
 from schemas import OFFICIAL_FIELDS, field_names
-from warehouse import release as release_module
-from warehouse import release_files as rf
+from warehouse.publication import release as release_module
+from warehouse.publication import release_files as rf
 from warehouse.db import connect_writer
-from warehouse.geography import GeoResolver
-from warehouse.release import ReleaseError, list_releases, publish_release
+from warehouse.normalise.geography import GeoResolver
+from warehouse.publication.release import ReleaseError, list_releases, publish_release
 from warehouse.settings import WarehousePaths
 
 OFFICIAL_SCHEMA = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "schema-dispositif-aide"
@@ -491,7 +491,7 @@ def test_an_empty_catalogue_is_never_published(first):
 
 
 def test_a_catalogue_that_lost_most_aids_is_held_until_acknowledged(first):
-    from warehouse.release import PublicationHeld, acknowledge_publication_hold
+    from warehouse.publication.release import PublicationHeld, acknowledge_publication_hold
 
     conn, paths, resolver, result = first
     link_before = _latest(paths).readlink()

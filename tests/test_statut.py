@@ -6,7 +6,7 @@ from datetime import date
 
 import polars as pl
 
-from warehouse.statut import recurrence_expr, statut_expr
+from warehouse.normalise.statut import recurrence_expr, statut_expr
 
 TODAY = date(2026, 11, 29)
 

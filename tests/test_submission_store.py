@@ -1,4 +1,4 @@
-"""The append-only store of submissions (warehouse/submission_store.py) and the source reading it
+"""The append-only store of submissions (warehouse/submissions/store.py) and the source reading it
 (sources/adapters/soumissions.py, entry ``soumissions-collectivites``)."""
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from sources.fetch.snapshots import SnapshotStore
 from sources.ingest import IngestStatus, ingest
 from sources.registry import fetch_policy, get_spec
 from warehouse.db import connect_reader, connect_writer
-from warehouse.geography import GeoResolver
-from warehouse.submission_store import (
+from warehouse.normalise.geography import GeoResolver
+from warehouse.submissions.store import (
     SubmissionRefused,
     list_submissions,
     log_refused,
     store_submission,
     submissions_dir,
 )
-from warehouse.submissions import validate_submission
-from warehouse.tokens import Identity
+from warehouse.submissions.checks import validate_submission
+from warehouse.submissions.tokens import Identity
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "soumissions"
 PARIS = Identity("217500016", "agent@paris.fr")
@@ -83,7 +83,7 @@ def test_the_same_file_twice_makes_two_entries_and_never_overwrites(ready):
 
 
 def test_a_name_collision_gets_a_suffix_instead_of_overwriting(ready, monkeypatch):
-    from warehouse import submission_store
+    from warehouse.submissions import store as submission_store
 
     paths, resolver = ready
     folder = submissions_dir(paths)

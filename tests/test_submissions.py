@@ -1,4 +1,4 @@
-"""The validator of submitted files (warehouse/submissions.py) and ``aides validate``.
+"""The validator of submitted files (warehouse/submissions/checks.py) and ``aides validate``.
 
 Hermetic tests run on the files of ``tests/fixtures/soumissions/`` (described in its README) and
 a hand-made referential (``referentiel-minimal.sql``: Paris, Lyon, Villeurbanne, Caen, the
@@ -22,20 +22,18 @@ from typer.testing import CliRunner
 
 from aides_cli.collectivites import prefill_command, validate_command
 from warehouse.db import connect_reader, connect_writer
-from warehouse.geography import GeoResolver
+from warehouse.normalise.geography import GeoResolver
 from warehouse.settings import WarehousePaths
-from warehouse.submissions import (
+from warehouse.submissions.checks import (
     AVERTISSEMENT,
     ERREUR,
     Problem,
     SubmissionReport,
-    catalogue_geography,
-    collectivite_code,
-    prefilled_submission,
     submission_columns,
     territory_code,
     validate_submission,
 )
+from warehouse.submissions.prefill import catalogue_geography, collectivite_code, prefilled_submission
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "soumissions"
 REFERENTIEL = FIXTURES / "referentiel-minimal.sql"

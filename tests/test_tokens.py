@@ -1,4 +1,4 @@
-"""Access tokens of collectivités (warehouse/tokens.py) and ``aides tokens``."""
+"""Access tokens of collectivités (warehouse/submissions/tokens.py) and ``aides tokens``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from aides_cli.collectivites import tokens_app
 from warehouse.db import connect_reader, connect_writer
-from warehouse.tokens import (
+from warehouse.submissions.tokens import (
     Authenticator,
     Identity,
     TokenAuthenticator,

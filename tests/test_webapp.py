@@ -2,7 +2,7 @@
 
 Hermetic: a tiny hand-made referential (Maine-et-Loire, Ain, Rhône…) and a few aids are
 inserted into a temporary warehouse, a real release is published from them
-(``warehouse.release.publish_release``), and the application is driven through
+(``warehouse.publication.release.publish_release``), and the application is driven through
 Starlette's TestClient. The build helpers are shared with ``test_webapp_browser.py``.
 """
 
@@ -22,10 +22,10 @@ with warnings.catch_warnings():  # "install httpx2": httpx is what the project p
     from starlette.testclient import TestClient
 
 from warehouse.db import connect_reader, connect_writer
-from warehouse.geography import GeoResolver
-from warehouse.release import publish_release
+from warehouse.normalise.geography import GeoResolver
+from warehouse.publication.release import publish_release
 from warehouse.settings import WarehousePaths
-from warehouse.tokens import create_token, revoke_token
+from warehouse.submissions.tokens import create_token, revoke_token
 from webapp.app import create_app
 
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)
@@ -638,7 +638,7 @@ def test_upload_requires_a_login(own):
 
 
 def test_too_large_file_is_413_before_validation(own, monkeypatch):
-    from warehouse import submissions
+    from warehouse.submissions import checks as submissions
 
     def never(*_args, **_kwargs):
         raise AssertionError("a too large file must not reach the validator")

@@ -3,7 +3,7 @@
 The application runs under uvicorn on 127.0.0.1 (a free port), on the hermetic warehouse of
 ``test_webapp.py``. A visitor finds a commune and reads its aids; an agent logs in with a
 token, downloads the pre-filled file, uploads a broken then a good version, and another
-agent's upload of that territory is refused. Screenshots go to ``tests/screenshots/``
+agent's upload of that territory is refused. Screenshots go to ``data/screenshots/``
 (``territoire.png``, ``rapport-erreurs.png``) for a human to look at the DSFR rendering.
 """
 
@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from warehouse.settings import DATA_ROOT
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+SCREENSHOTS = DATA_ROOT / "screenshots"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="Chromium absent (/usr/bin/chromium) : `make browser` installe le paquet Debian")

@@ -21,10 +21,10 @@ import duckdb
 
 from schemas.validate import validate_relation
 from sources.base import SourceSpec
-from warehouse.catalogue import CatalogueSummary, build_catalogue
-from warehouse.geography import GeoResolver
-from warehouse.published import published_frame
-from warehouse.release import LATEST, ReleaseResult, publish_release
+from warehouse.normalise.catalogue import CatalogueSummary, build_catalogue
+from warehouse.normalise.geography import GeoResolver
+from warehouse.publication.projection import published_frame
+from warehouse.publication.release import LATEST, ReleaseResult, publish_release
 from warehouse.settings import PROJECT_ROOT, WarehousePaths
 
 _CODE_GLOBS = (("warehouse", "**/*.py"), ("warehouse", "**/*.csv"), ("warehouse", "**/*.sql"), ("schemas", "*.json"))

@@ -1,8 +1,9 @@
-"""Where the warehouse keeps its files.
+"""Where the pipeline keeps its runtime data.
 
-Everything the pipeline writes lives under one folder, ``warehouse/`` by default,
-so that a fresh clone, the tests (which point ``AIDES_WAREHOUSE_DIR`` at a temporary
-folder) and the Dagster UI all agree on one place.
+Everything the pipeline writes (the DuckDB file, snapshots, caches, exports, the store of
+submitted files) lives under one git-ignored folder, ``data/`` at the project root by default,
+never beside code, so that a fresh clone, the tests (which point ``AIDES_WAREHOUSE_DIR`` at a
+temporary folder) and the Dagster UI all agree on one place.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_ROOT = PROJECT_ROOT / "data"
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class WarehousePaths:
 
     @property
     def data_dir(self) -> Path:
-        return self.root / "data"
+        return self.root / "warehouse"
 
     @property
     def database(self) -> Path:
@@ -45,8 +47,13 @@ class WarehousePaths:
     def exports_dir(self) -> Path:
         return self.root / "exports"
 
+    @property
+    def submissions_dir(self) -> Path:
+        """The append-only store of the files collectivités submitted."""
+        return self.root / "submissions"
+
 
 def warehouse_paths() -> WarehousePaths:
-    """The warehouse in use: ``$AIDES_WAREHOUSE_DIR`` or the repository's ``warehouse/``."""
+    """The warehouse in use: ``$AIDES_WAREHOUSE_DIR`` or the project's ``data/``."""
     override = os.environ.get("AIDES_WAREHOUSE_DIR")
-    return WarehousePaths(Path(override).resolve() if override else PROJECT_ROOT / "warehouse")
+    return WarehousePaths(Path(override).resolve() if override else DATA_ROOT)

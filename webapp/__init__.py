@@ -2,5 +2,5 @@
 
 Pages are rendered on the server (FastAPI + Jinja2) with the État's design system (DSFR).
 The catalogue is only read; the one write path is an agent's upload, which goes through
-``warehouse.submissions`` (validation) and ``warehouse.submission_store`` (storage).
+``warehouse.submissions.checks`` (validation) and ``warehouse.submissions.store`` (storage).
 """

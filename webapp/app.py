@@ -2,15 +2,15 @@
 
 Public pages read the catalogue: find a territory (by name, postal code or code), see every
 aid that applies there with what needs checking, read one aid with its provenance, download
-the releases. Agents log in with their access token (``warehouse.tokens``; the
-:class:`~warehouse.tokens.Authenticator` seam lets ProConnect replace it by configuration),
+the releases. Agents log in with their access token (``warehouse.submissions.tokens``; the
+:class:`~warehouse.submissions.tokens.Authenticator` seam lets ProConnect replace it by configuration),
 download their territory's pre-filled file and upload it back.
 
 The upload is the only write path and is careful:
 
 - the body is read as a stream with a hard limit, in memory: too large → 413 before the
   file is read any further, and nothing from an upload ever touches the disk except through
-  ``warehouse.submission_store.store_submission`` (Starlette's form parser would spool big
+  ``warehouse.submissions.store.store_submission`` (Starlette's form parser would spool big
   parts to temporary files, so multipart is parsed here, in memory);
 - the CSRF token of the session must come back in the form (403 otherwise);
 - the validator's report is shown at once (line, column, value, what to fix); a file about
@@ -44,7 +44,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from warehouse import submission_store, submissions, tokens
+from warehouse.submissions import checks, prefill, store, tokens
 from warehouse.db import WarehouseBusyError, WarehouseMissingError
 from warehouse.settings import PROJECT_ROOT, WarehousePaths, warehouse_paths
 from webapp import queries
@@ -54,7 +54,7 @@ LOG = logging.getLogger("webapp")
 HERE = Path(__file__).resolve().parent
 DSFR_DIST = PROJECT_ROOT / "web" / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 SCHEMA_FILES = {"schema.json": "application/json", "README.md": "text/plain", "CHANGELOG.md": "text/plain"}
-MAX_UPLOAD_BYTES = submissions.MAX_BYTES
+MAX_UPLOAD_BYTES = checks.MAX_BYTES
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries, headers and the CSRF field around the file
 FORM_LIMIT = 16 * 1024  # a login or logout form
 DRAIN_LIMIT = 64 * 1024 * 1024  # past the limit, read (and drop) this much so the browser sees the answer
@@ -514,7 +514,7 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
             return redirect_to_login("/mon-territoire")
         with access.reader() as conn:
             resolver = access.resolver(conn)
-            code = submissions.territory_code(resolver, session.siren or "")
+            code = checks.territory_code(resolver, session.siren or "")
             territory = queries.find_territory(conn, resolver, code) if code else None
             history = queries.submissions_of(conn, session.siren or "")
         return render(request, "mon_territoire.html", {"territoire": territory, "code": code, **history}, session)
@@ -526,7 +526,7 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
             return redirect_to_login("/mon-territoire")
         with access.reader() as conn:
             try:
-                content = submissions.prefilled_submission(conn, session.siren or "", resolver=access.resolver(conn))
+                content = prefill.prefilled_submission(conn, session.siren or "", resolver=access.resolver(conn))
             except ValueError as exc:
                 raise PageError(404, "Territoire inconnu", f"Votre collectivité n'est pas reconnue : {exc}") from None
         name = re.sub(r"[^A-Za-z0-9-]", "", session.siren or "collectivite")
@@ -597,18 +597,18 @@ def _safe_target(target: str) -> str:
 
 
 def _validate(access: queries.WarehouseAccess, content: bytes, filename: str, identity: tokens.Identity,
-              max_bytes: int) -> submissions.SubmissionReport:
+              max_bytes: int) -> checks.SubmissionReport:
     with access.reader() as conn:
         resolver = access.resolver(conn)
-        catalogue = submissions.catalogue_geography(conn)
-    return submissions.validate_submission(content, filename, resolver, territory=identity.siren,
+        catalogue = prefill.catalogue_geography(conn)
+    return checks.validate_submission(content, filename, resolver, territory=identity.siren,
                                            max_bytes=max_bytes, catalogue=catalogue)
 
 
 def _store(access: queries.WarehouseAccess, paths: WarehousePaths, content: bytes, filename: str,
-           identity: tokens.Identity, report: submissions.SubmissionReport) -> submission_store.SubmissionReceipt:
+           identity: tokens.Identity, report: checks.SubmissionReport) -> store.SubmissionReceipt:
     with access.writer() as conn:
-        return submission_store.store_submission(paths, conn, content, filename, identity, report)
+        return store.store_submission(paths, conn, content, filename, identity, report)
 
 
 def _log_refusal(access: queries.WarehouseAccess, identity: tokens.Identity | None, reason: str,
@@ -616,7 +616,7 @@ def _log_refusal(access: queries.WarehouseAccess, identity: tokens.Identity | No
     """Log a refused attempt; the refusal is answered even if the log cannot be written now."""
     try:
         with access.writer(timeout_s=5.0) as conn:
-            submission_store.log_refused(conn, identity, reason, filename)
+            store.log_refused(conn, identity, reason, filename)
     except (WarehouseBusyError, duckdb.Error, OSError):
         LOG.warning("tentative refusée non journalisée (entrepôt occupé) : %s", reason)
 

@@ -25,9 +25,9 @@ from typing import Any
 import duckdb
 
 from warehouse.db import connect_reader, connect_writer
-from warehouse.geography import FRANCE, GeoResolver, normalise_dep_code
-from warehouse.lookup import CatalogueIndex, current_commune
-from warehouse.release import LATEST, list_releases
+from warehouse.normalise.geography import FRANCE, GeoResolver, normalise_dep_code
+from warehouse.publication.lookup import CatalogueIndex, current_commune
+from warehouse.publication.release import LATEST, list_releases
 from warehouse.settings import WarehousePaths
 
 # Groups of the territory page, from the closest to the farthest level.

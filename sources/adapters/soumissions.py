@@ -1,7 +1,7 @@
 """What collectivités submitted, as a source of the catalogue (the highest precedence).
 
-Every file accepted into the append-only store (``warehouse/submission_store.py``) is a
-submission file as ``warehouse/submissions.py`` describes it: the published schema's columns
+Every file accepted into the append-only store (``warehouse/submissions/store.py``) is a
+submission file as ``warehouse/submissions/checks.py`` describes it: the published schema's columns
 (minus the computed ones) plus ``action`` (``ajout``, ``correction``, ``retrait``). Only valid
 files reach the store, so this adapter transcribes without re-validating; it still rejects,
 with their location, the rows it cannot use (a file put there by hand, say).

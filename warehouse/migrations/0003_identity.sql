@@ -1,4 +1,4 @@
--- Stable identifiers of catalogue entries (warehouse/identity.py).
+-- Stable identifiers of catalogue entries (warehouse/normalise/identity.py).
 --
 -- id_map: every record ever seen and the aid (catalogue entry) it belongs to. Rows are never
 -- deleted: a record absent from a run is marked inactive, so that it finds its aid again if it

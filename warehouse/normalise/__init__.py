@@ -7,7 +7,7 @@ Each module has one job and works on whole polars columns, never row by row:
 * ``amounts``: stated amounts and rates → ``montant_max`` (euros) and ``taux_max`` (0–100);
 * ``text``: HTML → clean text, broken URLs repaired or rejected with a reason, export truncation;
 * ``vocabulary``: sources' audiences, aid types and themes → the schema's enumerations,
-  through the CSV tables of ``warehouse/vocab/``; what does not map is returned, not dropped.
+  through the CSV tables of ``warehouse/normalise/vocab/``; what does not map is returned, not dropped.
 """
 
 from warehouse.normalise.amounts import amounts_max, normalise_amounts

@@ -2,7 +2,7 @@
 
 Why: every source has its own words ("Intercommunalités / Pays", "SCA2", "Énergies /
 Déchets|Réseaux de chaleur", "prime à l'achat"); the published table only allows a few
-values per field. The correspondence is data, kept in ``warehouse/vocab/*.csv`` (one line
+values per field. The correspondence is data, kept in ``warehouse/normalise/vocab/*.csv`` (one line
 per source label and target), so that it is reviewed and extended without code.
 
 Matching rules:
@@ -31,7 +31,7 @@ import polars as pl
 
 import schemas
 
-VOCAB_DIR = Path(__file__).resolve().parents[1] / "vocab"
+VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
 
 # field of source_records → (field of the published schema, mapping file)
 FIELDS: dict[str, tuple[str, str]] = {

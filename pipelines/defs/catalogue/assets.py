@@ -1,4 +1,4 @@
-"""The normalised catalogue, its blocking schema check, and the quality report."""
+"""The normalised catalogue and its checks (the blocking schema check, geography and duplicates)."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -10,7 +10,6 @@ from pipelines.metadata import preview
 from sources.registry import load_specs
 from warehouse.catalogue_state import build_if_changed, check_schema
 from warehouse.db import connect_reader, connect_writer
-from warehouse.quality import build_quality_report
 
 _SPECS = load_specs()
 
@@ -95,13 +94,3 @@ def taux_de_doublons() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=rate <= DUPLICATE_RATE_MAX, severity=dg.AssetCheckSeverity.WARN,
                                metadata={"enregistrements": records, "aides": aids, "taux": round(rate, 4),
                                          "paires_a_revoir": review})
-
-
-@dg.asset(group_name="catalogue", kinds={"duckdb"}, pool="duckdb", deps=[aides])
-def rapport_qualite(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    """Le rapport de qualité, par source et par échelle : lignes, part de géographie résolue,
-    valeurs non résolues, doublons fusionnés, aides expirées, vocabulaire non reconnu."""
-    with connect_writer() as conn:
-        rows = build_quality_report(conn)
-        table = preview(conn, "SELECT * EXCLUDE (geo_non_resolue_valeurs_source) FROM rapport_qualite", limit=200)
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "rapport": table})

@@ -21,7 +21,7 @@ def _sources() -> list[dict]:
 def publication(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """La publication pour les réutilisateurs : aides.csv, aides.parquet, dispositif-aide.csv,
     aides-communes.parquet, datapackage.json, CHANGELOG.md et changements.csv, dans
-    warehouse/exports/releases/<version>/ ; warehouse/exports/latest désigne la plus récente.
+    data/exports/releases/<version>/ ; data/exports/latest désigne la plus récente.
     Rien n'est publié quand le contenu du catalogue n'a pas changé."""
     paths = warehouse_paths()
     with connect_writer(paths) as conn:

@@ -5,7 +5,7 @@ postal codes, SIRENs, "Ville de Caen", "CC des Monts du Pilat", "Drôme (Départ
 "Région Sud", "Landes, Nouvelle-Aquitaine, Occitanie"… Normalisation, the CLI and the
 submissions of collectivités all need the same answer, so it lives here, in one resolver
 built once from the referential tables (``ref_*``) and two data files of
-``warehouse/vocab/``: ``pays.csv`` (COG country codes) and ``geo_aliases.csv`` (names that
+``warehouse/normalise/vocab/``: ``pays.csv`` (COG country codes) and ``geo_aliases.csv`` (names that
 no normalisation can find, e.g. "Grand Lyon"). Both are data, not code: fix them there.
 
 Nothing is guessed silently. A :class:`Resolution` is ``resolved`` (with its codes),
@@ -61,13 +61,13 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from schemas import GEO_CODE_PATTERN
+from warehouse.normalise.vocabulary import VOCAB_DIR
 
 # --------------------------------------------------------------------------- results
 
@@ -268,7 +268,7 @@ def normalise_dep_code(code: str | None) -> str | None:
 
 
 def _vocab_rows(name: str) -> list[dict[str, str]]:
-    text = (resources.files("warehouse") / "vocab" / name).read_text(encoding="utf-8")
+    text = (VOCAB_DIR / name).read_text(encoding="utf-8")
     return list(csv.DictReader(text.splitlines()))
 
 
@@ -845,7 +845,7 @@ class GeoResolver:
     def _pays_code(self, query: str, code: str) -> Resolution:
         if code in self._pays:
             return _resolved(query, [f"PAYS-{code}"])
-        return _unresolved(query, f"code pays {code} absent de warehouse/vocab/pays.csv")
+        return _unresolved(query, f"code pays {code} absent de warehouse/normalise/vocab/pays.csv")
 
     # ------------------------------------------------------------------ names
 

@@ -33,7 +33,7 @@ Why it is built this way:
   whole publication, so a leftover ``.building-*`` folder (a killed run) can safely be
   removed by the next one.
 
-What goes in each file is in :mod:`warehouse.release_files`. No Dagster here.
+What goes in each file is in :mod:`warehouse.publication.release_files`. No Dagster here.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ import frictionless
 import polars as pl
 
 from schemas import OFFICIAL_FIELDS, field_names
-from warehouse import release_files as rf
-from warehouse.geography import GeoResolver
+from warehouse.publication import release_files as rf
+from warehouse.normalise.geography import GeoResolver
 from warehouse.locks import LockTimeout, exclusive_lock
 from warehouse.settings import WarehousePaths
 

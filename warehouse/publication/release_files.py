@@ -1,10 +1,10 @@
 """What a release contains: each file's rows, how they are written, and the package describing them.
 
-``warehouse.release`` decides *when* and *where* a release is published; this module says
+``warehouse.publication.release`` decides *when* and *where* a release is published; this module says
 *what* goes in it, set-based throughout (polars expressions, DuckDB SQL):
 
 - ``aides.csv`` / ``aides.parquet``: every field of ``schemas/schema.json`` for the published
-  aids (``warehouse.published.published_frame``), as text in the CSV and typed in the Parquet
+  aids (``warehouse.publication.projection.published_frame``), as text in the CSV and typed in the Parquet
   file (strings, ``timestamp with time zone``, ``float64``). Empty cells are null in both.
 - ``dispositif-aide.csv``: the 15 official fields, only for rows valid against Etalab's
   dispositif-aide v0.2.0; the others are listed, with their reasons, in ``CHANGELOG.md``.
@@ -60,8 +60,8 @@ import polars as pl
 from schemas import MULTI_VALUE_SEPARATOR, OFFICIAL_FIELDS, OFFICIAL_GEO_CODES_PATTERN, load_schema
 from schemas.validate import validate_relation
 from warehouse.db import query_frame
-from warehouse.geography import GeoResolver
-from warehouse.published import published_frame
+from warehouse.normalise.geography import GeoResolver
+from warehouse.publication.projection import published_frame
 
 # --------------------------------------------------------------------------- names
 

@@ -13,7 +13,7 @@ migration 0005): a copy of the warehouse gives nobody a usable token.
   digits, unambiguous). A revoked token never authenticates again; rows are never deleted.
 - ``siren`` is the collectivité's SIREN (commune, EPCI); départements and régions have no
   SIREN in the referential, so ``DEP-xx`` / ``REG-xx`` are accepted as well (see
-  ``warehouse.submissions.territory_code``).
+  ``warehouse.submissions.checks.territory_code``).
 
 The login seam: the web application depends only on :class:`Authenticator`
 (``authenticate(request_token) -> Identity | None``). :class:`TokenAuthenticator` is the

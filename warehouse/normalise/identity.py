@@ -6,7 +6,7 @@ entries found to be one aid, one entry found to be two, a record missing for a w
 
 The link is the record, not its content: ``id_map`` remembers, for every record ever seen
 (``record_key`` = ``source:native_id``), the aid it belongs to. A run brings clusters of
-records (warehouse.dedup).
+records (warehouse.normalise.dedup).
 
 First, records never seen before may be *renamed* records: when a record of the same source
 that was present in the last run is absent now and has the same normalised URL (a specific
@@ -43,7 +43,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from warehouse.dedup import normalise_titles, normalise_urls
+from warehouse.normalise.dedup import normalise_titles, normalise_urls
 
 CLUSTER_COLUMNS = ("record_key", "cluster_key", "source", "titre", "url", "geo_key")
 EVENT_SCHEMA = {

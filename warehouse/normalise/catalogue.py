@@ -20,14 +20,14 @@ import polars as pl
 
 from sources.base import SourceSpec
 from warehouse.db import query_frame
-from warehouse.dedup import find_duplicates
-from warehouse.geography import GeoResolver
-from warehouse.identity import assign_ids
+from warehouse.normalise.dedup import find_duplicates
+from warehouse.normalise.geography import GeoResolver
+from warehouse.normalise.identity import assign_ids
 from warehouse.normalise.amounts import normalise_amounts
 from warehouse.normalise.dates import normalise_dates, normalise_timestamps, swapped_day_month
 from warehouse.normalise.text import html_to_text, repair_url
 from warehouse.normalise.vocabulary import map_vocabulary
-from warehouse.statut import recurrence_expr, statut_expr
+from warehouse.normalise.statut import recurrence_expr, statut_expr
 
 PARIS = ZoneInfo("Europe/Paris")
 

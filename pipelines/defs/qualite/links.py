@@ -6,7 +6,7 @@ import dagster as dg
 
 from sources.context import link_transport, pipeline_policy
 from warehouse.db import connect_reader, connect_writer
-from warehouse.links import BROKEN, OK, UNCHECKED, check_urls, latest_summary, record_checks, urls_to_check
+from warehouse.quality.links import BROKEN, OK, UNCHECKED, check_urls, latest_summary, record_checks, urls_to_check
 
 MAX_BROKEN_SHARE = 0.10
 

@@ -17,7 +17,7 @@ def nouvelles_soumissions(context: dg.SensorEvaluationContext) -> dg.SensorResul
 
     Stored names begin with their UTC arrival time, so the greatest name is the newest file
     and serves as the cursor."""
-    folder = warehouse_paths().root / "submissions"
+    folder = warehouse_paths().submissions_dir
     newest = max((p.name for p in folder.glob("*.csv")), default="") if folder.exists() else ""
     if not newest or newest <= (context.cursor or ""):
         return dg.SkipReason("aucune nouvelle soumission")

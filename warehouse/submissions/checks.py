@@ -43,7 +43,7 @@ Chaque problème nomme la ligne du fichier où commence l'enregistrement (l'en-t
 une cellule sur plusieurs lignes ne décale pas ce repère), la colonne, la valeur, et dit en français
 quoi corriger.
 
-Le fichier pré-rempli (:func:`prefilled_submission`) contient les aides publiées du territoire de
+Le fichier pré-rempli (:func:`warehouse.submissions.prefill.prefilled_submission`) contient les aides publiées du territoire de
 la collectivité, colonne ``action`` vide : remplissez-la pour les lignes à transmettre et
 supprimez les autres lignes (une ligne sans action est une erreur).
 
@@ -88,7 +88,7 @@ import pyarrow as pa
 from schemas import GEO_CODE_PATTERN, field_names, load_schema
 from schemas.validate import _DATETIME, validate_relation
 from sources.adapters.dispositif_aide_csv import decode, physical_lines, sniff_delimiter
-from warehouse.geography import RESOLVED, GeoResolver
+from warehouse.normalise.geography import RESOLVED, GeoResolver
 
 ACTIONS: tuple[str, ...] = ("ajout", "correction", "retrait")
 """Allowed values of the ``action`` column."""
@@ -873,66 +873,3 @@ def _size(n: int) -> str:
     if n >= 1000:
         return f"{n / 1000:.0f} ko"
     return f"{n} octets"
-
-
-# --------------------------------------------------------------------------- catalogue side
-
-
-def catalogue_geography(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:
-    """``{id: eligibilite_geographique codes}`` of every aid of table ``aides`` (for ``catalogue=``)."""
-    rows = conn.execute("SELECT CAST(id AS VARCHAR), eligibilite_geographique FROM aides").fetchall()
-    return {aid_id: tuple(codes or ()) for aid_id, codes in rows}
-
-
-def collectivite_code(conn: duckdb.DuckDBPyConnection, siren: str) -> str | None:
-    """The schema code of a collectivité from the referential tables: a commune's SIREN
-    (``ref_communes.siren``) → ``COM-…``, an EPCI's (``ref_epci.siren``) → ``EPCI-…``; ``DEP-xx``,
-    ``REG-xx``, ``COM-…``, ``EPCI-…`` as they are when the referential has them; None otherwise."""
-    text = (siren or "").strip()
-    if re.fullmatch(r"\d{9}", text):
-        row = conn.execute("SELECT 'EPCI-' || siren FROM ref_epci WHERE siren = ? UNION ALL "
-                           "SELECT 'COM-' || code FROM ref_communes WHERE siren = ? LIMIT 1", [text, text]).fetchone()
-        return row[0] if row else None
-    match = re.fullmatch(r"(COM|EPCI|DEP|REG)-([0-9AB]{2,9})", text)
-    if not match:
-        return None
-    table, column = {"COM": ("ref_communes", "code"), "EPCI": ("ref_epci", "siren"),
-                     "DEP": ("ref_departements", "code"), "REG": ("ref_regions", "code")}[match.group(1)]
-    found = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", [match.group(2)]).fetchone()[0]
-    return text if found else None
-
-
-def prefilled_submission(conn: duckdb.DuckDBPyConnection, siren: str, resolver: GeoResolver | None = None) -> bytes:
-    """The pre-filled file for a collectivité (SIREN, or DEP-xx / REG-xx): the published aids
-    (``aides`` where ``publiable``) whose eligibility lies within its territory, in the submission
-    format with ``action`` empty; UTF-8 without BOM, formulas neutralised with ``'`` as in the releases.
-
-    "Within" is the rule ``validate_submission`` applies with ``territory``: every code of the aid's
-    ``eligibilite_geographique`` covers only communes of the territory — so a file filled from it
-    passes the territory check. ``resolver``: pass one already built to save its construction.
-    Raises ``ValueError`` for a collectivité the referential does not know.
-    """
-    import polars as pl
-
-    from warehouse.release_files import catalogue_frame, neutralise_formulas
-
-    resolver = resolver or GeoResolver.from_warehouse(conn)
-    code = territory_code(resolver, siren)
-    if code is None:
-        raise ValueError(f"collectivité inconnue du référentiel : {siren!r}")
-    mine = frozenset(resolver.commune_codes(code))
-    frame = catalogue_frame(conn)
-    codes = frame.get_column("eligibilite_geographique").drop_nulls().str.split("|").explode().unique().to_list()
-    inside = [c for c in codes if resolver.is_known(c) and (cs := resolver.commune_codes(c)) and mine.issuperset(cs)]
-    outside = sorted(set(codes) - set(inside))
-    geo = pl.col("eligibilite_geographique").str.split("|")
-    frame = frame.filter(
-        pl.col("eligibilite_geographique").is_not_null()
-        & ~geo.list.eval(pl.element().is_in(outside)).list.any()
-    )
-    columns = submission_columns()
-    frame = neutralise_formulas(frame).with_columns(pl.lit(None, pl.Utf8).alias("action")).select(columns).sort("id")
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, separator=",", line_terminator="\n", quote_style="necessary", include_bom=False,
-                    null_value="")
-    return buffer.getvalue()

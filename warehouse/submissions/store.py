@@ -26,10 +26,9 @@ from pathlib import Path
 import duckdb
 
 from warehouse.settings import WarehousePaths
-from warehouse.submissions import SubmissionReport
-from warehouse.tokens import COLLECTIVITE, Identity
+from warehouse.submissions.checks import SubmissionReport
+from warehouse.submissions.tokens import COLLECTIVITE, Identity
 
-SUBMISSIONS_FOLDER = "submissions"
 """Folder of the store, relative to the warehouse root."""
 
 
@@ -56,8 +55,8 @@ class SubmissionReceipt:
 
 
 def submissions_dir(paths: WarehousePaths) -> Path:
-    """``<warehouse root>/submissions``."""
-    return paths.root / SUBMISSIONS_FOLDER
+    """``<data folder>/submissions``."""
+    return paths.submissions_dir
 
 
 def store_submission(

@@ -1,1 +1,0 @@
-"""Link checking of the open aids' pages: the ``liens`` asset and its warning check."""
