@@ -8,14 +8,19 @@ Starlette's TestClient. The build helpers are shared with ``test_webapp_browser.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
+import time
 import uuid
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
+import itsdangerous.timed
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 
 with warnings.catch_warnings():  # "install httpx2": httpx is what the project pins for now
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
@@ -27,6 +32,7 @@ from warehouse.publication.release import publish_release
 from warehouse.settings import WarehousePaths
 from warehouse.submissions.tokens import create_token, revoke_token
 from webapp.app import create_app
+from webapp.auth import SESSION_MAX_AGE_S, secret_key
 
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)
 
@@ -493,14 +499,55 @@ def test_tampered_session_cookie_is_ignored(own):
     client = own["client"]
     log_in(client, own["tokens"]["angers"])
     cookie = client.cookies.get("aides_session")
-    payload, stamp, signature = cookie.split(".")
-    import base64
-    import json
-    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    payload, stamp, signature = cookie.rsplit(".", 2)
+    codec = URLSafeTimedSerializer(b"unused")  # only to read and write the payload, not to sign
+    data = codec.load_payload(payload.encode())
+    assert data["siren"] == SIREN_ANGERS
     data["siren"] = SIREN_AVRILLE
-    forged = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    forged = codec.dump_payload(data).decode()
     client.cookies.set("aides_session", f"{forged}.{stamp}.{signature}")
     assert client.get("/mon-territoire", follow_redirects=False).status_code == 303
+
+
+def test_session_signed_with_another_key_or_salt_is_ignored(own):
+    client = own["client"]
+    log_in(client, own["tokens"]["angers"])
+    data = URLSafeTimedSerializer(b"unused").loads_unsafe(client.cookies.get("aides_session"))[1]
+    for key, salt in ((b"une autre cle", "aides-session"), (secret_key(), "autre-usage")):
+        forged = URLSafeTimedSerializer(key, salt=salt, signer_kwargs={"digest_method": hashlib.sha256}).dumps(data)
+        client.cookies.set("aides_session", forged)
+        assert client.get("/mon-territoire", follow_redirects=False).status_code == 303
+
+
+def _signing_clock(monkeypatch: pytest.MonkeyPatch, offset_s: float) -> None:
+    """Sessions signed from now on carry a timestamp ``offset_s`` seconds away from the real clock."""
+    monkeypatch.setattr(itsdangerous.timed, "time", SimpleNamespace(time=lambda: time.time() + offset_s))
+
+
+def test_session_expires_after_a_working_day(own, monkeypatch):
+    client = own["client"]
+    _signing_clock(monkeypatch, -(SESSION_MAX_AGE_S - 60))
+    log_in(client, own["tokens"]["angers"])
+    monkeypatch.undo()
+    assert client.get("/mon-territoire", follow_redirects=False).status_code == 200
+    _signing_clock(monkeypatch, -(SESSION_MAX_AGE_S + 60))
+    log_in(client, own["tokens"]["angers"])
+    monkeypatch.undo()
+    assert client.get("/mon-territoire", follow_redirects=False).status_code == 303
+
+
+def test_configured_secret_key_keeps_sessions_across_restarts(own, monkeypatch):
+    monkeypatch.setenv("AIDES_SECRET_KEY", "cle-de-test-partagee")
+    first = TestClient(create_app(own["paths"]), raise_server_exceptions=False)
+    log_in(first, own["tokens"]["angers"])
+    cookie = first.cookies.get("aides_session")
+    restarted = TestClient(create_app(own["paths"]), raise_server_exceptions=False)
+    restarted.cookies.set("aides_session", cookie)
+    assert restarted.get("/mon-territoire", follow_redirects=False).status_code == 200
+    monkeypatch.setenv("AIDES_SECRET_KEY", "une-autre-cle")
+    rekeyed = TestClient(create_app(own["paths"]), raise_server_exceptions=False)
+    rekeyed.cookies.set("aides_session", cookie)
+    assert rekeyed.get("/mon-territoire", follow_redirects=False).status_code == 303
 
 
 def test_logout_needs_the_csrf_token_and_ends_the_session(own):

@@ -3,8 +3,9 @@
 Why a signed cookie and no server-side store: the application keeps no state between
 requests (several processes can serve it). The cookie holds a small JSON document —
 the CSRF token, and once logged in the collectivité (SIREN or DEP-/REG- code), the email
-and the id of the access token used — signed with HMAC-SHA256. Nothing in it is secret
-(never the access token itself); it cannot be forged without the key.
+and the id of the access token used — signed and timestamped by ``itsdangerous``
+(HMAC-SHA256, a salt of its own so no other signed value of the key passes for a session).
+Nothing in it is secret (never the access token itself); it cannot be forged without the key.
 
 The key comes from ``AIDES_SECRET_KEY``; without it a random key is drawn for the
 process (sessions then end when the server restarts, which is the safe default).
@@ -16,21 +17,21 @@ POST must send that token back in a hidden field. Logging in and out draws a new
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import os
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
 COOKIE_NAME = "aides_session"
 SESSION_MAX_AGE_S = 8 * 3600  # one working day
+SESSION_SALT = "aides-session"
+MAX_COOKIE_LENGTH = 4096  # browsers keep no more; a longer value was not written by us
 _PROCESS_KEY = secrets.token_bytes(32)
 
 
@@ -38,45 +39,6 @@ def secret_key() -> bytes:
     """``$AIDES_SECRET_KEY`` (as UTF-8 bytes), else a random key drawn once per process."""
     configured = os.environ.get("AIDES_SECRET_KEY", "")
     return configured.encode("utf-8") if configured else _PROCESS_KEY
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class Signer:
-    """``payload.timestamp.signature``, HMAC-SHA256; :meth:`loads` refuses altered or expired values."""
-
-    def __init__(self, key: bytes, max_age_s: int = SESSION_MAX_AGE_S) -> None:
-        self._key = key
-        self.max_age_s = max_age_s
-
-    def _sign(self, message: str) -> str:
-        return _b64(hmac.new(self._key, message.encode("ascii"), hashlib.sha256).digest())
-
-    def dumps(self, data: dict[str, Any], now: float | None = None) -> str:
-        payload = _b64(json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode("ascii"))
-        message = f"{payload}.{int(now if now is not None else time.time())}"
-        return f"{message}.{self._sign(message)}"
-
-    def loads(self, value: str | None, now: float | None = None) -> dict[str, Any] | None:
-        if not value or len(value) > 4096:
-            return None
-        try:
-            payload, stamp, signature = value.split(".")
-            if not hmac.compare_digest(signature, self._sign(f"{payload}.{stamp}")):
-                return None
-            age = (now if now is not None else time.time()) - int(stamp)
-            if age < -60 or age > self.max_age_s:
-                return None
-            data = json.loads(_unb64(payload))
-        except (ValueError, TypeError):
-            return None
-        return data if isinstance(data, dict) else None
 
 
 @dataclass
@@ -101,11 +63,23 @@ class SessionManager:
     """Reads and writes the session cookie of a request / response."""
 
     def __init__(self, key: bytes | None = None, max_age_s: int = SESSION_MAX_AGE_S) -> None:
-        self.signer = Signer(key or secret_key(), max_age_s)
+        self.max_age_s = max_age_s
+        self.serializer = URLSafeTimedSerializer(key or secret_key(), salt=SESSION_SALT,
+                                                 signer_kwargs={"digest_method": hashlib.sha256})
+
+    def _verified(self, value: str | None) -> dict[str, Any] | None:
+        """The cookie's document, or None when absent, altered, signed with another key or expired."""
+        if not value or len(value) > MAX_COOKIE_LENGTH:
+            return None
+        try:
+            data = self.serializer.loads(value, max_age=self.max_age_s)
+        except BadData:
+            return None
+        return data if isinstance(data, dict) else None
 
     def load(self, request: Request) -> Session:
         """The request's session, or a new anonymous one (``new=True``) when absent or invalid."""
-        data = self.signer.loads(request.cookies.get(COOKIE_NAME))
+        data = self._verified(request.cookies.get(COOKIE_NAME))
         if not data or not isinstance(data.get("csrf"), str) or len(data["csrf"]) < 16:
             return Session(new=True)
         text = {k: (data.get(k) if isinstance(data.get(k), str) else None) for k in ("siren", "email", "jeton")}
@@ -113,7 +87,7 @@ class SessionManager:
 
     def save(self, response: Response, session: Session, request: Request) -> None:
         response.set_cookie(
-            COOKIE_NAME, self.signer.dumps(session.as_json()), max_age=self.signer.max_age_s, path="/",
+            COOKIE_NAME, self.serializer.dumps(session.as_json()), max_age=self.max_age_s, path="/",
             httponly=True, samesite="lax", secure=_secure(request),
         )
 
