@@ -19,6 +19,7 @@ from sources.fetch import (
     RobotsDisallowedError,
     SnapshotStore,
     TransportError,
+    UnreachableError,
 )
 from sources.fetch import client as client_module
 from sources.fetch.transport import TransportResponse
@@ -267,3 +268,41 @@ def test_retry_after_reads_a_delay_or_a_date_and_ignores_what_it_cannot_read():
     assert retry_after_seconds({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # a date in the past
     assert retry_after_seconds({"Retry-After": "bientôt"}) is None  # unreadable: the backoff applies
     assert retry_after_seconds({}) is None
+
+
+def test_probe_returns_any_status_without_raising_or_archiving(tmp_path):
+    store = SnapshotStore(tmp_path / "snap")
+    transport = ScriptedTransport({"https://a.fr/gone": [(410, {}, b"")], "https://a.fr/down": [(503, {}, b"")]})
+    client, _ = make_client(transport, store=store, policy=FetchPolicy(user_agent="t", min_interval_s=0, attempts=3))
+    assert client.probe("https://a.fr/gone").status == 410
+    assert client.probe("https://a.fr/down", "GET").status == 503  # the last answer, once the retries are spent
+    sent = [(url, method) for url, _, method in transport.calls]
+    assert sent.count(("https://a.fr/gone", "HEAD")) == 1  # a 4xx is an answer: not retried
+    assert sent.count(("https://a.fr/down", "GET")) == 3
+    assert not store.manifest.exists() or store.manifest.read_text() == ""
+
+
+def test_probe_obeys_robots_txt_and_tells_whether_trying_again_can_help():
+    transport = ScriptedTransport({
+        "https://a.fr/robots.txt": [(200, {}, b"User-agent: *\nDisallow: /prive/\n")],
+        "https://a.fr/lent": [TransportError("ReadTimeout")],
+        "https://nulle-part.fr/robots.txt": [TransportError("nom d'hôte introuvable", retryable=False)],
+    })
+    client, _ = make_client(transport, policy=FetchPolicy(user_agent="t", min_interval_s=0, attempts=2))
+    with pytest.raises(RobotsDisallowedError):
+        client.probe("https://a.fr/prive/x")
+    with pytest.raises(UnreachableError, match="injoignable après 2 tentatives") as slow:
+        client.probe("https://a.fr/lent")
+    assert slow.value.retryable
+    with pytest.raises(UnreachableError, match="robots.txt injoignable sans nouvel essai") as dns:
+        client.probe("https://nulle-part.fr/x")
+    assert not dns.value.retryable
+
+
+def test_an_unreadable_robots_txt_is_remembered_for_the_run():
+    transport = ScriptedTransport({"https://a.fr/robots.txt": [TransportError("ReadTimeout")]})
+    client, _ = make_client(transport, policy=FetchPolicy(user_agent="t", min_interval_s=0, attempts=2))
+    for page in ("https://a.fr/1", "https://a.fr/2"):
+        with pytest.raises(UnreachableError, match="robots.txt injoignable après 2 tentatives"):
+            client.get(page)
+    assert [url for url, _, _ in transport.calls] == ["https://a.fr/robots.txt"] * 2  # 2 attempts, then remembered

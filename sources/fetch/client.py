@@ -4,7 +4,8 @@ It identifies itself (User-Agent with the project's name and contact URL), obeys
 robots.txt, spaces its requests to each host and caps how many run at once per
 host, times out, retries connection errors, 429 and 5xx with exponential backoff
 (honouring Retry-After), sends conditional requests (ETag / Last-Modified) and
-archives every response in the snapshot store.
+archives every response in the snapshot store. The link checker goes through the same
+client (:meth:`PoliteClient.probe`), so that there is one polite HTTP layer to keep right.
 """
 
 from __future__ import annotations
@@ -46,6 +47,18 @@ class FetchError(Exception):
 
 class RobotsDisallowedError(FetchError):
     pass
+
+
+class UnreachableError(FetchError):
+    """No answer came at all (network failure, nothing recorded), as opposed to an HTTP error.
+
+    ``retryable`` is False when trying again soon cannot help (the host name does not
+    resolve, a replayed run has no recording), so that callers can skip further attempts.
+    """
+
+    def __init__(self, source: str, url: str, reason: str, retryable: bool) -> None:
+        super().__init__(source, url, reason)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -111,7 +124,8 @@ class PoliteClient:
         self.store = store
         self._sleep = sleep
         self._clock = clock
-        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        # per origin: its rules, None (no rules), or why robots.txt could not be read
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | UnreachableError | None] = {}
 
     # -- politeness -------------------------------------------------------------------
     def _send_gated(self, url: str, headers: dict[str, str], method: str = "GET") -> TransportResponse:
@@ -126,31 +140,38 @@ class PoliteClient:
             return self.transport.send(url, {"User-Agent": self.policy.user_agent, **headers}, self.policy.timeout_s, method)
 
     def _allowed(self, url: str) -> bool:
+        """Whether robots.txt lets us fetch ``url``; UnreachableError when it could not be read."""
         if not self.policy.respect_robots:
             return True
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         if origin not in self._robots:
-            try:
-                response = self._send_with_retries(origin + "/robots.txt", {})
-            except FetchError as exc:
-                if isinstance(exc.__cause__, TransportError):
-                    raise FetchError(self.source, url, f"robots.txt {exc.reason}") from exc
-                # robots.txt answers 5xx: assume everything is disallowed (RFC 9309)
-                response = TransportResponse(origin + "/robots.txt", 503, {}, b"")
-            if response.status == 200:
-                parser = urllib.robotparser.RobotFileParser()
-                parser.parse(response.content.decode("utf-8", "replace").splitlines())
-                self._robots[origin] = parser
-            elif 400 <= response.status < 500:
-                self._robots[origin] = None  # no robots.txt: no rules (RFC 9309)
-            else:
-                # robots.txt unreachable: assume everything is disallowed (RFC 9309)
-                parser = urllib.robotparser.RobotFileParser()
-                parser.parse(["User-agent: *", "Disallow: /"])
-                self._robots[origin] = parser
-        parser = self._robots[origin]
-        return parser is None or parser.can_fetch(self.policy.user_agent, url)
+            self._robots[origin] = self._read_robots(origin)
+        rules = self._robots[origin]
+        if isinstance(rules, UnreachableError):  # remembered: the host is not asked again in this run
+            raise UnreachableError(self.source, url, f"robots.txt {rules.reason}", rules.retryable) from rules
+        return rules is None or rules.can_fetch(self.policy.user_agent, url)
+
+    def _read_robots(self, origin: str) -> urllib.robotparser.RobotFileParser | UnreachableError | None:
+        """The rules of one origin (RFC 9309): None when there is no robots.txt, everything
+        disallowed when it answers 429/5xx, the error when it did not answer at all."""
+        try:
+            response = self._exchange(origin + "/robots.txt", {})
+        except UnreachableError as exc:
+            return exc
+        parser = urllib.robotparser.RobotFileParser()
+        if response.status == 200:
+            parser.parse(response.content.decode("utf-8", "replace").splitlines())
+        elif 400 <= response.status < 500 and response.status != 429:
+            return None
+        else:
+            parser.parse(["User-agent: *", "Disallow: /"])
+        return parser
+
+    def _require_allowed(self, url: str) -> None:
+        """Every public method checks robots.txt the same way before sending anything."""
+        if not self._allowed(url):
+            raise RobotsDisallowedError(self.source, url, "interdit par robots.txt")
 
     # -- retries ----------------------------------------------------------------------
     def _wait(self, state: RetryCallState) -> float:
@@ -162,7 +183,9 @@ class PoliteClient:
         backoff = self.policy.backoff_s * 2 ** (state.attempt_number - 1)
         return min(backoff + random.uniform(0, self.policy.backoff_s), self.policy.max_wait_s)
 
-    def _send_with_retries(self, url: str, headers: dict[str, str], method: str = "GET") -> TransportResponse:
+    def _exchange(self, url: str, headers: dict[str, str], method: str = "GET") -> TransportResponse:
+        """The last answer once the retries are spent, possibly still a 429/5xx;
+        UnreachableError when no answer came."""
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.attempts),
             wait=self._wait,
@@ -179,29 +202,42 @@ class PoliteClient:
                     if response.status == 429 or response.status >= 500:
                         raise _RetryableStatus(response)
         except _RetryableStatus as exc:
-            raise FetchError(self.source, url, f"HTTP {exc.response.status} après {self.policy.attempts} tentatives") from exc
+            return exc.response
         except TransportError as exc:
             tries = f"après {self.policy.attempts} tentatives" if exc.retryable else "sans nouvel essai"
-            raise FetchError(self.source, url, f"injoignable {tries} ({exc})") from exc
+            raise UnreachableError(self.source, url, f"injoignable {tries} ({exc})", exc.retryable) from exc
         except ReplayMissError as exc:
-            raise FetchError(self.source, url, str(exc)) from exc
+            raise UnreachableError(self.source, url, str(exc), retryable=False) from exc
+        return response
+
+    def _send_with_retries(self, url: str, headers: dict[str, str], method: str = "GET") -> TransportResponse:
+        """An answer that is not a 429/5xx, else FetchError."""
+        response = self._exchange(url, headers, method)
+        if response.status == 429 or response.status >= 500:
+            raise FetchError(self.source, url, f"HTTP {response.status} après {self.policy.attempts} tentatives")
         return response
 
     # -- public -----------------------------------------------------------------------
     def post(self, url: str, headers: dict[str, str] | None = None) -> FetchedDocument:
         """POST without a body (e.g. exchanging an API key for a token); not archived, since it
         may carry credentials; retried like GET."""
-        if not self._allowed(url):
-            raise RobotsDisallowedError(self.source, url, "interdit par robots.txt")
+        self._require_allowed(url)
         response = self._send_with_retries(url, dict(headers or {}), "POST")
         if response.status != 200:
             raise FetchError(self.source, url, f"HTTP {response.status}")
         return FetchedDocument(url, response.status, response.headers, response.content, sha256_of(response.content))
 
+    def probe(self, url: str, method: str = "HEAD") -> TransportResponse:
+        """Ask politely and return the final answer whatever its status (a 429/5xx once the
+        retries are spent), for callers that judge the status themselves (the link checker).
+        Not archived: only the status matters. Raises RobotsDisallowedError, or
+        UnreachableError when no answer came."""
+        self._require_allowed(url)
+        return self._exchange(url, {}, method)
+
     def get(self, url: str, headers: dict[str, str] | None = None) -> FetchedDocument:
         """GET a document politely; raise FetchError unless the answer is 200 or 304."""
-        if not self._allowed(url):
-            raise RobotsDisallowedError(self.source, url, "interdit par robots.txt")
+        self._require_allowed(url)
         request_headers = dict(headers or {})
         previous = self.store.latest_response(url) if self.store else None
         if previous:
