@@ -8,10 +8,11 @@ from datetime import datetime, timezone
 import dagster as dg
 import pytest
 
-from sources.fetch.client import FetchPolicy
-from sources.fetch.transport import TransportError, TransportResponse
+from sources.fetch import client as client_module
+from sources.fetch.client import FetchPolicy, PoliteClient
+from sources.fetch.transport import ReplayTransport, TransportError, TransportResponse
 from warehouse.db import connect_reader, connect_writer
-from warehouse.quality.links import check_links, urls_to_check
+from warehouse.quality.links import LinkCheck, check_links, check_urls, urls_to_check
 from webapp.queries import aid_rows
 
 POLICY = FetchPolicy(user_agent="test-liens/0.1 (+https://example.org)", attempts=3, backoff_s=0.5, min_interval_s=1.0)
@@ -19,8 +20,9 @@ NOW = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
 
 
 class ScriptedTransport:
-    """Answers from a script: (METHOD, url) -> a status, a list of statuses (one per call, the
-    last repeated), or an exception. robots.txt answers 404 (no rules) unless scripted."""
+    """Answers from a script: (METHOD, url) -> a status, a (status, body[, headers]) tuple, a list
+    of those (one per call, the last repeated), or an exception. robots.txt answers 404 (no
+    rules) unless scripted."""
 
     def __init__(self, script: dict[tuple[str, str], object]) -> None:
         self.script = script
@@ -38,7 +40,7 @@ class ScriptedTransport:
         if isinstance(answer, Exception):
             raise answer
         if isinstance(answer, tuple):
-            return TransportResponse(url, answer[0], {}, answer[1])
+            return TransportResponse(url, answer[0], answer[2] if len(answer) > 2 else {}, answer[1])
         return TransportResponse(url, int(answer), {}, b"")
 
 
@@ -53,6 +55,12 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def fresh_host_gates(monkeypatch):
+    """The per-host spacing is process-wide (shared with the fetch client): each test starts afresh."""
+    monkeypatch.setattr(client_module, "_GATES", {})
 
 
 def _add_aid(conn, titre: str, statut: str, url_source: str | None, url_demarche: str | None = None) -> str:
@@ -251,3 +259,41 @@ def test_the_check_warns_when_too_many_links_are_broken(catalogue, monkeypatch):
     [check] = result.get_asset_check_evaluations()
     assert not check.passed  # 1 broken out of 3 answered: 33 % > 10 %
     assert check.metadata["nb_casses"].value == 1 and check.metadata["nb_ok"].value == 2
+
+
+def test_retry_after_is_honoured_and_a_429_that_clears_is_ok():
+    url = "https://a.example/aide"
+    transport, fake = ScriptedTransport({("HEAD", url): [(429, b"", {"Retry-After": "7"}), 200]}), FakeTime()
+    [check] = check_urls([url], transport, POLICY, sleep=fake.sleep, clock=fake.clock)
+    assert (check.statut, check.http_status, check.detail) == ("ok", 200, None)
+    assert 7.0 in fake.slept and [m for m, u, _ in transport.calls if u == url] == ["HEAD", "HEAD"]
+
+
+def test_an_unanswering_robots_txt_is_asked_once_per_host_and_its_pages_never():
+    urls = ["https://lent.example/1", "https://lent.example/2"]
+    transport = ScriptedTransport({("GET", "https://lent.example/robots.txt"): TransportError("ReadTimeout")})
+    checks = check_urls(urls, transport, POLICY, sleep=FakeTime().sleep, clock=FakeTime().clock)
+    assert [(c.statut, c.http_status) for c in checks] == [("non_verifie", None)] * 2
+    assert all(c.detail == "robots.txt injoignable après 3 tentatives (ReadTimeout)" for c in checks)
+    assert [u for _, u, _ in transport.calls] == ["https://lent.example/robots.txt"] * 3  # 3 attempts, one host
+
+
+def test_a_replayed_run_without_recording_says_so_and_sends_no_get(tmp_path):
+    url = "https://b.example/disparue"
+    replay = ReplayTransport({}, tmp_path)
+    [check] = check_urls([url], replay, POLICY, sleep=lambda s: None)
+    detail = f"aucune réponse enregistrée (réponse non enregistrée pour {url})"
+    assert check == LinkCheck(url, "non_verifie", None, detail)
+    assert replay.requested == ["https://b.example/robots.txt", url]  # HEAD only: a miss is not retried as GET
+
+
+def test_the_checker_and_the_fetch_client_share_each_host_s_spacing():
+    fake = FakeTime()
+    transport = ScriptedTransport({("GET", "https://a.example/donnees"): (200, b"{}"),
+                                   ("HEAD", "https://a.example/aide"): 200})
+    PoliteClient("source", transport, POLICY, sleep=fake.sleep, clock=fake.clock).get("https://a.example/donnees")
+    fake.slept.clear()
+    [check] = check_urls(["https://a.example/aide"], transport, POLICY, sleep=fake.sleep, clock=fake.clock)
+    assert check.statut == "ok"
+    # the checker's own robots.txt request waited for the collection's last request to a.example
+    assert fake.slept and fake.slept[0] == pytest.approx(POLICY.min_interval_s)

@@ -6,11 +6,12 @@ because our own network is down: only a definitive answer from the publisher's s
 host cannot be reached, robots.txt forbids the check, the server keeps answering 5xx or
 429 — is recorded as ``non_verifie`` with the reason.
 
-``PoliteClient`` only GETs and raises on anything but 200, so this module keeps its own
-small polite loop over the same :class:`Transport` and :class:`FetchPolicy`: it identifies
-itself, obeys robots.txt (RFC 9309, as the client does), spaces its requests to each host
-by ``policy.min_interval_s`` (one request at a time, hosts interleaved so that spacing
-rarely means waiting), and retries connection errors, 429 and 5xx with exponential backoff
+The requests go through the fetch layer's :class:`PoliteClient` (its
+:meth:`~PoliteClient.probe` returns the status instead of raising), so the checker is polite
+exactly as the collection is: it identifies itself, obeys robots.txt (RFC 9309, read once per
+host and run), spaces its requests to each host by ``policy.min_interval_s`` (sharing the
+per-host gate with every client of the process; hosts interleaved so that spacing rarely
+means waiting), and retries connection errors, 429 and 5xx with exponential backoff
 (honouring Retry-After). It tries HEAD first, then GET when HEAD is not answered with a
 success (many servers mishandle HEAD), except when the host name does not resolve.
 
@@ -21,7 +22,6 @@ release the single-writer lock while the (slow) checks run.
 from __future__ import annotations
 
 import time
-import urllib.robotparser
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,10 +29,9 @@ from urllib.parse import urlsplit
 
 import duckdb
 import polars as pl
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from sources.fetch.client import FetchPolicy, retry_after_seconds
-from sources.fetch.transport import ReplayMissError, Transport, TransportError, TransportResponse
+from sources.fetch.client import FetchError, FetchPolicy, PoliteClient, RobotsDisallowedError, UnreachableError
+from sources.fetch.transport import ReplayMissError, Transport
 
 OPEN_STATUTS: tuple[str, ...] = ("ouverte", "permanente", "à venir")
 OK, BROKEN, UNCHECKED = "ok", "casse", "non_verifie"
@@ -57,20 +56,6 @@ class LinkSummary:
     unchecked: int
 
 
-class _RetryableStatus(Exception):
-    def __init__(self, response: TransportResponse) -> None:
-        super().__init__(f"HTTP {response.status}")
-        self.response = response
-
-
-class _Unreachable(Exception):
-    """No answer after the retries; ``retryable`` False when the host name does not resolve."""
-
-    def __init__(self, reason: str, retryable: bool) -> None:
-        super().__init__(reason)
-        self.reason, self.retryable = reason, retryable
-
-
 class LinkChecker:
     """One polite pass over a list of URLs (see the module docstring)."""
 
@@ -81,107 +66,35 @@ class LinkChecker:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.transport = transport
         self.policy = policy
-        self._sleep = sleep
-        self._clock = clock
-        self._next_allowed: dict[str, float] = {}
-        # per origin: a parser, None (no rules), or the reason robots.txt could not be read
-        self._robots: dict[str, urllib.robotparser.RobotFileParser | None | _Unreachable] = {}
+        self.client = PoliteClient("liens", transport, policy, sleep=sleep, clock=clock)
 
-    # -- politeness -------------------------------------------------------------------
-    def _send_spaced(self, url: str, method: str) -> TransportResponse:
-        host = urlsplit(url).netloc
-        wait = self._next_allowed.get(host, 0.0) - self._clock()
-        if wait > 0:
-            self._sleep(wait)
-        try:
-            return self.transport.send(url, {"User-Agent": self.policy.user_agent}, self.policy.timeout_s, method)
-        finally:
-            self._next_allowed[host] = self._clock() + self.policy.min_interval_s
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _RetryableStatus):
-            retry_after = retry_after_seconds(exc.response.headers)
-            if retry_after is not None:
-                return min(retry_after, self.policy.max_wait_s)
-        return min(self.policy.backoff_s * 2 ** (state.attempt_number - 1), self.policy.max_wait_s)
-
-    def _send(self, url: str, method: str) -> TransportResponse:
-        """The answer, possibly a persistent 429/5xx; raises _Unreachable when none came."""
-        retrying = Retrying(
-            stop=stop_after_attempt(self.policy.attempts),
-            wait=self._wait,
-            retry=retry_if_exception(
-                lambda exc: isinstance(exc, _RetryableStatus) or (isinstance(exc, TransportError) and exc.retryable)
-            ),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    response = self._send_spaced(url, method)
-                    if response.status == 429 or response.status >= 500:
-                        raise _RetryableStatus(response)
-        except _RetryableStatus as exc:
-            return exc.response
-        except TransportError as exc:
-            tries = f"après {self.policy.attempts} tentatives" if exc.retryable else "sans nouvel essai"
-            raise _Unreachable(f"injoignable {tries} ({exc})", exc.retryable) from exc
-        except ReplayMissError as exc:
-            raise _Unreachable(f"aucune réponse enregistrée ({exc})", False) from exc
-        return response
-
-    def _robots_verdict(self, url: str) -> str | None:
-        """None when robots.txt allows the check, else the reason it cannot be made."""
-        if not self.policy.respect_robots:
-            return None
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        if origin not in self._robots:
-            try:
-                response = self._send(origin + "/robots.txt", "GET")
-            except _Unreachable as exc:
-                self._robots[origin] = exc
-            else:
-                parser = urllib.robotparser.RobotFileParser()
-                if response.status == 200:
-                    parser.parse(response.content.decode("utf-8", "replace").splitlines())
-                    self._robots[origin] = parser
-                elif 400 <= response.status < 500 and response.status != 429:
-                    self._robots[origin] = None  # no robots.txt: no rules (RFC 9309)
-                else:  # robots.txt answers 5xx: everything is disallowed (RFC 9309)
-                    parser.parse(["User-agent: *", "Disallow: /"])
-                    self._robots[origin] = parser
-        rules = self._robots[origin]
-        if isinstance(rules, _Unreachable):
-            return f"robots.txt {rules.reason}"
-        if rules is not None and not rules.can_fetch(self.policy.user_agent, url):
-            return "interdit par robots.txt"
-        return None
-
-    # -- one URL ----------------------------------------------------------------------
     def check(self, url: str) -> LinkCheck:
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
             return LinkCheck(url, UNCHECKED, None, "adresse non vérifiable (ni http ni https)")
-        forbidden = self._robots_verdict(url)
-        if forbidden:
-            return LinkCheck(url, UNCHECKED, None, forbidden)
         try:
-            response = self._send(url, "HEAD")
-        except _Unreachable as exc:
+            response = self.client.probe(url, "HEAD")
+        except RobotsDisallowedError as exc:
+            return LinkCheck(url, UNCHECKED, None, exc.reason)
+        except UnreachableError as exc:
             if not exc.retryable:
-                return LinkCheck(url, UNCHECKED, None, exc.reason)
+                return LinkCheck(url, UNCHECKED, None, _no_answer(exc))
             response = None
         if response is not None and 200 <= response.status < 400:
             return LinkCheck(url, OK, response.status, None)
         try:  # HEAD refused, failed or answered an error: ask the way a browser does
-            response = self._send(url, "GET")
-        except _Unreachable as exc:
-            return LinkCheck(url, UNCHECKED, None, exc.reason)
+            response = self.client.probe(url, "GET")
+        except FetchError as exc:  # robots.txt unreadable (remembered by the client), or no answer
+            return LinkCheck(url, UNCHECKED, None, _no_answer(exc))
         return classify(url, response.status, self.policy.attempts)
+
+
+def _no_answer(exc: FetchError) -> str:
+    """The client's reason; a replayed run without a recording says so (it is not the server's answer)."""
+    if isinstance(exc.__cause__, ReplayMissError):
+        return f"aucune réponse enregistrée ({exc.reason})"
+    return exc.reason
 
 
 def classify(url: str, status: int, attempts: int) -> LinkCheck:
