@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from aides_cli.main import app
-from warehouse.publication.lookup import SUMMARY_COLUMNS, CatalogueIndex, UnknownCommuneError, lookup
+from warehouse.normalise.geography import GeoResolver
+from warehouse.publication.lookup import SUMMARY_COLUMNS, CatalogueIndex, UnknownCommuneError, current_commune, lookup
 
 AIDES = pl.DataFrame({
     "id": ["a-velo", "a-clos", "a-region", "a-autre"],
@@ -46,6 +47,25 @@ def test_open_aids_by_default_and_all_with_the_flag(release):
 def test_unknown_code_is_an_error(release):
     with pytest.raises(UnknownCommuneError):
         lookup(CatalogueIndex(release), "99999", None)
+
+
+def test_codes_are_taken_to_their_one_current_commune_by_the_geography_resolver():
+    resolver = GeoResolver(
+        communes=[("75056", "Paris", "217500016", "75", "11"), ("01001", "Une", None, "01", "84"),
+                  ("01002", "Deux", None, "01", "84")],
+        rattachees=[("75108", "Paris 8e Arrondissement", "arrondissement-municipal", "75056"),
+                    ("01500", "Déléguée", "commune-deleguee", "01001"),
+                    ("01510", "Associée", "commune-associee", "01001"),
+                    ("01700", "Partagée", "ancien-code", "01001"),  # split between two communes
+                    ("01700", "Partagée", "ancien-code", "01002"),
+                    ("01800", "Deux fois", "commune-deleguee", "01002"),  # two rows, one commune
+                    ("01800", "Deux fois", "ancien-code", "01002")],
+        codes_postaux=[], epci=[], epci_membres=[], departements=[], regions=[], pays=[], aliases=[])
+    codes = ["75056", "com-75108", " 75108 ", "1500", "01510", "01700", "01800", "99999", ""]
+    assert {code: current_commune(code, None, resolver) for code in codes} == {
+        "75056": "75056", "com-75108": "75056", " 75108 ": "75056", "1500": "01001", "01510": "01001",
+        "01700": None, "01800": "01002", "99999": None, "": None}
+    assert current_commune("1500", None) == "01500"  # no referential: the normalised code itself
 
 
 def test_cli_prints_json_and_refuses_unknown_codes_with_status_2(release):
@@ -188,6 +208,10 @@ def test_compact_index_answers_exactly_as_the_plain_one(warehouse, monkeypatch, 
                     assert answer(code, conn, include_closed) == reference(code, conn, include_closed), code
                     assert answer(code, None, include_closed) == reference(code, None, include_closed), code
                     assert index.aid_ids(code, include_closed) == aid_ids(code, include_closed)
+        assert isinstance(module._resolver_for(conn), GeoResolver)  # the geography module's, held once
+        held = GeoResolver.from_warehouse(conn)  # as the web application passes its own
+        for code in codes:
+            assert current_commune(code, None, held) == _reference_current_commune(code, conn), code
     with connect_writer(warehouse) as conn:  # writable: asked every time, and sees a new code at once
         assert answer("01800", conn, True) == "unknown"
         conn.execute("INSERT INTO ref_communes_rattachees VALUES ('01800', 'Nouvelle', 'ancien-code', '01002')")

@@ -154,7 +154,7 @@ def find_territory(conn: duckdb.DuckDBPyConnection, resolver: GeoResolver, reque
     match = _PREFIXED.match(text)
     note = None
     if _INSEE.match(text) or (match and match.group(1) == "COM"):
-        commune = current_commune(text, conn)
+        commune = current_commune(text, conn, resolver)
         if commune is None:
             return None
         bare = text.removeprefix("COM-")

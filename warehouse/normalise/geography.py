@@ -537,6 +537,15 @@ class GeoResolver:
             raise ValueError(f"code géographique invalide : {code!r}")
         return sorted(self._territory(code))
 
+    def current_commune(self, code: str) -> str | None:
+        """The one current commune an INSEE code stands for: itself, or the commune of an
+        arrondissement municipal, commune déléguée / associée or former code. None when unknown
+        or split between several communes: a commune lookup answers for one, never a guess."""
+        if code in self._communes:
+            return code
+        communes = {commune for _kind, commune in self._rattachees.get(code, ())}
+        return communes.pop() if len(communes) == 1 else None
+
     # ------------------------------------------------------------------ territories
 
     def _territory(self, code: str) -> frozenset[str]:

@@ -11,10 +11,12 @@ same question always gets its answers in the same order); its summaries come fro
 per-aid cache of the summary columns only.
 
 Codes that stand for a commune (an arrondissement municipal, a commune déléguée or associée,
-a former code) are taken to their current commune through the warehouse's referential when it
-is there. A read-only connection cannot see the referential change, so from its second lookup
-the referential is held in memory for that connection (``CommuneResolver``) instead of being
-queried on every call.
+a former code) are taken to their current commune by the geography module's
+:class:`~warehouse.normalise.geography.GeoResolver`, the one resolver of the project. A
+read-only connection cannot see the referential change, so from its second lookup the whole
+referential is held in memory for that connection (one ``GeoResolver``); before that, and
+always on a writable connection, only the referential rows of the requested code are read,
+into a resolver of that code alone.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from warehouse.normalise.geography import GeoResolver
 
 OPEN_STATUSES = ("ouverte", "permanente")
 SUMMARY_COLUMNS = ("id", "titre", "echelle", "statut", "porteurs", "date_ouverture", "date_cloture",
@@ -261,26 +265,18 @@ def _read_any_pairs(path: Path, ids: pl.Series) -> tuple[pl.Series, list[str], l
 
 
 # ---------------------------------------------------------------------- communes
-class CommuneResolver:
-    """The referential's answer to ``current_commune``, held in memory: every current commune
-    stands for itself; any other code for its only current commune (None when it has several)."""
+_COMMUNE_ROWS = "SELECT code, nom, siren, departement, region FROM ref_communes WHERE code = ?"
+_ATTACHED_ROWS = "SELECT code, nom, type, commune FROM ref_communes_rattachees WHERE code = ?"
 
-    def __init__(self, communes: Iterable[str], attached: Iterable[tuple[str, str | None]]) -> None:
-        mapping: dict[str, str | None] = dict(attached)
-        mapping.update((c, c) for c in communes)
-        self._mapping = mapping
 
-    @classmethod
-    def from_connection(cls, conn: duckdb.DuckDBPyConnection) -> "CommuneResolver":
-        communes = [r[0] for r in conn.execute("SELECT code FROM ref_communes").fetchall()]
-        attached = conn.execute(
-            "SELECT code, CASE WHEN count(DISTINCT commune) = 1 THEN min(commune) END "
-            "FROM ref_communes_rattachees GROUP BY code").fetchall()
-        return cls(communes, attached)
-
-    def resolve(self, code: str) -> str | None:
-        """The current commune of an already normalised code."""
-        return self._mapping.get(code)
+def _code_resolver(conn: duckdb.DuckDBPyConnection, code: str) -> GeoResolver:
+    """A resolver knowing only the referential rows of ``code``: two indexed queries, where
+    loading the whole referential would cost a few hundred milliseconds for one answer."""
+    communes = conn.execute(_COMMUNE_ROWS, [code]).fetchall()
+    # A current commune stands for itself: its attached rows could not change the answer.
+    attached = [] if communes else conn.execute(_ATTACHED_ROWS, [code]).fetchall()
+    return GeoResolver(communes, attached, codes_postaux=[], epci=[], epci_membres=[], departements=[],
+                       regions=[], pays=[], aliases=[])
 
 
 class _ConnectionState:
@@ -288,14 +284,14 @@ class _ConnectionState:
 
     def __init__(self) -> None:
         self.calls = 0
-        self.resolver: CommuneResolver | None = None
+        self.resolver: GeoResolver | None = None
 
 
 _STATES: "weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, _ConnectionState]" = weakref.WeakKeyDictionary()
 _STATES_LOCK = threading.Lock()
 
 
-def _resolver_for(conn: duckdb.DuckDBPyConnection) -> CommuneResolver | None:
+def _resolver_for(conn: duckdb.DuckDBPyConnection) -> GeoResolver | None:
     """The referential of a read-only connection, in memory from its second call on (its first
     call, often its only one, asks the database). None for a writable connection."""
     try:
@@ -315,7 +311,7 @@ def _resolver_for(conn: duckdb.DuckDBPyConnection) -> CommuneResolver | None:
     if not (rows and rows[0][0]):
         state.calls = -1  # writable: the referential may change under it, always ask
         return None
-    state.resolver = CommuneResolver.from_connection(conn)
+    state.resolver = GeoResolver.from_warehouse(conn)
     return state.resolver
 
 
@@ -326,20 +322,17 @@ def _normalised(code: str) -> str:
     return code
 
 
-def current_commune(code: str, conn: duckdb.DuckDBPyConnection | None) -> str | None:
-    """The current commune a code stands for, through the referential; None if unknown."""
+def current_commune(code: str, conn: duckdb.DuckDBPyConnection | None,
+                    resolver: GeoResolver | None = None) -> str | None:
+    """The current commune a code stands for, through the referential; None if unknown.
+
+    ``resolver``: one the caller already holds for this referential (the web application's),
+    used instead of ``conn``. Without either, the code itself (the release alone knows it).
+    """
     code = _normalised(code)
-    if conn is None:
-        return code
-    resolver = _resolver_for(conn)
-    if resolver is not None:
-        return resolver.resolve(code)
-    if conn.execute("SELECT 1 FROM ref_communes WHERE code = ?", [code]).fetchall():
-        return code
-    rows = conn.execute(
-        "SELECT min(commune), count(DISTINCT commune) FROM ref_communes_rattachees WHERE code = ?", [code]
-    ).fetchall()
-    return rows[0][0] if rows and rows[0][1] == 1 else None
+    if resolver is None and conn is not None:
+        resolver = _resolver_for(conn) or _code_resolver(conn, code)
+    return code if resolver is None else resolver.current_commune(code)
 
 
 def lookup(index: CatalogueIndex, code: str, conn: duckdb.DuckDBPyConnection | None,
