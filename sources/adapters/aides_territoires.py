@@ -30,6 +30,7 @@ from sources.adapters.jsonapi import (
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.fetch.client import FetchError, PoliteClient
 from sources.record import AidRecord, GeoMention, ParseResult
+from sources.text_files import strict_utf8
 
 API_URL = "https://aides-territoires.beta.gouv.fr/api/aids/"
 TOKEN_URL = "https://aides-territoires.beta.gouv.fr/api/connexion/"
@@ -55,7 +56,7 @@ def _token(spec: SourceSpec, ctx: CollectContext, client: PoliteClient) -> str:
         raise FetchError(spec.name, token_url, f"clé d'API absente : définissez {key_env}")
     answer = client.post(token_url, headers={"X-AUTH-TOKEN": key, "Accept": JSON_MEDIA_TYPE})
     try:
-        data = json.loads(answer.content.decode("utf-8-sig"))
+        data = json.loads(strict_utf8(answer.content))
     except (ValueError, RecursionError) as exc:  # undecodable bytes or JSON
         raise FetchError(spec.name, token_url, f"réponse de connexion illisible ({type(exc).__name__})") from exc
     token = data.get("token") if isinstance(data, dict) else None

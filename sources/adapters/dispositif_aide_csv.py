@@ -9,7 +9,6 @@ normalisation.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import re
@@ -18,6 +17,7 @@ from typing import Any
 
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.record import AidRecord, GeoMention, ParseResult
+from sources.text_files import decode, physical_lines, sniff_delimiter
 
 # Columns the schema marks as required; a file without one of them is not a dispositif-aide file.
 REQUIRED_COLUMNS = (
@@ -35,10 +35,8 @@ REQUIRED_COLUMNS = (
 # The schema's ``NIVEAU-CODE`` prefixes, as levels of GeoMention.
 GEO_PREFIXES = {"COM": "commune", "EPCI": "epci", "DEP": "departement", "REG": "region", "PAYS": "pays"}
 
-_DELIMITERS = (",", ";", "\t")
 _GEO_CODE = re.compile(r"([A-Za-z]+)-(\S+)")
 _SEP_LINE = re.compile(r"sep=(.)")
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 # -- collect ---------------------------------------------------------------------------------
@@ -50,86 +48,7 @@ def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
     return Payload.build([(url, document.content, media.split(";")[0].strip() or "text/csv")])
 
 
-# -- decoding and reading --------------------------------------------------------------------
-def _byte_as_text(byte: bytes) -> str:
-    try:
-        return byte.decode("cp1252")
-    except UnicodeDecodeError:
-        return byte.decode("latin-1")
-
-
-def _utf8_with_strays(content: bytes) -> tuple[str, int]:
-    """UTF-8 where the bytes are valid, each invalid byte read as cp1252; and how many
-    non-ASCII characters were valid UTF-8 (0 means the file is not UTF-8 at all)."""
-    view = memoryview(content)
-    parts: list[str] = []
-    position = valid_non_ascii = 0
-    while position < len(content):
-        try:
-            text, _ = codecs.utf_8_decode(view[position:], "strict", True)
-        except UnicodeDecodeError as exc:
-            text, _ = codecs.utf_8_decode(view[position : position + exc.start], "strict", True)
-            parts.append(text)
-            valid_non_ascii += sum(1 for char in text if ord(char) > 0x7F)
-            parts.extend(_byte_as_text(bytes([b])) for b in content[position + exc.start : position + exc.end])
-            position += exc.end
-            continue
-        parts.append(text)
-        valid_non_ascii += sum(1 for char in text if ord(char) > 0x7F)
-        break
-    return "".join(parts), valid_non_ascii
-
-
-def decode(content: bytes, encoding: str | None = None) -> tuple[str, str]:
-    """Text and how it was decoded, never failing and never dropping a byte.
-
-    The configured encoding if it fits; else UTF-8 (BOM or not); a UTF-8 file with a few
-    stray bytes (mixed encodings, a download cut inside a character) keeps its UTF-8 text
-    and reads the stray bytes as cp1252; a file with no UTF-8 at all is cp1252 (latin-1 for
-    the five bytes cp1252 leaves undefined).
-    """
-    if encoding:
-        try:
-            return content.decode(encoding).lstrip("\ufeff"), encoding
-        except (UnicodeDecodeError, LookupError):
-            pass
-    if content.startswith(codecs.BOM_UTF8):
-        content = content[len(codecs.BOM_UTF8) :]
-    try:
-        return content.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    mixed, valid_non_ascii = _utf8_with_strays(content)
-    if valid_non_ascii:
-        return mixed, "utf-8+cp1252"
-    return _cp1252(content), "cp1252"
-
-
-def _cp1252(content: bytes) -> str:
-    try:
-        return content.decode("cp1252")
-    except UnicodeDecodeError:
-        return "".join(_byte_as_text(bytes([b])) for b in content)
-
-
-def physical_lines(text: str) -> list[str]:
-    """Lines with their endings, split like the csv module counts them (\\r\\n, \\r, \\n)."""
-    return _LINE.findall(text)
-
-
-def sniff_delimiter(first_line: str) -> str:
-    """The delimiter appearing most often outside quotes in the header line (``,`` on a tie)."""
-    counts = dict.fromkeys(_DELIMITERS, 0)
-    quoted = False
-    for char in first_line:
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char in counts:
-            counts[char] += 1
-    best = max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
-    return best if counts[best] else ","
-
-
+# -- reading (decoding and dialect: sources.text_files) -----------------------------------------
 class _Row:
     """One CSV record: its cells and the physical lines it spans (1-based)."""
 

@@ -19,6 +19,7 @@ from bs4 import BeautifulSoup, Tag
 
 from sources.fetch.client import FetchedDocument, FetchError, PoliteClient
 from sources.record import GEO_LEVELS, GeoMention
+from sources.text_files import decode, strip_bom
 
 # Media type of a payload document standing for a page that could not be fetched: the
 # collection goes on, and parse says which item lost its page and why.
@@ -86,20 +87,22 @@ def declared_charset(content: bytes, media_type: str) -> str | None:
     return None
 
 
+_READ_AS = {"cp1252": "windows-1252", "utf-8": "UTF-8", "utf-8+cp1252": "UTF-8, octets isolés en windows-1252"}
+
+
 def decode_html(content: bytes, media_type: str = "") -> tuple[str, str | None]:
     """Text of an HTML page, and a note when its bytes do not match the declared charset.
 
-    French sites that lie about their charset serve Latin-1 / Windows-1252: such bytes
-    are read as Windows-1252, which loses nothing, and the note says so.
+    A UTF-8 BOM declares UTF-8 whatever the page says; otherwise the declared charset, else
+    UTF-8. French sites that lie about their charset serve Latin-1 / Windows-1252: the page
+    is then read as ``sources.text_files.decode`` reads any producer file (nothing lost), and
+    the note says how.
     """
-    if content.startswith(codecs.BOM_UTF8):
-        return content[len(codecs.BOM_UTF8):].decode("utf-8", "replace"), None
-    charset = declared_charset(content, media_type) or "utf-8"
-    try:
-        return content.decode(charset), None
-    except (UnicodeDecodeError, LookupError):
-        note = f"octets non conformes à l'encodage déclaré ({charset}) : page lue en windows-1252"
-        return content.decode("cp1252", "replace"), note
+    charset = "utf-8" if strip_bom(content)[1] else declared_charset(content, media_type) or "utf-8"
+    text, how = decode(content, charset)
+    if how == charset:
+        return text, None
+    return text, f"octets non conformes à l'encodage déclaré ({charset}) : page lue en {_READ_AS.get(how, how)}"
 
 
 def looks_truncated(text: str) -> bool:

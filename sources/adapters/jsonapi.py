@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.fetch.client import FetchError, PoliteClient
 from sources.record import AidRecord, GeoMention, ParseResult
+from sources.text_files import strict_utf8
 
 JSON_MEDIA_TYPE = "application/json"
 
@@ -78,7 +79,7 @@ def decode_json(result: ParseResult, source: str, location: str, content: bytes)
         result.reject(source, location, "document vide : aucune donnée JSON", "")
         return False, None
     try:
-        text = content.decode("utf-8-sig")
+        text = strict_utf8(content)
     except UnicodeDecodeError as exc:
         result.reject(
             source, location,
@@ -325,7 +326,7 @@ def basic_auth(username: str, password: str) -> str:
 def next_link(content: bytes) -> Any:
     """The ``next`` field of a page, or None when the page is not a readable JSON object."""
     try:
-        data = json.loads(content.decode("utf-8-sig"))
+        data = json.loads(strict_utf8(content))
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
     return data.get("next") if isinstance(data, dict) else None

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from sources.adapters.dispositif_aide_csv import decode
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.record import AidRecord, GeoMention, ParseResult
+from sources.text_files import decode
 
 YAML_SUFFIXES = (".yaml", ".yml")
 

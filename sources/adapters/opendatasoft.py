@@ -33,6 +33,7 @@ from urllib.parse import quote, urlencode
 from sources.adapters.html import LIST_FIELDS, TEXT_FIELDS, constants, excerpt_of
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.record import AidRecord, GeoMention, ParseResult
+from sources.text_files import strict_utf8
 
 API_PATH = "/api/explore/v2.1/catalog/datasets/"
 MAX_PAGE_SIZE = 100
@@ -75,7 +76,7 @@ def export_url(config: dict[str, Any]) -> str:
 
 def _total_count(content: bytes) -> int | None:
     try:
-        data = json.loads(content.decode("utf-8-sig"))
+        data = json.loads(strict_utf8(content))
     except (UnicodeDecodeError, ValueError):
         return None
     total = data.get("total_count") if isinstance(data, dict) else None
@@ -209,7 +210,7 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     for number, (document, content) in enumerate(payload.documents, start=1):
         where = f"{document.name} (page {number})"
         try:
-            data = json.loads(content.decode("utf-8-sig"))
+            data = json.loads(strict_utf8(content))
         except UnicodeDecodeError as exc:
             result.reject(spec.name, where, f"page illisible : encodage non UTF-8 ({exc.reason})", excerpt_of(content))
             continue

@@ -32,6 +32,7 @@ from typing import Any
 from sources.base import Payload
 from sources.npm import NpmPackage, NpmPackageError
 from sources.record import GeoMention
+from sources.text_files import strict_utf8
 
 # Key names as found in real models, read under the name publicodes intends.
 KEY_ALIASES: dict[str, str] = {
@@ -106,7 +107,7 @@ def model_from_payload(payload: Payload, member: str) -> tuple[dict[str, Any] | 
         names = ", ".join(document.name for document, _ in payload.documents) or "aucun"
         return None, f"document {member!r} absent de la collecte (documents : {names})", member
     try:
-        text = content.decode("utf-8-sig")
+        text = strict_utf8(content)
     except UnicodeDecodeError as exc:
         return None, f"encodage invalide, UTF-8 attendu ({exc.reason} à l'octet {exc.start})", member
     try:

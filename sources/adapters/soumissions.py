@@ -36,9 +36,10 @@ import re
 import uuid
 from pathlib import Path
 
-from sources.adapters.dispositif_aide_csv import geo_mentions, physical_lines, read_porteurs, split_pipes
+from sources.adapters.dispositif_aide_csv import geo_mentions, read_porteurs, split_pipes
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.record import AidRecord, ParseResult
+from sources.text_files import physical_lines, strict_utf8
 
 ACTIONS = ("ajout", "correction", "retrait")
 DEFAULT_FOLDER = "submissions"
@@ -114,7 +115,7 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
 
 def _parse_document(spec: SourceSpec, name: str, content: bytes, result: ParseResult) -> list[AidRecord]:
     try:
-        text = content.decode("utf-8-sig")
+        text = strict_utf8(content)
     except UnicodeDecodeError as exc:
         result.reject(spec.name, name, f"fichier non UTF-8 ({exc.reason} à l'octet {exc.start})")
         return []

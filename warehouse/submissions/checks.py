@@ -87,7 +87,9 @@ import pyarrow as pa
 
 from schemas import GEO_CODE_PATTERN, field_names, load_schema
 from schemas.validate import _DATETIME, validate_relation
-from sources.adapters.dispositif_aide_csv import decode, physical_lines, sniff_delimiter
+from sources.text_files import (
+    decode, has_utf16_bom, looks_binary, physical_lines, sniff_delimiter, strict_utf8, strip_bom,
+)
 from warehouse.normalise.geography import RESOLVED, GeoResolver
 
 ACTIONS: tuple[str, ...] = ("ajout", "correction", "retrait")
@@ -260,13 +262,11 @@ def _not_text(content: bytes, problems: _Problems) -> bool:
         if content.startswith(magic):
             problems.add(None, None, None, f"ce fichier est {what} : {_SAVE_AS_CSV}.", nature="binaire")
             return True
-    if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if has_utf16_bom(content):
         problems.add(None, None, None, "fichier encodé en UTF-16 (« Texte Unicode » d'Excel) : enregistrez-le en "
                                        f"CSV UTF-8 : {_SAVE_AS_CSV}.", nature="encodage")
         return True
-    sample = content[:65536]
-    controls = sum(1 for byte in sample if byte < 32 and byte not in (9, 10, 13))
-    if b"\x00" in content or controls > max(8, len(sample) // 100):
+    if looks_binary(content):
         problems.add(None, None, None, "ce fichier n'est pas un fichier CSV (contenu binaire, illisible comme du "
                                        f"texte) : {_SAVE_AS_CSV}.", nature="binaire")
         return True
@@ -280,16 +280,16 @@ def _line_of(text: str) -> int:
 
 def _decode(content: bytes, problems: _Problems) -> str:
     """UTF-8 text; a BOM is a warning; another encoding is an error naming the first line concerned."""
-    if content.startswith(codecs.BOM_UTF8):
+    body, bom = strip_bom(content)
+    if bom:
         problems.add(None, None, None, "le fichier commence par un BOM UTF-8 (ajouté par Excel) : il est accepté, "
                                        "mais un fichier UTF-8 sans BOM est préférable.", AVERTISSEMENT, "bom")
-        content = content[len(codecs.BOM_UTF8):]
     try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = content[: exc.start].decode("utf-8", "replace")
+        return strict_utf8(content)
+    except UnicodeDecodeError as exc:  # its offsets count from after the BOM, as in body
+        before = body[: exc.start].decode("utf-8", "replace")
         line = _line_of(before)
-        text, _how = decode(content)
+        text, _how = decode(body)
         excerpt = physical_lines(text)[line - 1].rstrip("\r\n") if line <= len(physical_lines(text)) else ""
         problems.add(
             line, None, excerpt,
