@@ -10,8 +10,6 @@ from sources import npm
 from sources.packages import referential_pin
 from warehouse.settings import WarehousePaths
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
 
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WarehousePaths:

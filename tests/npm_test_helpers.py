@@ -20,17 +20,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paths import FIXTURES
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.fetch import FetchPolicy, SnapshotStore
 from sources.npm import NpmPackage
 from sources.record import ParseResult
 
-FIXTURES_ROOT = Path(__file__).parent / "fixtures"
-
 
 def fixture_models(folder: str) -> tuple[Path, Path]:
     """The well-formed ``model.json`` and the ``model-malformed.json`` of a source's fixture folder."""
-    fixtures = FIXTURES_ROOT / folder
+    fixtures = FIXTURES / folder
     return fixtures / "model.json", fixtures / "model-malformed.json"
 
 

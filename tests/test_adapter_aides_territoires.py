@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paths import AT_API
+from paths import FIXTURES as FIXTURES_ROOT
 from sources.adapters import aides_territoires
 from sources.base import CollectContext, Payload
 from sources.fetch.client import FetchError, FetchPolicy
@@ -23,8 +25,7 @@ from sources.fetch.transport import RecordedResponse, ReplayTransport, Transport
 from sources.record import GeoMention
 from sources.registry import get_spec
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "aides-territoires"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "real-sources" / "aides-territoires" / "api-responses"
+FIXTURES = FIXTURES_ROOT / "aides-territoires"
 TOKEN_URL = "https://aides-territoires.beta.gouv.fr/api/connexion/"
 PAGE_1 = "https://aides-territoires.beta.gouv.fr/api/aids/?page=1"
 PAGE_2 = "https://aides-territoires.beta.gouv.fr/api/aids/?page=2"
@@ -203,7 +204,7 @@ def test_unreadable_page_is_one_rejection(spec) -> None:
 
 def test_result_shape_on_the_real_drome_feed(spec) -> None:
     """The real feed the Drôme built in aides-territoires' result shape reads with this parser."""
-    content = (SHARED / "departement_drome_data.json").read_bytes()
+    content = (AT_API / "departement_drome_data.json").read_bytes()
     result = aides_territoires.parse(spec, Payload.build([(PAGE_1, content, "application/json")]))
     assert result.rejections == []
     assert [r.native_id for r in result.records] == ["162", "338", "650"]

@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paths import FIXTURES as FIXTURES_ROOT
+from paths import MTE, OFFICIAL_SCHEMA, OFFICIAL_SCHEMA_DIR
 from sources.adapters import dispositif_aide_csv as adapter
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.fetch.client import FetchPolicy
@@ -21,14 +23,12 @@ from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MTE_CSV = SHARED / "real-sources" / "mission-transition-ecologique" / "data_gouv_export.csv"
-SCHEMA_DIR = SHARED / "reference" / "schema-dispositif-aide" / "dispositif-aide"
-FIXTURES = Path(__file__).parent / "fixtures" / "mission-transition-ecologique-csv"
+MTE_CSV = MTE / "data_gouv_export.csv"
+FIXTURES = FIXTURES_ROOT / "mission-transition-ecologique-csv"
 FIXTURE_URL = "https://producteur.example/dispositifs/"
 
 SPEC = get_spec("mission-transition-ecologique-csv")
-COLUMNS = [field["name"] for field in json.loads((SCHEMA_DIR / "schema.json").read_text(encoding="utf-8"))["fields"]]
+COLUMNS = [field["name"] for field in json.loads(OFFICIAL_SCHEMA.read_text(encoding="utf-8"))["fields"]]
 
 
 def _context(tmp_path: Path, transport: ReplayTransport) -> CollectContext:
@@ -160,7 +160,7 @@ def test_real_geography_codes(real) -> None:
 
 def test_schema_example_file_and_pseudo_json_porteurs() -> None:
     """The schema's own example: ',' CSV, multi-line eligibility, pseudo-JSON porteurs."""
-    result = _parse_bytes((SCHEMA_DIR / "exemple.csv").read_bytes(), "exemple.csv")
+    result = _parse_bytes((OFFICIAL_SCHEMA_DIR / "exemple.csv").read_bytes(), "exemple.csv")
     assert result.rejections == []
     (record,) = result.records
     assert record.native_id == "65d5b6c7-102c-4440-ac3b-768f708edc0a"
@@ -301,7 +301,7 @@ def test_excel_sep_hint_and_header_case() -> None:
 
 
 def test_porteurs_formats() -> None:
-    example = next(f for f in json.loads((SCHEMA_DIR / "schema.json").read_text())["fields"] if f["name"] == "porteurs")
+    example = next(f for f in json.loads(OFFICIAL_SCHEMA.read_text())["fields"] if f["name"] == "porteurs")
     assert adapter.read_porteurs(example["example"]) == (["ADEME", "BPIFRANCE (BPIFRANCE)"], ["BPIFRANCE (BPIFRANCE)"])
     assert adapter.read_porteurs("[{ nom: 'Région', roles: 'financeur' }]") == (["Région"], ["Région"])
     assert adapter.read_porteurs("[{ nom: 'ADEME', roles: [ 'financeur' ]}") == (["ADEME"], ["ADEME"])  # truncated

@@ -13,6 +13,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paths import FIXTURES
 from sources.adapters import html_scraper
 from sources.adapters.html import FETCH_ERROR_MEDIA
 from sources.base import CollectContext, Payload, SourceSpec
@@ -22,7 +23,6 @@ from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
 
-FIXTURES = Path(__file__).parent / "fixtures"
 ANGERS = get_spec("ville-angers")
 GIRONDE = get_spec("departement-gironde")
 ANGERS_LIST = "https://www.angers.fr/vivre-a-angers/environnement/aides-a-la-transition-ecologique/"

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paths import AT_API, FIXTURES
 from sources.adapters import ademe_agir, departement_drome, departement_manche, ile_de_france
 from sources.base import CollectContext, Payload
 from sources.fetch.client import FetchError, FetchPolicy
@@ -22,9 +23,6 @@ from sources.fetch.snapshots import SnapshotStore
 from sources.fetch.transport import ReplayTransport, TransportResponse
 from sources.record import GeoMention
 from sources.registry import get_spec
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "real-sources" / "aides-territoires" / "api-responses"
 
 
 class HeaderRecorder:
@@ -53,7 +51,7 @@ def _context(tmp_path: Path, transport=None, replay_root: Path | None = None) ->
 
 
 def _real(spec, filename: str) -> HeaderRecorder:
-    return HeaderRecorder(ReplayTransport.from_files({spec.config["url"]: SHARED / filename}))
+    return HeaderRecorder(ReplayTransport.from_files({spec.config["url"]: AT_API / filename}))
 
 
 def _count_items(path: Path, key: str | None) -> int:
@@ -87,7 +85,7 @@ def test_ademe_real_payload(tmp_path: Path, ademe_credentials: tuple[str, str]) 
     sent = recorder.headers_for(spec.config["url"])
     assert (sent["client_id"], sent["client_secret"]) == ademe_credentials
     assert result.rejections == []
-    assert len(result.records) == _count_items(SHARED / "ademe_agir_data.json", "ListeDispositifs") == 5
+    assert len(result.records) == _count_items(AT_API / "ademe_agir_data.json", "ListeDispositifs") == 5
     assert [r.native_id for r in result.records] == ["1ed7d411", "1ed7d40a", "1ec8f1be", "1ed7fb5d", "1ed85d34"]
     first = result.records[0]
     assert first.titre == "Investissements d’écoconception pour améliorer la performance environnementale"
@@ -155,7 +153,7 @@ def test_ile_de_france_real_payload(tmp_path: Path) -> None:
     result = ile_de_france.parse(spec, payload)
 
     assert result.rejections == []
-    assert len(result.records) == _count_items(SHARED / "ile_de_france_data.json", None) == 3
+    assert len(result.records) == _count_items(AT_API / "ile_de_france_data.json", None) == 3
     assert [r.native_id for r in result.records] == ["Sy2cc9WqE", "Skxo55-5N", "S1Xj5qb5N"]
     radios, jeunes, sport = result.records
     assert radios.titre == "Soutien régional aux radios locales d’Île-de-France"
@@ -202,7 +200,7 @@ def test_drome_real_payload(tmp_path: Path) -> None:
 
     assert result.rejections == []
     # the recorded feed says count 166 but carries 3 results: one record per result
-    assert len(result.records) == _count_items(SHARED / "departement_drome_data.json", "results") == 3
+    assert len(result.records) == _count_items(AT_API / "departement_drome_data.json", "results") == 3
     assert [r.native_id for r in result.records] == ["162", "338", "650"]
     assert [r.titre for r in result.records] == [
         "Développement d’une alimentation de proximité",
@@ -253,7 +251,7 @@ def test_manche_real_payload(tmp_path: Path, manche_credentials: tuple[str, str]
     assert recorder.headers_for(spec.config["url"])["Authorization"] == expected
     assert result.rejections == []
     # the recorded feed says count 110 but carries 10 aids: one record per aid
-    assert len(result.records) == _count_items(SHARED / "departement_manche_data.json", "aides") == 10
+    assert len(result.records) == _count_items(AT_API / "departement_manche_data.json", "aides") == 10
     assert [r.native_id for r in result.records] == [
         "36021", "36027", "30802", "30801", "30798", "30788", "30791", "39672", "39620", "35024"]
     first = result.records[0]
@@ -346,7 +344,7 @@ def test_corrupt_payloads_never_raise(name: str) -> None:
     module, key, real_file, fields = ADAPTERS[name]
     spec = get_spec(name)
     url = spec.config["url"]
-    real = (SHARED / real_file).read_bytes()
+    real = (AT_API / real_file).read_bytes()
     items = st.dictionaries(st.sampled_from(fields), JSON_VALUES, max_size=len(fields)) | JSON_VALUES
 
     def check(content: bytes) -> None:

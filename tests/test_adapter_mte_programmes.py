@@ -15,6 +15,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paths import FIXTURES as FIXTURES_ROOT
+from paths import MTE
 from sources.adapters import mte_programmes as adapter
 from sources.base import CollectContext, Payload
 from sources.fetch.client import FetchPolicy
@@ -23,10 +25,8 @@ from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MTE = SHARED / "real-sources" / "mission-transition-ecologique"
 PROGRAMS = sorted((MTE / "programs").glob("*.yaml"))
-FIXTURES = Path(__file__).parent / "fixtures" / "mission-transition-ecologique-programmes"
+FIXTURES = FIXTURES_ROOT / "mission-transition-ecologique-programmes"
 
 SPEC = get_spec("mission-transition-ecologique-programmes")
 RAW_BASE = "https://raw.githubusercontent.com/betagouv/mission-transition-ecologique/main/libs/data/programs/"

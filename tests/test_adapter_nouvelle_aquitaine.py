@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape, quoteattr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paths import FIXTURES
 from sources.adapters import nouvelle_aquitaine
 from sources.adapters.html import FETCH_ERROR_MEDIA
 from sources.base import CollectContext, Payload
@@ -22,7 +23,7 @@ from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
 
-FIXTURE = Path(__file__).parent / "fixtures" / "region-nouvelle-aquitaine"
+FIXTURE = FIXTURES / "region-nouvelle-aquitaine"
 FEED = "https://les-aides.nouvelle-aquitaine.fr/fiches-rss.xml"
 BASE = "https://les-aides.nouvelle-aquitaine.fr/transition-energetique-et-ecologique/"
 CIRCULAIRE = BASE + "economie-circulaire-appel-projets-reduire-reemployer-recycler"

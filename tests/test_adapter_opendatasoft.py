@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paths import FIXTURES
 from sources.adapters import opendatasoft
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.fetch.client import FetchPolicy
@@ -22,7 +23,6 @@ from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
 
-FIXTURES = Path(__file__).parent / "fixtures"
 PDL_RECORDS = (
     "https://data.paysdelaloire.fr/api/explore/v2.1/catalog/datasets/"
     "234400034_referentiel-aides-paysdelaloirefr/records"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from paths import AT_API, MTE, OFFICIAL_SCHEMA
 from schemas.validate import validate_relation
 from sources.base import CollectContext, adapter_module
 from sources.fetch import FetchPolicy, ReplayTransport, SnapshotStore
@@ -24,9 +25,6 @@ from warehouse.publication.projection import DESCRIPTION_MAX, published_frame
 from warehouse.referential import load_referential
 from warehouse.settings import WarehousePaths
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "real-sources"
-API = SHARED / "aides-territoires" / "api-responses"
-MTE = SHARED / "mission-transition-ecologique"
 TODAY = date(2026, 11, 29)
 pytestmark = pytest.mark.registry
 
@@ -34,9 +32,9 @@ pytestmark = pytest.mark.registry
 def _replay_files(tmp: Path) -> dict[str, Path]:
     files = {
         get_spec("mission-transition-ecologique-csv").config["url"]: MTE / "data_gouv_export.csv",
-        get_spec("departement-manche").config["url"]: API / "departement_manche_data.json",
-        get_spec("departement-drome").config["url"]: API / "departement_drome_data.json",
-        get_spec("region-ile-de-france").config["url"]: API / "ile_de_france_data.json",
+        get_spec("departement-manche").config["url"]: AT_API / "departement_manche_data.json",
+        get_spec("departement-drome").config["url"]: AT_API / "departement_drome_data.json",
+        get_spec("region-ile-de-france").config["url"]: AT_API / "ile_de_france_data.json",
     }
     programmes = get_spec("mission-transition-ecologique-programmes").config["url"]
     raw_base = "https://raw.githubusercontent.com/betagouv/mission-transition-ecologique/main/libs/data/programs/"
@@ -246,8 +244,7 @@ def test_dispositif_aide_resource_is_valid_against_the_official_schema(released)
     from frictionless import Resource, Schema
 
     paths, *_ = released
-    official = Schema.from_descriptor(json.loads(
-        (SHARED.parent / "reference" / "schema-dispositif-aide" / "dispositif-aide" / "schema.json").read_text(encoding="utf-8")))
+    official = Schema.from_descriptor(json.loads(OFFICIAL_SCHEMA.read_text(encoding="utf-8")))
     latest = paths.exports_dir / "latest"
     report = Resource(path="dispositif-aide.csv", basepath=str(latest.resolve()), schema=official).validate()
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:10]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paths import AT_API, MTE
 from sources.adapters import dispositif_aide_csv, mte_programmes
 from sources.base import Payload
 from sources.registry import get_spec
@@ -29,9 +29,7 @@ from warehouse.normalise.dedup import (
     prepare,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MTE = SHARED / "real-sources" / "mission-transition-ecologique"
-IDF_FEED = SHARED / "real-sources" / "aides-territoires" / "api-responses" / "ile_de_france_data.json"
+IDF_FEED = AT_API / "ile_de_france_data.json"
 MTE_PAGE = "https://mission-transition-ecologique.beta.gouv.fr/aides-entreprise/"
 
 SCHEMA = INPUT_COLUMNS  # the input contract of find_duplicates

@@ -26,6 +26,7 @@ import frictionless
 import polars as pl
 import pytest
 
+from paths import FIXTURES
 from pipelines.defs.ingestion.assets import asset_name
 from pipelines.run import RunSummary, run_pipeline
 from sources.registry import get_spec
@@ -35,7 +36,6 @@ from warehouse.settings import PROJECT_ROOT, WarehousePaths
 
 pytestmark = pytest.mark.registry
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # The source that breaks, and the one answer of its recording that the pipeline asks for.
 FAILING = "region-pays-de-la-loire"
 FAILING_URL = ("https://data.paysdelaloire.fr/api/explore/v2.1/catalog/datasets/"

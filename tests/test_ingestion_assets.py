@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import dagster as dg
 import pytest
 from typer.testing import CliRunner
 
 from aides_cli.main import app
+from paths import FIXTURES
 from pipelines.definitions import defs
 from pipelines.defs.ingestion.assets import asset_name
 from sources import base as base_module
 from sources.fetch.transport import TransportResponse
 from sources.registry import load_specs
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def test_every_declared_source_has_an_ingestion_asset_with_pool_and_retries():

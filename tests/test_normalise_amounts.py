@@ -11,11 +11,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paths import AT_API, MTE
 from warehouse.normalise.amounts import amounts_max, normalise_amounts
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "real-sources"
-PROGRAMS = SHARED / "mission-transition-ecologique" / "programs"
-AT_API = SHARED / "aides-territoires" / "api-responses"
+PROGRAMS = MTE / "programs"
 LIST = pl.List(pl.String)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -14,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paths import AT_API, MTE
 from warehouse.normalise.dates import (
     normalise_dates,
     normalise_timestamps,
@@ -22,9 +22,6 @@ from warehouse.normalise.dates import (
     swapped_day_month,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "real-sources"
-MTE = SHARED / "mission-transition-ecologique"
-AT_API = SHARED / "aides-territoires" / "api-responses"
 
 
 def _dates(values: list[str | None]) -> list[tuple[date | None, str | None]]:

@@ -4,16 +4,15 @@ aides-territoires recorded (HTML descriptions, entities in names, "https: //" UR
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paths import AT_API, MTE
 from warehouse.normalise.text import ELLIPSIS, html_to_text, repair_url, truncate_for_export
 
-AT_API = Path(__file__).resolve().parents[2] / "shared" / "real-sources" / "aides-territoires" / "api-responses"
 
 
 def _load(name: str):
@@ -185,8 +184,7 @@ def test_truncation_at_a_word_boundary() -> None:
 
 
 def test_real_long_description_fits_the_schema() -> None:
-    export = pl.read_csv(Path(__file__).resolve().parents[2] / "shared" / "real-sources"
-                         / "mission-transition-ecologique" / "data_gouv_export.csv", infer_schema=False)
+    export = pl.read_csv(MTE / "data_gouv_export.csv", infer_schema=False)
     lengths = export["description"].str.len_chars()
     assert lengths.max() > 5000  # row 149 fails the schema's maxLength
     cut = export.select(truncate_for_export(pl.col("description"), 5000)).to_series()

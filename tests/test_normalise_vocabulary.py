@@ -16,14 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import schemas
+from paths import AT_API, FIXTURES, REAL_SOURCES
 from sources.adapters import aides_velo, mesaidesreno
 from warehouse.normalise import vocabulary
 from warehouse.normalise.vocabulary import FIELDS, allowed_values, load_vocabulary, map_vocabulary, normalise_key
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "real-sources"
-AT_API = SHARED / "aides-territoires" / "api-responses"
-CROSSWALKS = SHARED / "aides-territoires" / "vocabulary"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CROSSWALKS = REAL_SOURCES / "aides-territoires" / "vocabulary"
 
 
 def _frame(field: str, rows: list[tuple[str, str, list[str] | None]]) -> pl.DataFrame:

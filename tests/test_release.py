@@ -18,6 +18,7 @@ import frictionless
 import polars as pl
 import pytest
 
+from paths import OFFICIAL_SCHEMA
 from schemas import OFFICIAL_FIELDS, field_names
 from warehouse.publication import release as release_module
 from warehouse.publication import release_files as rf
@@ -26,8 +27,6 @@ from warehouse.normalise.geography import GeoResolver
 from warehouse.publication.release import ReleaseError, list_releases, publish_release
 from warehouse.settings import WarehousePaths
 
-OFFICIAL_SCHEMA = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "schema-dispositif-aide"
-                   / "dispositif-aide" / "schema.json")
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)  # 07:00 in Paris
 LATER = datetime(2026, 11, 29, 17, 0, tzinfo=timezone.utc)
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from frictionless import Resource, Schema, validate
 
+from paths import OFFICIAL_SCHEMA
 from schemas import (
     ECHELLES,
     GEO_CODE_PATTERN,
@@ -36,14 +37,6 @@ from schemas import (
 
 ROOT = Path(__file__).parents[1]
 SCHEMAS_DIR = ROOT / "schemas"
-OFFICIAL_SCHEMA_PATH = (
-    Path(__file__).parents[1].parent
-    / "shared"
-    / "reference"
-    / "schema-dispositif-aide"
-    / "dispositif-aide"
-    / "schema.json"
-)
 FRICTIONLESS_CLI = Path(sys.executable).parent / "frictionless"
 
 EXTRA_FIELDS = [
@@ -122,8 +115,8 @@ GEO_REJECTED = [
 
 @pytest.fixture(scope="module")
 def official() -> dict[str, Any]:
-    assert OFFICIAL_SCHEMA_PATH.is_file(), f"missing {OFFICIAL_SCHEMA_PATH}"
-    return json.loads(OFFICIAL_SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert OFFICIAL_SCHEMA.is_file(), f"missing {OFFICIAL_SCHEMA}"
+    return json.loads(OFFICIAL_SCHEMA.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +281,7 @@ def test_official_example_is_valid(tmp_path: Path) -> None:
     schema["fields"] = schema["fields"][: len(OFFICIAL_FIELDS)]
     resource = Resource(
         path="exemple.csv",
-        basepath=str(OFFICIAL_SCHEMA_PATH.parent),
+        basepath=str(OFFICIAL_SCHEMA.parent),
         schema=Schema.from_descriptor(schema),
     )
     report = resource.validate()

@@ -8,10 +8,10 @@ import hashlib
 import re
 import stat
 import uuid
-from pathlib import Path
 
 import pytest
 
+from paths import FIXTURES as FIXTURES_ROOT
 from sources.adapters import soumissions as adapter
 from sources.base import CollectContext, adapter_module
 from sources.fetch.snapshots import SnapshotStore
@@ -29,7 +29,7 @@ from warehouse.submissions.store import (
 from warehouse.submissions.checks import validate_submission
 from warehouse.submissions.tokens import Identity
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "soumissions"
+FIXTURES = FIXTURES_ROOT / "soumissions"
 PARIS = Identity("217500016", "agent@paris.fr")
 ID_A = "65d5b6c7-102c-4440-ac3b-768f708edc0a"
 ID_B = "2b1f0c3e-8a44-4d5e-9f10-0c2f6b7a9d31"

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import re
-from pathlib import Path
 
 import pytest
 import typer
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from aides_cli.collectivites import prefill_command, validate_command
+from paths import FIXTURES as FIXTURES_ROOT
 from warehouse.db import connect_reader, connect_writer
 from warehouse.normalise.geography import GeoResolver
 from warehouse.settings import WarehousePaths
@@ -35,7 +35,7 @@ from warehouse.submissions.checks import (
 )
 from warehouse.submissions.prefill import catalogue_geography, collectivite_code, prefilled_submission
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "soumissions"
+FIXTURES = FIXTURES_ROOT / "soumissions"
 REFERENTIEL = FIXTURES / "referentiel-minimal.sql"
 PARIS, LYON_METROPOLE = "217500016", "200046977"
 ID_A = "65d5b6c7-102c-4440-ac3b-768f708edc0a"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from aides_cli.collectivites import tokens_app
+from paths import FIXTURES
 from warehouse.db import connect_reader, connect_writer
 from warehouse.submissions.tokens import (
     Authenticator,
@@ -25,7 +25,7 @@ from warehouse.submissions.tokens import (
     verify_token,
 )
 
-REFERENTIEL = Path(__file__).resolve().parent / "fixtures" / "soumissions" / "referentiel-minimal.sql"
+REFERENTIEL = FIXTURES / "soumissions" / "referentiel-minimal.sql"
 PARIS = "217500016"
 
 
