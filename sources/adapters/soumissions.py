@@ -36,6 +36,7 @@ import re
 import uuid
 from pathlib import Path
 
+from schemas.formulas import without_neutralising_quote
 from sources.adapters.dispositif_aide_csv import geo_mentions, read_porteurs, split_pipes
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.record import AidRecord, ParseResult
@@ -46,7 +47,6 @@ DEFAULT_FOLDER = "submissions"
 # Namespace of the ids derived for additions without an id (uuid5 of "siren|normalised title").
 NAMESPACE = uuid.UUID("9c1f7f4e-5d0a-4b8e-9a53-6f2a1c7e0b11")
 _STORED_NAME = re.compile(r"\d{8}T\d{6,12}Z-(?P<siren>[0-9A-Za-z-]+?)-[0-9a-f]{12}(-\d+)?\.csv")
-_NEUTRALISED = re.compile(r"^'(?=[=+\-@\t\r])")
 
 
 # -- collect ---------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
 def _text(value: str | None) -> str | None:
     if value is None:
         return None
-    value = _NEUTRALISED.sub("", value.strip(), count=1)
+    value = without_neutralising_quote(value.strip())
     return value or None
 
 

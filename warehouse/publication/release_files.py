@@ -17,7 +17,8 @@
 Decisions others rely on:
 
 - **Formula neutralisation (CSV only).** A text cell that a spreadsheet would run as a
-  formula — first character ``=``, ``+``, ``-``, ``@``, tab or carriage return — is written
+  formula — first character ``=``, ``+``, ``-``, ``@``, tab or carriage return
+  (``schemas.formulas``, the rule the submission validator applies too) — is written
   with a single quote ``'`` in front. Only fields of type ``string`` are concerned: numbers
   (never negative here) and ISO datetimes cannot start with those characters once validated.
   When the quote would push a text beyond its ``maxLength`` (``promesse``, ``description``),
@@ -58,6 +59,7 @@ import duckdb
 import polars as pl
 
 from schemas import MULTI_VALUE_SEPARATOR, OFFICIAL_FIELDS, OFFICIAL_GEO_CODES_PATTERN, load_schema
+from schemas.formulas import FORMULA_START_PATTERN, NEUTRALISING_QUOTE
 from schemas.validate import validate_relation
 from warehouse.db import query_frame
 from warehouse.normalise.geography import GeoResolver
@@ -94,7 +96,6 @@ _OFFICIAL_GEO_CODE = r"^[A-Z]+-\d+$"  # one code of OFFICIAL_GEO_CODES_PATTERN
 # Time zones of the datetime fields, as published_frame writes them (default: UTC, "Z").
 _PARIS_FIELDS = frozenset({"date_ouverture", "date_cloture"})
 _PARIS = "Europe/Paris"
-_FORMULA_START = r"^[=+\-@\t\r]"
 
 COMMUNES_COLUMNS: tuple[str, ...] = ("commune", "aid_id", "statut")
 
@@ -241,7 +242,8 @@ def neutralise_formulas(frame: pl.DataFrame, schema: dict[str, Any] | None = Non
             at_word = text.str.slice(0, room - 1).str.replace(r"\s+\S*$", "") + pl.lit("…")
             body = pl.when(text.str.len_chars() > room).then(at_word).otherwise(text)
         exprs.append(
-            pl.when(text.str.contains(_FORMULA_START)).then(pl.lit("'") + body).otherwise(text).alias(name)
+            pl.when(text.str.contains(FORMULA_START_PATTERN)).then(pl.lit(NEUTRALISING_QUOTE) + body)
+            .otherwise(text).alias(name)
         )
     return frame.with_columns(exprs) if exprs else frame
 

@@ -86,6 +86,7 @@ import duckdb
 import pyarrow as pa
 
 from schemas import GEO_CODE_PATTERN, field_names, load_schema
+from schemas.formulas import FORMULA_START_PATTERN, NEUTRALISED_PATTERN
 from schemas.validate import _DATETIME, validate_relation
 from sources.text_files import (
     decode, has_utf16_bom, looks_binary, physical_lines, sniff_delimiter, strict_utf8, strip_bom,
@@ -104,8 +105,6 @@ MAX_PROBLEMS = 1000
 """Problems listed at most in a report (one more line says how many were left out)."""
 
 GEO_FIELDS: tuple[str, ...] = ("eligibilite_geographique", "eligibilite_geographique_exclusions")
-FORMULA_START = re.compile(r"[=+\-@\t\r]")
-"""First characters a spreadsheet runs as a formula (the releases neutralise the same ones)."""
 
 _PARIS = ZoneInfo("Europe/Paris")
 _ONE_CODE = re.compile(GEO_CODE_PATTERN)
@@ -441,7 +440,7 @@ def _load(conn: duckdb.DuckDBPyConnection, parsed: _Parsed, positions: dict[str,
     # The table the checks read: the quote neutralising a formula removed (as the releases write
     # it), empty cells as NULL.
     cleaned = ", ".join(
-        f"NULLIF(CASE WHEN regexp_matches({_q(name)}, '^''[=+\\-@\\t\\r]') THEN substr({_q(name)}, 2) "
+        f"NULLIF(CASE WHEN regexp_matches({_q(name)}, {_lit(NEUTRALISED_PATTERN)}) THEN substr({_q(name)}, 2) "
         f"ELSE {_q(name)} END, '') AS {_q(name)}"
         for name in positions
     )
@@ -470,7 +469,7 @@ def _check_formulas(conn: duckdb.DuckDBPyConnection, columns: list[str], problem
         return set()
     union = " UNION ALL ".join(
         f"SELECT _ligne, {_lit(name)} AS col, {_q(name)} AS value FROM raw "
-        f"WHERE regexp_matches({_q(name)}, '^[=+\\-@\\t\\r]')"
+        f"WHERE regexp_matches({_q(name)}, {_lit(FORMULA_START_PATTERN)})"
         for name in columns
     )
     found = set()
