@@ -3,6 +3,7 @@
 The aides-velo and mesaidesreno adapters work alike: ``collect`` takes one JSON member
 out of an npm package, ``parse`` turns its rules into records. Their tests use the
 helpers below, bound to one adapter, its spec and its member through :class:`NpmModel`.
+:func:`make_tarball` builds a small npm tarball for any test (the COG referential's too).
 """
 
 from __future__ import annotations

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import pytest
 
+from npm_test_helpers import make_tarball
 from sources import npm
 from sources.packages import referential_pin
 from warehouse.db import connect_writer
@@ -17,17 +16,8 @@ from warehouse.referential import ReferentialError, load_referential, loaded_ver
 PACKAGE = "@etalab/decoupage-administratif"
 
 
-def _tarball(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as archive:
-        for name, content in files.items():
-            info = tarfile.TarInfo(f"package/{name}")
-            info.size = len(content)
-            archive.addfile(info, io.BytesIO(content))
-    return path
-
-
 def _fake_package(path: Path, files: dict[str, bytes], version: str = "9.9.9") -> npm.NpmPackage:
-    _tarball(path, files)
+    make_tarball(path, files)
     return npm.NpmPackage(PACKAGE, version, npm.integrity_of(path), path, downloaded=False)
 
 
@@ -50,7 +40,7 @@ SMALL_DATA = {
 
 
 def test_truncated_archive_is_rejected_naming_package_and_version(warehouse, tmp_path):
-    good = _tarball(tmp_path / "good.tgz", SMALL_DATA).read_bytes()
+    good = make_tarball(tmp_path / "good.tgz", SMALL_DATA).read_bytes()
     truncated = tmp_path / "truncated.tgz"
     truncated.write_bytes(good[: len(good) // 2])
     package = npm.NpmPackage(PACKAGE, "9.9.9", npm.integrity_of(truncated), truncated, downloaded=False)
