@@ -21,6 +21,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collect_test_helpers import context
 from paths import FIXTURES
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.fetch import FetchPolicy, SnapshotStore
@@ -41,15 +42,6 @@ def payload_of(content: bytes, name: str) -> Payload:
 
 def by_id(result: ParseResult) -> dict[str, Any]:
     return {record.native_id: record for record in result.records}
-
-
-def context(tmp_path: Path) -> CollectContext:
-    """A context that fetches from the real npm registry, caching below ``tmp_path``."""
-    return CollectContext(
-        store=SnapshotStore(tmp_path / "snap"),
-        npm_cache_dir=tmp_path / "npm",
-        policy=FetchPolicy(user_agent="test", min_interval_s=0, backoff_s=0),
-    )
 
 
 def pinned(spec: SourceSpec, version: str) -> SourceSpec:

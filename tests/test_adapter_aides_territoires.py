@@ -15,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from collect_test_helpers import HeaderRecorder, context as _context
 from paths import AT_API
 from paths import FIXTURES as FIXTURES_ROOT
 from sources.adapters import aides_territoires
-from sources.base import CollectContext, Payload
-from sources.fetch.client import FetchError, FetchPolicy
-from sources.fetch.snapshots import SnapshotStore
-from sources.fetch.transport import RecordedResponse, ReplayTransport, TransportResponse
+from sources.base import Payload
+from sources.fetch.client import FetchError
+from sources.fetch.transport import RecordedResponse, ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
 
@@ -31,28 +31,6 @@ PAGE_1 = "https://aides-territoires.beta.gouv.fr/api/aids/?page=1"
 PAGE_2 = "https://aides-territoires.beta.gouv.fr/api/aids/?page=2"
 FAKE_KEY = "fake-api-key-for-tests"
 FAKE_TOKEN = "FAKE-TOKEN-fixture-not-a-credential"
-
-
-class HeaderRecorder:
-    """Wraps a transport and keeps every request's method, URL and headers."""
-
-    def __init__(self, inner: ReplayTransport) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, str, dict[str, str]]] = []
-
-    def send(self, url: str, headers: dict[str, str], timeout: float, method: str = "GET") -> TransportResponse:
-        self.calls.append((method, url, dict(headers)))
-        return self.inner.send(url, headers, timeout, method)
-
-
-def _context(tmp_path: Path, transport, replay_root: Path | None = None) -> CollectContext:
-    return CollectContext(
-        store=SnapshotStore(tmp_path / "snap"),
-        npm_cache_dir=tmp_path / "npm",
-        policy=FetchPolicy(user_agent="test", min_interval_s=0, backoff_s=0),
-        transport=transport,
-        replay_root=replay_root,
-    )
 
 
 def _replay(base: Path, files: dict[tuple[str, str], str]) -> ReplayTransport:

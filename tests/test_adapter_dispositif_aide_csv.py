@@ -13,12 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from collect_test_helpers import context as _context
 from paths import FIXTURES as FIXTURES_ROOT
 from paths import MTE, OFFICIAL_SCHEMA, OFFICIAL_SCHEMA_DIR
 from sources.adapters import dispositif_aide_csv as adapter
-from sources.base import CollectContext, Payload, SourceSpec
-from sources.fetch.client import FetchPolicy
-from sources.fetch.snapshots import SnapshotStore
+from sources.base import Payload, SourceSpec
 from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
@@ -29,15 +28,6 @@ FIXTURE_URL = "https://producteur.example/dispositifs/"
 
 SPEC = get_spec("mission-transition-ecologique-csv")
 COLUMNS = [field["name"] for field in json.loads(OFFICIAL_SCHEMA.read_text(encoding="utf-8"))["fields"]]
-
-
-def _context(tmp_path: Path, transport: ReplayTransport) -> CollectContext:
-    return CollectContext(
-        store=SnapshotStore(tmp_path / "snap"),
-        npm_cache_dir=tmp_path / "npm",
-        policy=FetchPolicy(user_agent="test", min_interval_s=0, backoff_s=0),
-        transport=transport,
-    )
 
 
 def _spec(**config: str) -> SourceSpec:

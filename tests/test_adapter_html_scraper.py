@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from collect_test_helpers import context as _context
 from paths import FIXTURES
 from sources.adapters import html_scraper
 from sources.adapters.html import FETCH_ERROR_MEDIA
-from sources.base import CollectContext, Payload, SourceSpec
-from sources.fetch.client import FetchPolicy
-from sources.fetch.snapshots import SnapshotStore
+from sources.base import Payload, SourceSpec
 from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
@@ -27,13 +25,6 @@ ANGERS = get_spec("ville-angers")
 GIRONDE = get_spec("departement-gironde")
 ANGERS_LIST = "https://www.angers.fr/vivre-a-angers/environnement/aides-a-la-transition-ecologique/"
 GIRONDE_LIST = "https://www.gironde.fr/aides-et-subventions?thematique=transition-ecologique"
-
-
-def _context(tmp_path: Path, transport: ReplayTransport) -> CollectContext:
-    return CollectContext(
-        store=SnapshotStore(tmp_path / "snap"), npm_cache_dir=tmp_path / "npm",
-        policy=FetchPolicy(user_agent="test", min_interval_s=0, backoff_s=0), transport=transport,
-    )
 
 
 def _html(content: str) -> bytes:

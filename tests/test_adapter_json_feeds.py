@@ -15,39 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from collect_test_helpers import HeaderRecorder, context as _context
 from paths import AT_API, FIXTURES
 from sources.adapters import ademe_agir, departement_drome, departement_manche, ile_de_france
-from sources.base import CollectContext, Payload
-from sources.fetch.client import FetchError, FetchPolicy
-from sources.fetch.snapshots import SnapshotStore
-from sources.fetch.transport import ReplayTransport, TransportResponse
+from sources.base import Payload
+from sources.fetch.client import FetchError
+from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
-
-
-class HeaderRecorder:
-    """Wraps a transport and keeps every request's method, URL and headers."""
-
-    def __init__(self, inner: ReplayTransport) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, str, dict[str, str]]] = []
-
-    def send(self, url: str, headers: dict[str, str], timeout: float, method: str = "GET") -> TransportResponse:
-        self.calls.append((method, url, dict(headers)))
-        return self.inner.send(url, headers, timeout, method)
-
-    def headers_for(self, url: str) -> dict[str, str]:
-        return next(h for m, u, h in self.calls if u == url and m == "GET")
-
-
-def _context(tmp_path: Path, transport=None, replay_root: Path | None = None) -> CollectContext:
-    return CollectContext(
-        store=SnapshotStore(tmp_path / "snap"),
-        npm_cache_dir=tmp_path / "npm",
-        policy=FetchPolicy(user_agent="test", min_interval_s=0, backoff_s=0),
-        transport=transport,
-        replay_root=replay_root,
-    )
 
 
 def _real(spec, filename: str) -> HeaderRecorder:

@@ -15,12 +15,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collect_test_helpers import context as _context
 from paths import FIXTURES as FIXTURES_ROOT
 from paths import MTE
 from sources.adapters import mte_programmes as adapter
-from sources.base import CollectContext, Payload
-from sources.fetch.client import FetchPolicy
-from sources.fetch.snapshots import SnapshotStore
+from sources.base import Payload
 from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
@@ -31,15 +30,6 @@ FIXTURES = FIXTURES_ROOT / "mission-transition-ecologique-programmes"
 SPEC = get_spec("mission-transition-ecologique-programmes")
 RAW_BASE = "https://raw.githubusercontent.com/betagouv/mission-transition-ecologique/main/libs/data/programs/"
 DDMMYYYY = re.compile(r"\d{2}/\d{2}/\d{4}")
-
-
-def _context(tmp_path: Path, transport: ReplayTransport) -> CollectContext:
-    return CollectContext(
-        store=SnapshotStore(tmp_path / "snap"),
-        npm_cache_dir=tmp_path / "npm",
-        policy=FetchPolicy(user_agent="test", min_interval_s=0, backoff_s=0),
-        transport=transport,
-    )
 
 
 @pytest.fixture(scope="module")

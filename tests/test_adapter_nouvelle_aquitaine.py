@@ -7,18 +7,16 @@ reproduces the feed and the detail pages' structure as aides-territoires' import
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from collect_test_helpers import context as _context
 from paths import FIXTURES
 from sources.adapters import nouvelle_aquitaine
 from sources.adapters.html import FETCH_ERROR_MEDIA
-from sources.base import CollectContext, Payload
-from sources.fetch.client import FetchPolicy
-from sources.fetch.snapshots import SnapshotStore
+from sources.base import Payload
 from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
@@ -30,13 +28,6 @@ CIRCULAIRE = BASE + "economie-circulaire-appel-projets-reduire-reemployer-recycl
 CHALEUR = BASE + "chaleur-renouvelable-chaufferies-biomasse-et-reseaux-de-chaleur"
 TRAME = BASE + "restauration-de-la-trame-verte-et-bleue"
 SPEC = get_spec("region-nouvelle-aquitaine")
-
-
-def _context(tmp_path: Path, transport: ReplayTransport) -> CollectContext:
-    return CollectContext(
-        store=SnapshotStore(tmp_path / "snap"), npm_cache_dir=tmp_path / "npm",
-        policy=FetchPolicy(user_agent="test", min_interval_s=0, backoff_s=0), transport=transport,
-    )
 
 
 def test_feed_and_detail_pages_through_collect(tmp_path):

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from collect_test_helpers import context as _context
 from paths import FIXTURES
 from sources.adapters import opendatasoft
-from sources.base import CollectContext, Payload, SourceSpec
-from sources.fetch.client import FetchPolicy
-from sources.fetch.snapshots import SnapshotStore
+from sources.base import Payload, SourceSpec
 from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
@@ -27,13 +25,6 @@ PDL_RECORDS = (
     "https://data.paysdelaloire.fr/api/explore/v2.1/catalog/datasets/"
     "234400034_referentiel-aides-paysdelaloirefr/records"
 )
-
-
-def _context(tmp_path: Path, transport: ReplayTransport) -> CollectContext:
-    return CollectContext(
-        store=SnapshotStore(tmp_path / "snap"), npm_cache_dir=tmp_path / "npm",
-        policy=FetchPolicy(user_agent="test", min_interval_s=0, backoff_s=0), transport=transport,
-    )
 
 
 def _with_config(spec: SourceSpec, **changes: object) -> SourceSpec:

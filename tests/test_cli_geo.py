@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from aides_cli.geo import geo_app
 from warehouse.db import connect_reader, connect_writer
-from warehouse.referential import load_referential
 from warehouse.settings import WarehousePaths
+from warehouse_test_helpers import warehouse_with_referential
 
 app = typer.Typer()
 app.add_typer(geo_app, name="geo")
@@ -36,10 +36,7 @@ def run(*args: str, input: str | None = None):
 
 @pytest.fixture(scope="session")
 def built_warehouse(referential_package, tmp_path_factory) -> WarehousePaths:
-    paths = WarehousePaths(tmp_path_factory.mktemp("geo-cli-warehouse"))
-    with connect_writer(paths) as conn:
-        load_referential(conn, referential_package)
-    return paths
+    return warehouse_with_referential(tmp_path_factory.mktemp("geo-cli-warehouse"), referential_package)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import GEO_CODE_PATTERN
-from warehouse.db import connect_reader, connect_writer
+from warehouse.db import connect_reader
 from warehouse.normalise.geography import (
     AMBIGUOUS,
     MENTION_LEVELS,
@@ -35,8 +35,8 @@ from warehouse.normalise.geography import (
     strip_designation,
 )
 from warehouse.normalise.vocabulary import VOCAB_DIR
-from warehouse.referential import load_referential
 from warehouse.settings import WarehousePaths
+from warehouse_test_helpers import warehouse_with_referential
 
 METRO_REGIONS = ("11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94")
 VOCAB = VOCAB_DIR
@@ -479,10 +479,7 @@ def test_resolve_never_raises_and_always_explains(text, niveau, context):
 @pytest.fixture(scope="session")
 def real_warehouse(referential_package, tmp_path_factory) -> WarehousePaths:
     """A warehouse holding the real COG referential, built once for the session."""
-    paths = WarehousePaths(tmp_path_factory.mktemp("geo-warehouse"))
-    with connect_writer(paths) as conn:
-        load_referential(conn, referential_package)
-    return paths
+    return warehouse_with_referential(tmp_path_factory.mktemp("geo-warehouse"), referential_package)
 
 
 @pytest.fixture(scope="module")
@@ -611,7 +608,7 @@ def test_real_commune_codes(real, ref_rows):
 @pytest.fixture(scope="module")
 def package_mentions(tmp_path_factory):
     """Every geography mention of the real aides-velo and mesaidesreno packages, with where it is."""
-    from npm_test_helpers import context
+    from collect_test_helpers import context
 
     from sources.adapters import aides_velo, mesaidesreno
     from sources.registry import get_spec

@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from normalise_test_helpers import blank
 from paths import AT_API, MTE
 from warehouse.normalise.dates import (
     normalise_dates,
@@ -281,16 +282,6 @@ def test_welcome_europe_compact_dates() -> None:
 
 # -- never raises ----------------------------------------------------------------------------------
 
-# Unicode White_Space, what polars' strip_chars() removes (Python's str.strip() also removes the
-# C0 separators \x1c-\x1f, which are not white space).
-_WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
-                + "\u2028\u2029\u202f\u205f\u3000")
-
-
-def _blank(value: str | None) -> bool:
-    return value is None or not value.strip(_WHITE_SPACE)
-
-
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(max_size=40),
                           st.from_regex(r"\d{1,4}[-/. :T]\d{1,2}[-/. :T]\d{1,4}.{0,12}", fullmatch=True)),
@@ -299,7 +290,7 @@ def test_parse_never_raises_and_explains_every_failure(values: list[str | None])
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
     out = frame.select(*parse_date("v"), *[e.alias(f"t_{i}") for i, e in enumerate(parse_timestamp("v"))])
     for stated, day, reason, instant, t_reason in zip(values, out["v"], out["v_probleme"], out["t_0"], out["t_1"]):
-        if _blank(stated):
+        if blank(stated):
             assert (day, reason, instant, t_reason) == (None, None, None, None)
         else:
             assert (day is None) != (reason is None)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from normalise_test_helpers import WHITE_SPACE, blank
 from paths import AT_API, MTE
 from warehouse.normalise.text import ELLIPSIS, html_to_text, repair_url, truncate_for_export
 
@@ -200,16 +201,6 @@ def test_real_long_description_fits_the_schema() -> None:
 
 # -- never raises ----------------------------------------------------------------------------------
 
-# Unicode White_Space, what polars' strip_chars() removes (Python's str.strip() also removes the
-# C0 separators \x1c-\x1f, which are not white space).
-_WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
-                + "\u2028\u2029\u202f\u205f\u3000")
-
-
-def _blank(value: str | None) -> bool:
-    return value is None or not value.strip(_WHITE_SPACE)
-
-
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(max_size=60),
                           st.from_regex(r"(<[a-z/]{1,4}[^<>]{0,6}>|&#?[a-zA-Z0-9]{1,8};|[a-zé ]{0,6}){1,8}",
@@ -229,11 +220,11 @@ def test_text_functions_never_raise(values: list[str | None], max_len: int) -> N
     assert (out["court"].drop_nulls().str.len_chars() <= max_len).all()
     assert (out["url"].drop_nulls().str.contains(r"^https?://[^/?#\s]+")).all()
     for stated, link, reason in zip(values, out["url"], out["probleme"]):
-        if _blank(stated):
+        if blank(stated):
             assert link is None and reason is None
         else:
             assert (link is None) != (reason is None)
-    assert all(t is None or t == t.strip(_WHITE_SPACE) for t in out["texte"])
+    assert all(t is None or t == t.strip(WHITE_SPACE) for t in out["texte"])
 
 
 # -- same output as the first, row-by-row-evaluated implementations -------------------------------

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import schemas
+from normalise_test_helpers import WHITE_SPACE
 from paths import AT_API, FIXTURES, REAL_SOURCES
 from sources.adapters import aides_velo, mesaidesreno
 from warehouse.normalise import vocabulary
@@ -291,9 +292,5 @@ def test_never_raises_and_every_value_is_accounted_for(rows, field: str) -> None
     assert set(mapped["record_key"]) == {key for key, _, _ in rows}
     allowed = set(allowed_values(field))
     assert all(set(values) <= allowed and values == sorted(set(values)) for values in mapped[target].to_list())
-    stated = sum(1 for _, _, values in rows for v in (values or []) if v is not None and v.strip(_WHITE_SPACE))
+    stated = sum(1 for _, _, values in rows for v in (values or []) if v is not None and v.strip(WHITE_SPACE))
     assert unmapped.height <= stated
-
-
-_WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
-                + "\u2028\u2029\u202f\u205f\u3000")

@@ -28,6 +28,7 @@ from warehouse.submissions.store import (
 )
 from warehouse.submissions.checks import validate_submission
 from warehouse.submissions.tokens import Identity
+from warehouse_test_helpers import load_minimal_referential
 
 FIXTURES = FIXTURES_ROOT / "soumissions"
 PARIS = Identity("217500016", "agent@paris.fr")
@@ -39,8 +40,8 @@ STORED_NAME = re.compile(r"\d{8}T\d{12}Z-217500016-[0-9a-f]{12}(-\d+)?\.csv")
 @pytest.fixture
 def ready(warehouse):
     """A warehouse with the minimal referential, and its resolver."""
+    load_minimal_referential(warehouse)
     with connect_writer(warehouse) as conn:
-        conn.execute((FIXTURES / "referentiel-minimal.sql").read_text(encoding="utf-8"))
         resolver = GeoResolver.from_warehouse(conn)
     return warehouse, resolver
 

@@ -34,16 +34,11 @@ from warehouse.submissions.checks import (
     validate_submission,
 )
 from warehouse.submissions.prefill import catalogue_geography, collectivite_code, prefilled_submission
+from warehouse_test_helpers import load_minimal_referential, warehouse_with_referential
 
 FIXTURES = FIXTURES_ROOT / "soumissions"
-REFERENTIEL = FIXTURES / "referentiel-minimal.sql"
 PARIS, LYON_METROPOLE = "217500016", "200046977"
 ID_A = "65d5b6c7-102c-4440-ac3b-768f708edc0a"
-
-
-def load_minimal_referential(paths: WarehousePaths) -> None:
-    with connect_writer(paths) as conn:
-        conn.execute(REFERENTIEL.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -473,12 +468,7 @@ def test_cli_prefill_writes_the_file(catalogue_warehouse, tmp_path):
 
 @pytest.fixture(scope="session")
 def real_referential_warehouse(referential_package, tmp_path_factory) -> WarehousePaths:
-    from warehouse.referential import load_referential
-
-    paths = WarehousePaths(tmp_path_factory.mktemp("soumissions-real"))
-    with connect_writer(paths) as conn:
-        load_referential(conn, referential_package)
-    return paths
+    return warehouse_with_referential(tmp_path_factory.mktemp("soumissions-real"), referential_package)
 
 
 @pytest.mark.registry

@@ -11,7 +11,6 @@ import typer
 from typer.testing import CliRunner
 
 from aides_cli.collectivites import tokens_app
-from paths import FIXTURES
 from warehouse.db import connect_reader, connect_writer
 from warehouse.submissions.tokens import (
     Authenticator,
@@ -24,8 +23,8 @@ from warehouse.submissions.tokens import (
     revoke_token,
     verify_token,
 )
+from warehouse_test_helpers import load_minimal_referential
 
-REFERENTIEL = FIXTURES / "soumissions" / "referentiel-minimal.sql"
 PARIS = "217500016"
 
 
@@ -107,8 +106,7 @@ def test_the_token_authenticator_is_the_login_seam(warehouse):
 
 
 def test_cli_create_prints_the_token_once_list_never_shows_it_revoke(warehouse):
-    with connect_writer(warehouse) as conn:
-        conn.execute(REFERENTIEL.read_text(encoding="utf-8"))
+    load_minimal_referential(warehouse)
     app = typer.Typer()
     app.add_typer(tokens_app, name="tokens")
     runner = CliRunner()
