@@ -24,7 +24,6 @@ kept and the unreadable rest of the feed is one rejection.
 from __future__ import annotations
 
 import re
-import unicodedata
 import xml.parsers.expat
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
@@ -36,6 +35,7 @@ from sources.adapters.html import (
     media_type_of,
 )
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.folding import fold
 from sources.record import AidRecord, ParseResult
 
 RSS_MEDIA = "application/rss+xml"
@@ -167,12 +167,6 @@ def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
 
 
 # -- the detail page --------------------------------------------------------------------
-def _key(label: str) -> str:
-    """A label without accents, case or surrounding punctuation, to recognise headings."""
-    text = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode("ascii")
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
-
-
 SECTION_KEYS = (
     ("objectif", "objectifs"), ("calendrier", "calendrier"), ("beneficiaire", "beneficiaires"),
     ("montant", "montant"), ("critere", "criteres"), ("demande", "modalites"), ("modalite", "modalites"),
@@ -184,7 +178,8 @@ _VALUE_SEPARATOR = re.compile(r"\s+,\s*")
 
 
 def _named(label: str, keys: tuple[tuple[str, str], ...]) -> str | None:
-    key = _key(label)
+    """The name of the first key whose fragment the folded heading contains (``sources.folding``)."""
+    key = fold(label)
     return next((name for fragment, name in keys if fragment in key), None)
 
 

@@ -28,6 +28,8 @@ from collections.abc import Iterable
 
 import polars as pl
 
+from sources.folding import fold_expr
+
 PARIS = "Europe/Paris"
 MIN_YEAR, MAX_YEAR = 1900, 2100
 _EXCERPT = 100  # characters of the stated value quoted in a reason
@@ -69,20 +71,16 @@ _FIELDS = ("y", "m", "d", "mon", "H", "M", "S", "F", "tz")
 
 
 def _fold(stated: pl.Expr) -> pl.Expr:
-    """Lower case, no accents, one space between words, no space around a time's ':'.
+    """The project's fold (``sources.folding``, punctuation kept), then no space around a time's ':'.
 
     The last steps repair real feeds: ``2022-07-28T11: 40: 47+02: 00`` (Ministère de la
     Culture), ``2023-08-04T02: 30: 18.000Z`` (Département de la Manche).
     """
     return (
-        stated.str.to_lowercase()
-        .str.normalize("NFD")
-        .str.replace_all(r"\p{M}", "")
-        .str.replace_all(r"\s+", " ")
+        fold_expr(stated, keep_punctuation=True)
         .str.replace_all(r"(\d) ?: ?(\d)", "${1}:${2}")
         .str.replace_all(r"(\d) ?: ?(\d)", "${1}:${2}")  # overlapping pairs: 11: 40: 47
         .str.replace_all(r"(\d) t (\d)", "${1}t${2}")
-        .str.strip_chars()
     )
 
 

@@ -50,6 +50,8 @@ from dataclasses import dataclass
 import polars as pl
 from rapidfuzz import fuzz
 
+from sources.folding import fold_expr
+
 DEFAULT_MERGE_THRESHOLD = 88.0
 DEFAULT_REVIEW_THRESHOLD = 70.0
 # Same specific page: merged when the (penalised) title score reaches this floor, else reviewed.
@@ -127,17 +129,9 @@ class DedupResult:
 
 # -- normalisation ---------------------------------------------------------------------------
 def _clean_text(text: pl.Expr) -> pl.Expr:
-    """Lower case, accents and punctuation removed, plurals folded, single spaces."""
+    """The project's fold (``sources.folding``: case, accents, punctuation), then plurals folded."""
     return (
-        text.fill_null("")
-        .str.to_lowercase()
-        .str.replace_all("œ", "oe", literal=True)
-        .str.replace_all("æ", "ae", literal=True)
-        .str.replace_all("ß", "ss", literal=True)
-        .str.normalize("NFKD")
-        .str.replace_all(r"\p{M}+", "")
-        .str.replace_all(r"[^\p{L}\p{N}]+", " ")
-        .str.strip_chars()
+        fold_expr(text.fill_null(""))
         # French plurals: "vélos" → "velo", "travaux" → "travau" (on both sides alike).
         .str.replace_all(r"(\S{3})[sx]( |$)", "${1}${2}")
     )

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import csv
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,6 +66,7 @@ import duckdb
 import polars as pl
 
 from schemas import GEO_CODE_PATTERN
+from sources.folding import fold
 from warehouse.normalise.vocabulary import VOCAB_DIR
 
 # --------------------------------------------------------------------------- results
@@ -144,6 +144,7 @@ def level_of(code: str) -> str:
 _ARTICLES = frozenset({"le", "la", "les", "l", "de", "du", "des", "d"})
 _ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
 _TOKEN = re.compile(r"[a-z0-9]+")
+_SUR = re.compile(r"\bs/")
 
 # Words that name what kind of body or territory follows ("Ville de Caen", "Conseil
 # départemental de la Manche"), as normalised token prefixes, longest first.
@@ -185,13 +186,14 @@ def normalise_name(text: str) -> str:
 
     "Saint-Étienne", "ST ETIENNE" and "saint étienne" give the same key; so do
     "Côte-d'Or" and "Cote d Or"; "St"/"Ste" are read as "Saint"/"Sainte"; the articles
-    le, la, les, l', de, du, des, d' are dropped wherever they are.
+    le, la, les, l', de, du, des, d' are dropped wherever they are. The project's fold
+    (``sources.folding``), then only ASCII words: the key is plain ASCII, a letter the fold
+    leaves as it is (``ø``, ``ŧ``) separates words. A "s/" ("sur") is read on the text folded
+    with its punctuation first (folding that again gives the same words).
     """
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(char for char in text if not unicodedata.combining(char))
-    text = text.lower().replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
-    text = re.sub(r"\bs/", " sur ", text)
-    tokens = (_ABBREVIATIONS.get(token, token) for token in _TOKEN.findall(text))
+    if "/" in text:
+        text = _SUR.sub(" sur ", fold(text, keep_punctuation=True))
+    tokens = (_ABBREVIATIONS.get(token, token) for token in _TOKEN.findall(fold(text)))
     return " ".join(token for token in tokens if token not in _ARTICLES)
 
 

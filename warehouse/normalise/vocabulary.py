@@ -30,6 +30,7 @@ from pathlib import Path
 import polars as pl
 
 import schemas
+from sources.folding import fold_expr
 
 VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
 
@@ -44,18 +45,13 @@ _VALUES_LINE = re.compile(r"^#\s*valeurs\s*:\s*(.+)$")
 
 
 def normalise_key(expr: pl.Expr) -> pl.Expr:
-    """The comparison key of a label: case, accents, ligatures, apostrophes and spaces folded."""
-    return (
-        expr.cast(pl.String, strict=False)
-        .str.replace_all("œ", "oe").str.replace_all("Œ", "OE")
-        .str.replace_all("æ", "ae").str.replace_all("Æ", "AE")
-        .str.normalize("NFKD")
-        .str.replace_all(r"\p{M}", "")
-        .str.replace_all(r"[’‘`´ʼ]", "'")
-        .str.to_lowercase()
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-    )
+    """The comparison key of a label: the project's fold (``sources.folding``), punctuation kept.
+
+    Punctuation is kept because the mapping files are keyed with it ("Collectivités -
+    Institutions", "Collectivités d'outre-mer à statuts particuliers"): case, accents,
+    ligatures, apostrophes and spaces are what differs between sources.
+    """
+    return fold_expr(expr.cast(pl.String, strict=False), keep_punctuation=True)
 
 
 def _cibles() -> tuple[str, ...]:
