@@ -30,7 +30,7 @@ from sources.npm import NpmPackage, fetch as npm_fetch, resolve as npm_resolve
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """A source as declared in ``sources/sources.toml``."""
+    """A source as declared in one of ``sources/catalogue/*.toml`` (read by ``sources.registry``)."""
 
     name: str  # identifier used in the published `sources` column: lower-case, digits, hyphens
     adapter: str  # module of sources.adapters
