@@ -153,7 +153,7 @@ def _summary(records: list) -> dict:
         "geo": {f"{level}/{kind}": n for (level, kind), n in geo.most_common()},
         "niveau": dict(Counter(r.niveau for r in records)),
         "dates": {str(k): v for k, v in dates.most_common()},
-        "sans_lien": sum(1 for r in records if not r.url_information),
+        "sans_lien": sum(1 for r in records if not r.url_source),
     }
 
 

@@ -500,7 +500,7 @@ def _write_csv(records: pl.DataFrame, path: Path, seed: int, separator: str, bom
 
 
 def _write_at_pages(records: pl.DataFrame, path: Path, seed: int, url: str,
-                    publics: list[str], types: list[str], themes: list[str]) -> int:
+                    cibles: list[str], types: list[str], themes: list[str]) -> int:
     """aides-territoires pages (one JSON document per line of the payload file)."""
     perimeter, scale = _at_perimeter(seed)
     unknown = _uniform(seed, 160, "r") < d.UNKNOWN_VOCABULARY_SHARE

@@ -4,12 +4,23 @@ Adapters transcribe; they do not interpret. Geography stays as the source states
 (a code or a name, with the level the source gives), dates and amounts stay as text,
 labels stay in the source's vocabulary. Turning them into COG codes, dates and the
 schema's enumerations is normalisation's job, which can then say why it failed.
+
+The record's fields are named as the published schema (``schemas/schema.json``) names
+them where they mean the same thing (``cibles``, ``types_aides``, ``url_source``…). A
+published field the record has no attribute for, and that the catalogue does not compute
+(:data:`CATALOGUE_FIELDS`), goes in ``other_fields`` under its schema name: text, or a
+list of texts for a multi-valued field. So a new optional field of the schema is carried
+from the adapters that fill it to the releases without a change here.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import typing
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from schemas import published_fields
 
 # Levels a source can name a territory at; None when it does not say.
 GEO_LEVELS = ("commune", "epci", "departement", "region", "pays", "code_postal", "territoire")
@@ -44,7 +55,7 @@ class AidRecord:
     description: str | None = None
     promesse: str | None = None
     eligibilite: str | None = None
-    url_information: str | None = None
+    url_source: str | None = None
     url_demarche: str | None = None
     porteurs: list[str] = field(default_factory=list)
     financeurs: list[str] = field(default_factory=list)
@@ -56,11 +67,12 @@ class AidRecord:
     date_mise_a_jour: str | None = None
     montants: list[str] = field(default_factory=list)  # amounts as stated: "400 €", "jusqu'à 8 500 €"
     taux: list[str] = field(default_factory=list)  # rates as stated: "50 %", "de 20 à 40 %"
-    publics: list[str] = field(default_factory=list)
-    types_aide: list[str] = field(default_factory=list)
+    cibles: list[str] = field(default_factory=list)
+    types_aides: list[str] = field(default_factory=list)
     thematiques: list[str] = field(default_factory=list)
-    programmes: list[str] = field(default_factory=list)
+    programmes_parents: list[str] = field(default_factory=list)
     recurrence: str | None = None
+    other_fields: dict[str, str | list[str]] = field(default_factory=dict)  # other published fields, by schema name
     raw: Any = None  # the record's own piece of the payload, JSON-serialisable
 
     def __post_init__(self) -> None:
@@ -68,10 +80,64 @@ class AidRecord:
             raise ValueError("identifiant natif vide")
         if not self.titre or not self.titre.strip():
             raise ValueError("titre vide")
+        for name, value in self.other_fields.items():
+            if name not in OTHER_FIELDS:
+                raise ValueError(f"champ {name!r} inconnu : ni attribut de l'enregistrement ni champ publié "
+                                 "que la source peut indiquer (schemas/schema.json)")
+            if name in LIST_FIELDS and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ValueError(f"champ {name!r} : liste de textes attendue, pas {value!r}")
+            if name in TEXT_FIELDS and not isinstance(value, str):
+                raise ValueError(f"champ {name!r} : texte attendu, pas {value!r}")
+
+    @classmethod
+    def from_values(cls, source: str, native_id: str, titre: str, raw: Any = None, **values: Any) -> AidRecord:
+        """A record from named values: attributes by keyword, other published fields in ``other_fields``."""
+        other = {name: values.pop(name) for name in list(values) if name in OTHER_FIELDS}
+        return cls(source=source, native_id=native_id, titre=titre, raw=raw, other_fields=other, **values)
+
+    def value(self, name: str) -> Any:
+        """The attribute ``name``, or the other published field of that name (None / [] when absent)."""
+        if name in OTHER_FIELDS:
+            return self.other_fields.get(name, [] if name in LIST_FIELDS else None)
+        return getattr(self, name)
 
     def to_row(self) -> dict[str, Any]:
-        """A flat, JSON-friendly dict for the warehouse."""
-        return asdict(self)
+        """A flat, JSON-friendly dict for the warehouse: one key per stored column."""
+        row = asdict(self)
+        del row["other_fields"]
+        row.update({name: self.value(name) for name in OTHER_FIELDS})
+        return row
+
+
+CATALOGUE_FIELDS: tuple[str, ...] = (
+    "id", "eligibilite_geographique", "eligibilite_geographique_exclusions", "echelle",
+    "montant_max", "taux_max", "statut", "sources", "date_collecte",
+)
+"""Published fields the catalogue computes (from the geography mentions, the publisher's level,
+the stated amounts and rates, the provenance, the dates): a record never holds them."""
+
+_NOT_STATED = ("source", "native_id", "geo_inclusions", "geo_exclusions", "other_fields", "raw")
+
+
+def _attribute_kinds() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    hints = typing.get_type_hints(AidRecord)
+    names = [f.name for f in fields(AidRecord) if f.name not in _NOT_STATED]
+    return (tuple(n for n in names if hints[n] in (str, str | None)),
+            tuple(n for n in names if hints[n] == list[str]))
+
+
+_ATTRIBUTES = {f.name for f in fields(AidRecord)}
+OTHER_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in published_fields() if f.name not in _ATTRIBUTES and f.name not in CATALOGUE_FIELDS
+)
+"""Published fields without an attribute that a source may state (kept in ``other_fields``)."""
+
+_TEXT_ATTRIBUTES, _LIST_ATTRIBUTES = _attribute_kinds()
+_MULTI = {f.name for f in published_fields() if f.multi_valued}
+TEXT_FIELDS: tuple[str, ...] = (*_TEXT_ATTRIBUTES, *(n for n in OTHER_FIELDS if n not in _MULTI))
+"""What a record states as one text: its text attributes, then the other single-valued published fields."""
+LIST_FIELDS: tuple[str, ...] = (*_LIST_ATTRIBUTES, *(n for n in OTHER_FIELDS if n in _MULTI))
+"""What a record states as a list of texts."""
 
 
 @dataclass(frozen=True)

@@ -89,20 +89,20 @@ def test_pagination_parses_every_page(tmp_path: Path, spec, api_key: str) -> Non
     assert first.porteurs == ["Direction de l'environnement de la Région"]
     assert first.geo_inclusions == [GeoMention("region", nom="Auvergne-Rhône-Alpes")]
     assert first.taux == ["de 20 à 40 %"]
-    assert first.url_information.startswith("https: //www.auvergnerhonealpes.fr")  # kept as sent
+    assert first.url_source.startswith("https: //www.auvergnerhonealpes.fr")  # kept as sent
     assert first.thematiques[0] == "Énergies / Déchets|Economie d'énergie et rénovation énergétique"
     assert (first.date_ouverture, first.date_cloture) == ("2024-01-01", "2024-12-31")
     assert first.date_mise_a_jour == "2024-02-14T09:30:00+01:00"
     assert first.description.startswith("<p>La Région accompagne")  # HTML kept
     assert first.niveau is None  # aides-territoires publishes aids of every level
-    assert second.montants == ["prêt jusqu'à 500000 €"] and second.programmes == ["Fonds Chaleur"]
+    assert second.montants == ["prêt jusqu'à 500000 €"] and second.programmes_parents == ["Fonds Chaleur"]
     assert second.geo_inclusions == [GeoMention("pays", nom="France")]
     assert second.date_mise_a_jour == "2022-07-28T11: 40: 47+02: 00"  # malformed, kept
     assert second.porteurs == []
-    assert third.url_information == "https://aides-territoires.beta.gouv.fr/aides/9d0e-planter-des-haies-bocageres/"
+    assert third.url_source == "https://aides-territoires.beta.gouv.fr/aides/9d0e-planter-des-haies-bocageres/"
     assert third.taux == ["jusqu'à 80 %"] and third.montants == ["avance récupérable jusqu'à 15000 €"]
     assert third.geo_inclusions == [GeoMention("departement", nom="Drôme")]
-    assert third.types_aide == ["Subvention", "Ingénierie technique"]
+    assert third.types_aides == ["Subvention", "Ingénierie technique"]
     assert third.raw["is_call_for_project"] is True
     for record in result.records:
         json.dumps(record.raw)

@@ -73,12 +73,12 @@ def test_paris_is_a_communal_aid_with_its_insee_code_url_and_amounts(fixture_res
     assert paris.niveau == "commune"
     assert paris.geo_inclusions == [GeoMention("commune", code="75056")]
     assert paris.geo_exclusions == []
-    assert paris.url_information == "https://www.paris.fr/pages/lutte-contre-la-pollution-les-aides-a-la-mobilite-5373"
+    assert paris.url_source == "https://www.paris.fr/pages/lutte-contre-la-pollution-les-aides-a-la-mobilite-5373"
     # amounts inside variations, thresholds of the conditions ("10000 €/an") left out
     assert paris.montants == ["600 €", "400 €", "1500 €"]
     assert paris.taux == ["33 %", "50 %"]
     assert paris.description.startswith("Aide à l'achat pour tous types de vélo")
-    assert (paris.publics, paris.types_aide, paris.thematiques) == (["particuliers"], ["prime à l'achat"], ["vélo"])
+    assert (paris.cibles, paris.types_aides, paris.thematiques) == (["particuliers"], ["prime à l'achat"], ["vélo"])
     assert paris.raw == {"aides . paris": json.loads(MODEL.read_text(encoding="utf-8"))["aides . paris"]}
 
 
@@ -301,7 +301,7 @@ def test_real_package_3_6_1_values(pinned_result):
     paris = records["aides . paris"]
     assert paris.titre == "Ville de Paris" and paris.niveau == "commune"
     assert paris.geo_inclusions == [GeoMention("commune", code="75056")]
-    assert paris.url_information == "https://www.paris.fr/pages/lutte-contre-la-pollution-les-aides-a-la-mobilite-5373"
+    assert paris.url_source == "https://www.paris.fr/pages/lutte-contre-la-pollution-les-aides-a-la-mobilite-5373"
     assert paris.montants == ["600 €", "400 €", "100 €", "1500 €"] and paris.taux == ["33 %", "50 %"]
     idf = records["aides . ile de france"]
     assert idf.titre == "Île-de-France Mobilités" and idf.porteurs == ["Île-de-France Mobilités"]
@@ -334,5 +334,5 @@ def test_latest_package_has_aids_at_every_level(latest_result):
     assert all(levels[level] for level in ("commune", "intercommunalité", "département", "région", "état"))
     records = by_id(result)
     assert records["aides . paris"].geo_inclusions == [GeoMention("commune", code="75056")]
-    assert records["aides . paris"].url_information and records["aides . paris"].montants
+    assert records["aides . paris"].url_source and records["aides . paris"].montants
     assert records["aides . ile de france"].geo_inclusions == [GeoMention("region", code="11")]

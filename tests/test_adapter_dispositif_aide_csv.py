@@ -72,14 +72,14 @@ def test_real_first_row_transcribed_as_stated(real) -> None:
     assert record.description.startswith("Profitez d’un accompagnement pour structurer une trajectoire")
     assert "29 000 € HT" in record.description
     assert record.eligibilite.startswith("Eligibilité Sectorielle : Tous secteurs d’activité")
-    assert record.types_aide == ["étude"]
+    assert record.types_aides == ["étude"]
     assert record.porteurs == ["BPIFRANCE"]
     assert record.financeurs == []
-    assert record.publics == ["professionnels"]
-    assert record.programmes == []
+    assert record.cibles == ["professionnels"]
+    assert record.programmes_parents == []
     assert record.geo_inclusions == [GeoMention("pays", code="99100")]
     assert record.geo_exclusions == []
-    assert record.url_information == (
+    assert record.url_source == (
         "https://mission-transition-ecologique.beta.gouv.fr/aides-entreprise/accelerateur-decarbonation"
         "?utm_campaign=openData"
     )
@@ -156,9 +156,9 @@ def test_schema_example_file_and_pseudo_json_porteurs() -> None:
     assert record.native_id == "65d5b6c7-102c-4440-ac3b-768f708edc0a"
     assert record.porteurs == ["ADEME", "BPIFRANCE (BPIFRANCE)"]
     assert record.financeurs == ["BPIFRANCE (BPIFRANCE)"]
-    assert record.programmes == ["Fonds Chaleur", "Fonds vert 2024"]
-    assert record.publics == ["professionnels", "associations"]
-    assert record.types_aide == ["information", "financement"]
+    assert record.programmes_parents == ["Fonds Chaleur", "Fonds vert 2024"]
+    assert record.cibles == ["professionnels", "associations"]
+    assert record.types_aides == ["information", "financement"]
     assert record.geo_exclusions == [
         GeoMention("region", code="84"),
         GeoMention("departement", code="01"),
@@ -197,7 +197,7 @@ def test_semicolon_bom_crlf_multiline_and_extra_column(tmp_path: Path) -> None:
         GeoMention(None, code="ZONE-7"),
         GeoMention(None, nom="Quartiers prioritaires"),
     ]
-    assert idf.promesse is None and idf.url_information is None and idf.date_ouverture is None
+    assert idf.promesse is None and idf.url_source is None and idf.date_ouverture is None
 
 
 def test_cp1252_file_decoded_without_loss(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_angers_cards_over_two_pages_through_collect(tmp_path):
     assert composteur.niveau == "commune"
     assert eau.porteurs == ["Ville d'Angers"]  # not stated: the constant
     assert eau.date_cloture == "31 décembre 2025"
-    assert eau.publics == ["Particuliers", "Copropriétés"]
+    assert eau.cibles == ["Particuliers", "Copropriétés"]
     # A relative href is resolved against the detail page's URL.
     assert eau.url_demarche == "https://www.angers.fr/vivre-a-angers/demarches/recuperateur-eau/formulaire.html"
     assert velo.montants == ["jusqu'à 400 €"] and velo.date_cloture is None
@@ -67,7 +67,7 @@ def test_angers_cards_over_two_pages_through_collect(tmp_path):
         "titre": "Aide à l'achat d'un vélo à assistance électrique",
         "promesse": "Une aide pour l'achat d'un vélo à assistance électrique neuf ou d'occasion.",
         "description": velo.description,
-        "montants": ["jusqu'à 400 €"], "publics": ["Particuliers"], "porteurs": ["Angers Loire Métropole"],
+        "montants": ["jusqu'à 400 €"], "cibles": ["Particuliers"], "porteurs": ["Angers Loire Métropole"],
         "url_demarche": "https://e-services.angers.fr/demarches/aide-vae", "thematiques": ["Mobilité", "Vélo"],
     }
 
@@ -83,7 +83,7 @@ def test_gironde_rows_with_a_next_link_and_a_page_without_body(tmp_path):
         "Appel à projets « Alimentation durable et circuits courts »", "Gestion des cours d'eau et des zones humides",
     ]
     haies, renovation, alimentation, rivieres = result.records
-    assert haies.taux == ["80 %"] and haies.publics == ["Agriculteurs", "Communes", "Associations"]
+    assert haies.taux == ["80 %"] and haies.cibles == ["Agriculteurs", "Communes", "Associations"]
     assert haies.eligibilite == "<p>Linéaire minimum de 100 mètres.</p>"
     assert (renovation.date_ouverture, renovation.date_cloture) == ("06/01/2025", "30/06/2025")  # as stated
     assert renovation.montants == ["plafonné à 100 000 € par projet"]

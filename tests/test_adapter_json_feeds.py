@@ -64,11 +64,11 @@ def test_ademe_real_payload(tmp_path: Path, ademe_credentials: tuple[str, str]) 
     assert [r.native_id for r in result.records] == ["1ed7d411", "1ed7d40a", "1ec8f1be", "1ed7fb5d", "1ed85d34"]
     first = result.records[0]
     assert first.titre == "Investissements d’écoconception pour améliorer la performance environnementale"
-    assert first.url_information == ("https: //agirpourlatransition.ademe.fr/entreprises/aides-financieres/2023/"
+    assert first.url_source == ("https: //agirpourlatransition.ademe.fr/entreprises/aides-financieres/2023/"
                                      "investissements-decoconception-ameliorer-performance-environnementale")
-    assert first.publics == ["SCA3", "SCA2", "SCA1"]
+    assert first.cibles == ["SCA3", "SCA2", "SCA1"]
     assert first.thematiques == ["ECD", "ECO", "ALIBIO", "PRODUR"]
-    assert first.types_aide == ["GAG"]
+    assert first.types_aides == ["GAG"]
     assert (first.date_ouverture, first.date_cloture) == ("2023-01-01T00:00:00+01:00", "2023-12-31T23:59:59+01:00")
     assert first.date_mise_a_jour == "2023-01-09T14:40:19+01:00"
     assert first.geo_inclusions == [GeoMention("pays", nom="National")]
@@ -76,7 +76,7 @@ def test_ademe_real_payload(tmp_path: Path, ademe_credentials: tuple[str, str]) 
     assert first.description.startswith("<p>Les démarches d’amélioration")
     bcib = result.records[2]
     assert bcib.titre == "Biomasse Chaleur pour l’Industrie du Bois (BCIB)"
-    assert bcib.types_aide == ["AAP", "AAPAAP"] and bcib.publics == ["SCA3"]
+    assert bcib.types_aides == ["AAP", "AAPAAP"] and bcib.cibles == ["SCA3"]
     assert result.records[4].description == "<p>En tant que collectivité, entreprise ou association"  # cut, as sent
 
 
@@ -135,8 +135,8 @@ def test_ile_de_france_real_payload(tmp_path: Path) -> None:
     assert radios.promesse.startswith("Le soutien aux radios locales procède")
     assert radios.description.startswith("Les projets accompagnés dans le cadre du soutien aux radios locales")
     assert radios.eligibilite.startswith("Les organismes bénéficiaires de l’aide régionale")
-    assert radios.publics == ["Associations"] and radios.thematiques == ["Citoyenneté"]
-    assert radios.url_information == "https://www.iledefrance.fr/aides-appels-a-projets/Sy2cc9WqE"
+    assert radios.cibles == ["Associations"] and radios.thematiques == ["Citoyenneté"]
+    assert radios.url_source == "https://www.iledefrance.fr/aides-appels-a-projets/Sy2cc9WqE"
     assert radios.date_mise_a_jour == "2021-05-05T16:14:04.384Z"
     assert radios.financeurs == ["Région Île-de-France"] and radios.niveau == "region"
     assert radios.geo_inclusions == [GeoMention("region", code="11", nom="Île-de-France")]
@@ -156,7 +156,7 @@ def test_ile_de_france_fixture_with_broken_items(tmp_path: Path) -> None:
     velo = result.records[0]
     assert velo.thematiques == ["Vélo", "Aménagement du territoire"]
     assert (velo.date_ouverture, velo.date_cloture) == ("2024-03-01T23:00:00Z", "2024-06-30T22:00:00.000Z")
-    assert result.records[1].publics == ["Associations", "Collectivités - Institutions"]
+    assert result.records[1].cibles == ["Associations", "Collectivités - Institutions"]
     url = spec.config["url"]
     assert [(r.location, r.reason) for r in result.rejections] == [
         (f"{url}, aide 3 (référence Hk9aa03Xq)", "champ 'publicsBeneficiaire' de type inattendu : texte"),
@@ -184,9 +184,9 @@ def test_drome_real_payload(tmp_path: Path) -> None:
     ]
     first = result.records[0]
     assert first.financeurs == ["Chambre d’agriculture de la Drôme"]
-    assert first.publics == ["Communes", "Intercommunalités / Pays", "Associations", "Particuliers"]
-    assert first.types_aide == ["Ingénierie technique"] and first.thematiques == ["Alimentation"]
-    assert first.url_information == "https://collectivites.ladrome.fr/service/developpement-dune-alimentation-de-proximite/"
+    assert first.cibles == ["Communes", "Intercommunalités / Pays", "Associations", "Particuliers"]
+    assert first.types_aides == ["Ingénierie technique"] and first.thematiques == ["Alimentation"]
+    assert first.url_source == "https://collectivites.ladrome.fr/service/developpement-dune-alimentation-de-proximite/"
     assert first.geo_inclusions == [GeoMention(None, nom="Drôme")]
     assert first.recurrence == "Permanente" and first.niveau == "departement"
     assert first.description.startswith("OPÉRATIONS CONCERNÉES<br><p>")
@@ -232,14 +232,14 @@ def test_manche_real_payload(tmp_path: Path, manche_credentials: tuple[str, str]
     first = result.records[0]
     assert first.titre == ("Appel à projets pour une mise en place d&rsquo;un centre parental "
                            "d&rsquo;une capacité de 20 places")  # entities kept for normalisation
-    assert first.description is None and first.publics == ["Associations"]
-    assert first.url_information.startswith("https://test.manche.fr/guide-des-aides/appel-a-projets-")
+    assert first.description is None and first.cibles == ["Associations"]
+    assert first.url_source.startswith("https://test.manche.fr/guide-des-aides/appel-a-projets-")
     assert first.financeurs == ["Département de la Manche"]
     assert first.geo_inclusions == [GeoMention("departement", code="50", nom="Manche")]
     test_2023 = result.records[5]
     assert test_2023.date_mise_a_jour == "2023-08-04T02: 30: 18.000Z"  # malformed, kept
     assert test_2023.url_demarche == "https://www.manche.fr"
-    assert test_2023.types_aide == ["Fond d'investissement rural génération 2017-2021"]
+    assert test_2023.types_aides == ["Fond d'investissement rural génération 2017-2021"]
     assert test_2023.thematiques == ["Mobilités", "Biodiversité"]
     assert result.records[3].eligibilite.startswith("Ut velit mauris")
 

@@ -73,22 +73,22 @@ def test_national_aids_are_france_wide_with_their_brand_type_and_texts(fixture_r
         assert records[name].geo_inclusions == [FRANCE] and records[name].niveau is None
     mpr = records["MPR . accompagnée"]
     assert mpr.titre == "MaPrimeRénov' **accompagnée**"
-    assert mpr.programmes == ["MaPrimeRénov'"] and mpr.types_aide == ["remboursement"]
+    assert mpr.programmes_parents == ["MaPrimeRénov'"] and mpr.types_aides == ["remboursement"]
     assert mpr.eligibilite == "- Vous devrez faire appel à un Accompagnateur Rénov'."
-    assert mpr.url_information.startswith("https://www.economie.gouv.fr/particuliers/maprimerenov-parcours-accompagne")
+    assert mpr.url_source.startswith("https://www.economie.gouv.fr/particuliers/maprimerenov-parcours-accompagne")
     # no titre: the brand and its complement, as the interface shows them
     assert records["denormandie"].titre == "Denormandie – Réduction d'impôt location"
-    assert records["denormandie"].types_aide == ["exonération fiscale"]
+    assert records["denormandie"].types_aides == ["exonération fiscale"]
     assert records["CEE . rénovation d'ampleur"].titre == "CEE coup de pouce « Rénovation d’ampleur »"
     assert records["MPR . non accompagnée"].titre == "MaPrimeRénov' **par geste**"
     assert records["copropriété"].titre == "MaPrimeRénov' Copropriété"
-    assert records["copropriété"].programmes == []  # no marque stated
+    assert records["copropriété"].programmes_parents == []  # no marque stated
 
 
 def test_national_amounts_come_from_the_montant_rule_and_the_stated_text(fixture_result):
     records = by_id(fixture_result)
     assert records["PTZ"].montants == ["50000 €", "7000 €"]
-    assert records["PTZ"].types_aide == ["prêt"]
+    assert records["PTZ"].types_aides == ["prêt"]
     assert records["PAR"].montants == ["Jusqu'à 50 000 € d'emprunt pour une rénovation d'ampleur."]
     assert records["MPR . accompagnée"].montants == []  # a formula naming other rules states no amount
 
@@ -99,7 +99,7 @@ def test_local_aids_carry_their_stated_geography_level_and_amounts(fixture_resul
     assert besancon.titre == "Grand Besançon Métropole"
     assert besancon.geo_inclusions == [GeoMention("epci", code="242500361")]
     assert besancon.niveau == "intercommunalité"
-    assert besancon.types_aide == ["remboursement"]  # stated by the `aides locales` family
+    assert besancon.types_aides == ["remboursement"]  # stated by the `aides locales` family
     charente = records["aides locales . charente-maritime"]
     assert charente.geo_inclusions == [GeoMention("departement", nom="Charente-Maritime")]
     assert charente.niveau == "département" and charente.taux == ["15 %"]
@@ -111,7 +111,7 @@ def test_local_aids_carry_their_stated_geography_level_and_amounts(fixture_resul
     doubs = records["aides locales . doubs-25"]
     assert doubs.geo_inclusions == [GeoMention("departement", code="25")]
     assert doubs.geo_exclusions == [GeoMention("commune", code="25056")]
-    assert (doubs.montants, doubs.taux, doubs.url_information) == (["1000 €"], ["5 %"], "https://www.doubs.fr")
+    assert (doubs.montants, doubs.taux, doubs.url_source) == (["1000 €"], ["5 %"], "https://www.doubs.fr")
     morlaix = records["aides locales . morlaix"]
     assert morlaix.geo_inclusions == [GeoMention("commune", code="29151")]  # from the nested rule
     assert set(morlaix.raw) == {
@@ -259,7 +259,7 @@ def test_real_package_2_3_1_national_and_local_aids(pinned):
     assert records["PTZ"].titre == "Éco-prêt à taux zéro"
     assert records["PTZ"].montants == ["50000 €", "7000 €", "15000 €", "25000 €", "30000 €", "10000 €"]
     assert records["PAR"].montants[0].startswith("Jusqu'à 50 000 € d'emprunt")
-    assert records["taxe foncière"].url_information.startswith("https://www.impots.gouv.fr/")
+    assert records["taxe foncière"].url_source.startswith("https://www.impots.gouv.fr/")
     assert records["aides locales . besançon"].geo_inclusions == [GeoMention("epci", code="242500361")]
     assert records["aides locales . angers"].geo_inclusions == [GeoMention("epci", code="244900015")]
     assert records["aides locales . angers"].niveau == "intercommunalité"

@@ -83,7 +83,7 @@ def test_real_accelerateur_decarbonation(real) -> None:
     assert record.description.startswith("Profitez d’un accompagnement pour structurer une trajectoire")
     assert "- de 29 jours de conseil personnalisé par Bpifrance" in record.description
     assert record.porteurs == ["Banque Publique d'Investissement France"]
-    assert record.types_aide == ["étude"]
+    assert record.types_aides == ["étude"]
     assert record.montants == ["29 000 € HT"]
     assert record.date_ouverture == "06/02/2023"
     assert record.date_cloture == "31/12/2025"
@@ -92,8 +92,8 @@ def test_real_accelerateur_decarbonation(real) -> None:
         "https://www.bpifrance.fr/nos-appels-a-projets-concours/"
         "candidatez-a-la-3e-promotion-de-laccelerateur-decarbonation"
     )
-    assert record.url_information == "https://mission-transition-ecologique.beta.gouv.fr/aides-entreprise/accelerateur-decarbonation"
-    assert record.publics == ["entreprises"]
+    assert record.url_source == "https://mission-transition-ecologique.beta.gouv.fr/aides-entreprise/accelerateur-decarbonation"
+    assert record.cibles == ["entreprises"]
     assert record.eligibilite.splitlines()[:3] == [
         "taille de l'entreprise :",
         "  - Plus de 50 salariés",
@@ -111,7 +111,7 @@ def test_real_act_pas_a_pas_and_conditional_fields(real) -> None:
     assert act.titre == "ACT - Pas à pas (hors industrie)"
     assert act.porteurs == ["ADEME"]
     assert act.montants == ["Jusqu'à 80% du coût de l'étude, dans un maximum de 30 000 €"]
-    assert act.publics == ["entreprises", "administrations publiques"]
+    assert act.cibles == ["entreprises", "administrations publiques"]
     assert (act.date_ouverture, act.date_cloture) == ("13/11/2023", "31/12/2026")
     cii = _record(result, "credit-impot-innovation")
     assert cii.montants == [
@@ -137,7 +137,7 @@ def test_real_dates_and_geography_as_stated(real) -> None:
     assert all(mention.niveau is None and mention.code is None for r in result.records for mention in r.geo_inclusions)
     assert places.count("France et territoires d'outre-mer") == 142
     assert places.count("Landes, Nouvelle-Aquitaine, Occitanie") == 7
-    assert {tuple(r.types_aide) for r in result.records} == {
+    assert {tuple(r.types_aides) for r in result.records} == {
         ("étude",), ("financement",), ("formation",), ("prêt",), ("avantage fiscal",)
     }
 
@@ -190,14 +190,14 @@ def test_fixture_valid_programmes(fixture_run) -> None:
         GeoMention(None, nom="Grand Est"),
     ]
     assert valid.url_demarche == "https://exemple.invalid/diagnostic-eco-flux"
-    assert valid.url_information == "https://mission-transition-ecologique.beta.gouv.fr/aides-entreprise/aide-valide"
-    assert valid.publics == ["entreprises", "administrations publiques"]
+    assert valid.url_source == "https://mission-transition-ecologique.beta.gouv.fr/aides-entreprise/aide-valide"
+    assert valid.cibles == ["entreprises", "administrations publiques"]
     assert (valid.date_ouverture, valid.date_cloture) == ("15/01/2024", "31/12/2026")
     assert iso.native_id == "date-iso-non-citee"
     assert iso.date_ouverture == "2024-02-01"  # YAML read it as a date: given back as ISO text
     assert iso.date_cloture is None
     assert iso.raw["début de validité"] == "2024-02-01"
-    assert iso.porteurs == ["Bpifrance"] and iso.types_aide == ["prêt"]
+    assert iso.porteurs == ["Bpifrance"] and iso.types_aides == ["prêt"]
     assert iso.montants == ["De 50 000 € à 5 M€"]
     assert iso.eligibilite == "Être une PME implantée en région" and iso.geo_inclusions == []
 
@@ -284,7 +284,7 @@ def test_wrong_types_never_raise(titre, fields, geo) -> None:
     if result.records:
         row = result.records[0].to_row()
         json.dumps(row)
-        assert all(isinstance(value, str) for value in row["montants"] + row["porteurs"] + row["types_aide"])
+        assert all(isinstance(value, str) for value in row["montants"] + row["porteurs"] + row["types_aides"])
     elif isinstance(titre, (str, int, float, bool, dt.date)) and str(titre).strip():
         pytest.fail(f"rejet inattendu : {result.rejections}")
 

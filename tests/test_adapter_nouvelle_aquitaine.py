@@ -39,7 +39,7 @@ def test_feed_and_detail_pages_through_collect(tmp_path):
     result = nouvelle_aquitaine.parse(SPEC, payload)
     assert result.rejections == []
     circulaire, chaleur, trame = result.records
-    assert circulaire.native_id == circulaire.url_information == CIRCULAIRE
+    assert circulaire.native_id == circulaire.url_source == CIRCULAIRE
     assert circulaire.titre == "Économie circulaire : appel à projets « Réduire, réemployer, recycler »"
     assert circulaire.promesse == (
         "<p>La Région accompagne les projets exemplaires de prévention, de réemploi et de recyclage des déchets.</p>"
@@ -48,12 +48,12 @@ def test_feed_and_detail_pages_through_collect(tmp_path):
         "<p>Réduire la production de déchets et développer le <strong>réemploi</strong> "
         "et le recyclage sur le territoire régional.</p>"
     )
-    assert circulaire.publics == ["Collectivité territoriale", "Entreprise", "Association"]
+    assert circulaire.cibles == ["Collectivité territoriale", "Entreprise", "Association"]
     assert circulaire.thematiques == ["Transition énergétique et écologique", "Économie circulaire", "Déchets"]
     assert circulaire.date_cloture == "31 mai 2025"
     assert circulaire.date_mise_a_jour == "Mon, 13 Jan 25 10:12:44 +0100"  # as the feed states it
     assert circulaire.montants == ["Subvention jusqu'à 50 % des dépenses éligibles, plafonnée à 200 000 €."]
-    assert circulaire.types_aide == ["Appel à projets"]
+    assert circulaire.types_aides == ["Appel à projets"]
     assert circulaire.url_demarche == "https://mes-demarches.nouvelle-aquitaine.fr/aap-economie-circulaire"
     assert circulaire.eligibilite.startswith("<p>Collectivités territoriales et leurs groupements")
     assert "Tonnages de déchets évités" in circulaire.eligibilite
@@ -64,11 +64,11 @@ def test_feed_and_detail_pages_through_collect(tmp_path):
     ]
     assert circulaire.raw["page_detail"]["contact"].startswith("Contact Direction de l'Environnement - Service")
 
-    assert chaleur.programmes == ["Dispositif de l'Union européenne"] and chaleur.types_aide == []
-    assert chaleur.publics == ["Collectivité territoriale", "Entreprise", "Établissement public"]
+    assert chaleur.programmes_parents == ["Dispositif de l'Union européenne"] and chaleur.types_aides == []
+    assert chaleur.cibles == ["Collectivité territoriale", "Entreprise", "Établissement public"]
     assert chaleur.url_demarche == "https://les-aides.nouvelle-aquitaine.fr/contact-energie"  # relative link resolved
     assert chaleur.date_cloture == "31 décembre 2025"
-    assert trame.date_cloture == "30 septembre 2025" and trame.publics[-1] == "Exploitant"
+    assert trame.date_cloture == "30 septembre 2025" and trame.cibles[-1] == "Exploitant"
 
 
 def test_failed_latin1_and_truncated_detail_pages(tmp_path):
@@ -90,10 +90,10 @@ def test_failed_latin1_and_truncated_detail_pages(tmp_path):
     assert circulaire.description == (
         "Cet appel à projets soutient les projets de prévention et de valorisation des déchets portés par les acteurs du territoire."
     )
-    assert circulaire.publics == [] and circulaire.date_cloture is None
+    assert circulaire.cibles == [] and circulaire.date_cloture is None
     assert circulaire.raw["page_detail"]["erreur"].startswith("page de détail indisponible : réponse non enregistrée")
 
-    assert chaleur.publics == ["Collectivité territoriale", "Entreprise", "Établissement public"]
+    assert chaleur.cibles == ["Collectivité territoriale", "Entreprise", "Établissement public"]
     assert chaleur.titre == "Chaleur renouvelable : chaufferies biomasse et réseaux de chaleur"
     assert chaleur.raw["page_detail"]["encodage"] == (
         "octets non conformes à l'encodage déclaré (utf-8) : page lue en windows-1252"
@@ -138,7 +138,7 @@ def test_truncated_feed_keeps_the_items_before_the_cut():
                              (CIRCULAIRE, (FIXTURE / "economie-circulaire.html").read_bytes(), "text/html")])
     result = nouvelle_aquitaine.parse(SPEC, payload)
     assert [r.native_id for r in result.records] == [CIRCULAIRE, CHALEUR]
-    assert result.records[0].publics == ["Collectivité territoriale", "Entreprise", "Association"]
+    assert result.records[0].cibles == ["Collectivité territoriale", "Entreprise", "Association"]
     assert len(result.rejections) == 1
     assert result.rejections[0].location == f"{FEED} : après l'item 2"
     assert result.rejections[0].reason.startswith("flux RSS illisible : XML invalide (no element found")

@@ -54,11 +54,11 @@ def test_declared_pays_de_la_loire_replays_its_fixture(tmp_path):
     assert eco.raw["intervention_id"] == 1021 and eco.raw["direction"] == "Direction de la transition écologique"
 
     aap = result.records[1]
-    assert aap.publics == ["Collectivités - Institutions - GIP", "Associations"]  # split on ";"
-    assert aap.types_aide == ["Appel à projets", "Subvention"]
+    assert aap.cibles == ["Collectivités - Institutions - GIP", "Associations"]  # split on ";"
+    assert aap.types_aides == ["Appel à projets", "Subvention"]
     assert (aap.date_ouverture, aap.date_cloture) == ("2025-01-15", "2025-04-30")
     assert aap.montants == ["montant maximum : 50000 €"]  # the minimum is null: its template is skipped
-    assert result.records[2].types_aide == ["Aide", "Avance remboursable", "Subvention"]
+    assert result.records[2].types_aides == ["Aide", "Avance remboursable", "Subvention"]
     assert result.records[3].montants == []
 
     # The fifth aid has no aide_nom: rejected, with where and why.
@@ -94,8 +94,8 @@ def test_occitanie_maps_its_own_field_names(tmp_path):
         "Agriculture biologique : aide à la conversion",
     ]
     renovation = result.records[0]
-    assert renovation.native_id == renovation.url_information == "https://www.laregion.fr/AAP-renovation-energetique-batiments-publics"
-    assert renovation.types_aide == ["Appels à projets"]
+    assert renovation.native_id == renovation.url_source == "https://www.laregion.fr/AAP-renovation-energetique-batiments-publics"
+    assert renovation.types_aides == ["Appels à projets"]
     assert renovation.thematiques == ["Environnement - Climat", "Aménagement du territoire"]
     assert renovation.date_mise_a_jour == "2025-03-12T09:41:00+00:00"
     assert "boite_telechargements_libre" in renovation.description  # transcribed, not cleaned
@@ -149,8 +149,8 @@ def test_missing_and_malformed_fields_are_rejected_one_by_one():
     payload = Payload.build([("https://data.paysdelaloire.fr/records?page=1", _page(rows), "application/json")])
     result = opendatasoft.parse(spec, payload)
     assert [r.titre for r in result.records] == ["Aide valide", "Montant booléen"]
-    assert result.records[0].publics == ["Associations", "Entreprises"]
-    assert result.records[1].montants == ["montant maximum : true €"] and result.records[1].publics == ["Jeunes"]
+    assert result.records[0].cibles == ["Associations", "Entreprises"]
+    assert result.records[1].montants == ["montant maximum : true €"] and result.records[1].cibles == ["Jeunes"]
     reasons = {r.location.split(" : ")[1]: r.reason for r in result.rejections}
     assert reasons == {
         "page 1, résultat 2": "identifiant absent ou vide (champ intervention_id)",

@@ -291,8 +291,8 @@ def test_a_collectivite_correction_and_withdrawal_win_and_keep_the_ids(built, tm
             "SELECT aid_id::VARCHAR FROM aides_provenance WHERE record_key = ?", [key]).fetchone()[0]
             for key in ("aides-velo:aides . paris", "aides-velo:aides . lyon"))
         conn.execute(
-            """INSERT INTO source_records (source, native_id, digest, titre, geo_inclusions, geo_exclusions, publics,
-                                            types_aide, thematiques, porteurs, financeurs, montants, taux, programmes, raw)
+            """INSERT INTO source_records (source, native_id, digest, titre, geo_inclusions, geo_exclusions, cibles,
+                                            types_aides, thematiques, porteurs, financeurs, montants, taux, programmes_parents, raw)
                VALUES ('soumissions-collectivites', ?, 'x', 'Aide à l''achat d''un vélo — Ville de Paris',
                        '[{"niveau": "commune", "code": "75056", "nom": null}]', '[]', ['particuliers'], ['financement'],
                        ['transport'], ['Ville de Paris'], [], ['400 €'], [], [], '{"action": "correction"}'),

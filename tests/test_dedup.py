@@ -186,7 +186,7 @@ def mte_records() -> pl.DataFrame:
                       porteurs=r.porteurs, url=url)
 
     return frame(
-        *(to_row(r, csv_spec, r.url_information) for r in rows),
+        *(to_row(r, csv_spec, r.url_source) for r in rows),
         *(to_row(r, yaml_spec, MTE_PAGE + r.native_id) for r in programmes),
     ).with_columns(slug=pl.col("url").str.extract(r"/aides-entreprise/([^/?#]+)", 1))
 

@@ -175,9 +175,9 @@ def test_a_held_change_says_what_the_rejections_were(adapter, ctx, warehouse):
 
 def _reference_frame(source: str, digest: str, records: list[AidRecord]) -> pl.DataFrame:
     """records_frame as first written: one Python list per column, then pl.DataFrame."""
-    text = ("titre", "description", "promesse", "eligibilite", "url_information", "url_demarche", "niveau",
+    text = ("titre", "description", "promesse", "eligibilite", "url_source", "url_demarche", "niveau",
             "date_ouverture", "date_cloture", "date_mise_a_jour", "recurrence")
-    lists = ("porteurs", "financeurs", "montants", "taux", "publics", "types_aide", "thematiques", "programmes")
+    lists = ("porteurs", "financeurs", "montants", "taux", "cibles", "types_aides", "thematiques", "programmes_parents")
     columns: dict[str, list] = {
         "source": [source] * len(records),
         "native_id": [str(r.native_id) for r in records],
@@ -201,13 +201,13 @@ def _varied_records() -> list[AidRecord]:
         AidRecord("s", "a1", "Aide minimale"),  # every optional field None, every list empty, raw None
         AidRecord(
             "s", "é-2", "Rénovation « énergétique » – 100 % 😀", description="<p>d&rsquo;un\n\"guillemet\" \\ \t</p>",
-            promesse="", eligibilite="Ελληνικά 中文", url_information="https: //exemple.fr/é", url_demarche=None,
+            promesse="", eligibilite="Ελληνικά 中文", url_source="https: //exemple.fr/é", url_demarche=None,
             porteurs=["ADEME", "Région Bretagne"], financeurs=["État"], niveau="région",
             geo_inclusions=[GeoMention("commune", code="75056"), landes, GeoMention("epci", code="200054781", nom="Métropole du Grand Paris")],
             geo_exclusions=[GeoMention("commune", code="75056")], date_ouverture="2024-01-01", date_cloture="31/12/2025",
             date_mise_a_jour="2024-05-01T00:00:00Z", montants=["jusqu'à 8 500 €", ""], taux=["50 %"],
-            publics=["Communes", "Associations"], types_aide=["Subvention"], thematiques=["Eau", "Énergie", "Eau"],
-            programmes=["France 2030"], recurrence="permanente",
+            cibles=["Communes", "Associations"], types_aides=["Subvention"], thematiques=["Eau", "Énergie", "Eau"],
+            programmes_parents=["France 2030"], recurrence="permanente",
             raw={"id": 2, "titre": "Rénovation 😀", "nested": {"liste": [1, 2.5, None, True, {"k": "ü"}], "vide": {}},
                  "quand": date(2024, 1, 2), "ensemble": ("a", "b"), "controle": "\x00\x1f\u2028"},
         ),

@@ -50,9 +50,9 @@ def test_tables_only_hold_schema_values(field: str) -> None:
 
 
 def test_enumerations_come_from_the_schema() -> None:
-    assert allowed_values("publics") == ("professionnels", "particuliers", "associations", "secteur public")
+    assert allowed_values("cibles") == ("professionnels", "particuliers", "associations", "secteur public")
     assert allowed_values("thematiques") == schemas.THEMATIQUES
-    assert set(allowed_values("types_aide")) >= {"financement", "information", "prêt", "avantage fiscal"}
+    assert set(allowed_values("types_aides")) >= {"financement", "information", "prêt", "avantage fiscal"}
     with pytest.raises(ValueError, match="champ sans vocabulaire"):
         map_vocabulary(_frame("porteurs", []), "porteurs")
 
@@ -93,12 +93,12 @@ def test_constants_the_adapters_emit() -> None:
     got, unmapped = _mapped("thematiques", rows)
     assert got == {"velo": ["transport"], "reno": ["energie", "logement"]}
     assert unmapped.height == 0
-    got, _ = _mapped("types_aide", [("velo", "aides-velo", list(aides_velo.TYPES_AIDE)),
+    got, _ = _mapped("types_aides", [("velo", "aides-velo", list(aides_velo.TYPES_AIDE)),
                                     ("ptz", "mesaidesreno", ["prêt"]),
                                     ("tf", "mesaidesreno", ["exonération fiscale"]),
                                     ("mpr", "mesaidesreno", ["remboursement"])])
     assert got == {"velo": ["financement"], "ptz": ["prêt"], "tf": ["avantage fiscal"], "mpr": ["financement"]}
-    got, _ = _mapped("publics", [("velo", "aides-velo", list(aides_velo.PUBLICS)),
+    got, _ = _mapped("cibles", [("velo", "aides-velo", list(aides_velo.PUBLICS)),
                                  ("mte", "mission-transition-ecologique-programmes",
                                   ["entreprises", "administrations publiques"]),
                                  ("csv", "mission-transition-ecologique-csv", ["professionnels"])])
@@ -107,7 +107,7 @@ def test_constants_the_adapters_emit() -> None:
 
 def test_case_accents_and_spaces_do_not_matter() -> None:
     stated = ["  ASSOCIATIONS ", "etablissement public", "Intercommunalités  /  Pays"]
-    got, unmapped = _mapped("publics", [("a", "x", stated)])
+    got, unmapped = _mapped("cibles", [("a", "x", stated)])
     assert got == {"a": ["associations", "secteur public"]}
     assert unmapped.height == 0
 
@@ -119,9 +119,9 @@ def test_source_lines_win_over_generic_lines() -> None:
     assert got == {"na": [], "idf": ["urbanisme"]}
     assert unmapped.height == 0  # known, deliberately without a target: not unmapped
     # ADEME's codes only mean something for ADEME
-    got, unmapped = _mapped("publics", [("ademe", "ademe-agir", ["SCA2", "SCA3"]), ("autre", "x", ["SCA2"])])
+    got, unmapped = _mapped("cibles", [("ademe", "ademe-agir", ["SCA2", "SCA3"]), ("autre", "x", ["SCA2"])])
     assert got == {"ademe": ["professionnels", "secteur public"], "autre": []}
-    assert unmapped.rows() == [("autre", "x", "publics", "SCA2")]
+    assert unmapped.rows() == [("autre", "x", "cibles", "SCA2")]
 
 
 def test_theme_and_category_values() -> None:
@@ -154,7 +154,7 @@ def test_unmapped_values_are_listed_never_dropped() -> None:
 
 
 def test_empty_frame() -> None:
-    mapped, unmapped = map_vocabulary(_frame("types_aide", []), "types_aide")
+    mapped, unmapped = map_vocabulary(_frame("types_aides", []), "types_aides")
     assert mapped.height == 0 and unmapped.height == 0
     assert mapped.columns == ["record_key", "types_aides"]
     assert unmapped.columns == ["record_key", "source", "field", "valeur"]
@@ -172,16 +172,16 @@ def _crosswalk_labels(name: str, column: int = 0) -> list[str]:
 @pytest.mark.parametrize(
     ("source", "field", "crosswalk", "column"),
     [
-        ("ademe-agir", "publics", "ademe_agir_audiences_mapping.csv", 0),
+        ("ademe-agir", "cibles", "ademe_agir_audiences_mapping.csv", 0),
         ("ademe-agir", "thematiques", "ademe_agir_categories_mapping.csv", 1),
-        ("region-ile-de-france", "publics", "ile_de_france_audiences_mapping.csv", 0),
+        ("region-ile-de-france", "cibles", "ile_de_france_audiences_mapping.csv", 0),
         ("region-ile-de-france", "thematiques", "ile_de_france_categories_mapping.csv", 0),
         ("departement-manche", "thematiques", "departement_manche_categories_mapping.csv", 1),
         ("region-occitanie", "thematiques", "occitanie_categories_mapping.csv", 0),
-        ("region-nouvelle-aquitaine", "publics", "nouvelle_aquitaine_rss_audiences_mapping.csv", 0),
-        ("region-pays-de-la-loire", "publics", "pays_de_la_loire_audiences_mapping.csv", 0),
+        ("region-nouvelle-aquitaine", "cibles", "nouvelle_aquitaine_rss_audiences_mapping.csv", 0),
+        ("region-pays-de-la-loire", "cibles", "pays_de_la_loire_audiences_mapping.csv", 0),
         ("region-pays-de-la-loire", "thematiques", "pays_de_la_loire_categories_mapping.csv", 2),
-        ("region-pays-de-la-loire", "types_aide", "pays_de_la_loire_types_mapping.csv", 0),
+        ("region-pays-de-la-loire", "types_aides", "pays_de_la_loire_types_mapping.csv", 0),
     ],
 )
 def test_every_crosswalk_label_of_a_declared_source_is_known(source: str, field: str, crosswalk: str,
@@ -205,7 +205,7 @@ def test_aides_territoires_own_vocabulary_on_the_right_of_the_crosswalks() -> No
     audiences = {label for label in labels if label in _crosswalk_values("Bénéficiaires")}
     types = {label for label in labels if label in _crosswalk_values("Types")}
     themes = labels - audiences - types
-    for field, values in (("publics", audiences), ("types_aide", types), ("thematiques", themes)):
+    for field, values in (("cibles", audiences), ("types_aides", types), ("thematiques", themes)):
         _, unmapped = _mapped(field, [(v, "aides-territoires", [v]) for v in sorted(values)])
         assert unmapped.height == 0, (field, unmapped["valeur"].to_list())
     assert len(themes) >= 90 and len(audiences) >= 12
@@ -239,14 +239,14 @@ def test_real_payload_labels_all_map() -> None:
     types = ([(f"a{i['id']}", "ademe-agir", [t for t in (i["type"], i.get("sous_type_aap")) if t]) for i in ademe]
              + [(f"d{i['id']}", "departement-drome", i["aid_types"]) for i in drome]
              + [(f"m{i['id']}", "departement-manche", i["aid_types"]) for i in manche])
-    cibles, unmapped = _mapped("publics", publics)
+    cibles, unmapped = _mapped("cibles", publics)
     assert unmapped.height == 0, unmapped
     assert cibles[f"a{ademe[0]['id']}"] == ["associations", "professionnels", "secteur public"]  # SCA1-3
     thematiques, unmapped = _mapped("thematiques", themes)
     assert unmapped.height == 0, unmapped
     assert thematiques[f"a{ademe[3]['id']}"] == ["energie"]  # ENR, GEOTER, ENRAUT
     assert thematiques[f"d{drome[0]['id']}"] == ["alimentation"]
-    _, unmapped = _mapped("types_aide", types)
+    _, unmapped = _mapped("types_aides", types)
     assert unmapped.height == 0, unmapped
 
 
@@ -258,18 +258,18 @@ def _split(item: dict, *names: str) -> list[str]:
 def test_fixture_labels_all_map() -> None:
     """Labels of the sources' replay fixtures (Gironde, Angers, Pays de la Loire, Occitanie…)."""
     pdl = json.loads((FIXTURES / "region-pays-de-la-loire" / "records-all.json").read_text(encoding="utf-8"))
-    rows = {"publics": [], "thematiques": [], "types_aide": []}
+    rows = {"cibles": [], "thematiques": [], "types_aides": []}
     for item in pdl["results"]:
         key = str(item["intervention_id"])
-        rows["publics"].append((key, "region-pays-de-la-loire", _split(item, "aid_benef")))
+        rows["cibles"].append((key, "region-pays-de-la-loire", _split(item, "aid_benef")))
         rows["thematiques"].append((key, "region-pays-de-la-loire",
                                     _split(item, "thematique_libelle", "ss_thematique_libelle")))
-        rows["types_aide"].append((key, "region-pays-de-la-loire", _split(item, "type_aide", "type_de_subvention")))
+        rows["types_aides"].append((key, "region-pays-de-la-loire", _split(item, "type_aide", "type_de_subvention")))
     rows["thematiques"] += [("angers", "ville-angers", ["Déchets", "Jardin", "Eau", "Mobilité", "Vélo",
                                                         "Nature en ville", "Énergie", "Logement"]),
                             ("gironde", "departement-gironde", ["Environnement", "Agriculture", "Énergie",
                                                                 "Alimentation", "Eau"])]
-    rows["publics"] += [("angers", "ville-angers", ["Particuliers résidant à Angers", "Copropriétés",
+    rows["cibles"] += [("angers", "ville-angers", ["Particuliers résidant à Angers", "Copropriétés",
                                                     "Commerçants", "Propriétaires occupants"]),
                         ("gironde", "departement-gironde", ["Communes de moins de 5 000 habitants", "EPCI",
                                                             "Syndicats de bassin versant", "Agriculteurs"])]

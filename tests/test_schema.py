@@ -31,9 +31,12 @@ from schemas import (
     SCHEMA_PATH,
     STATUTS,
     THEMATIQUES,
+    CIBLES,
     field_names,
     load_schema,
+    published_fields,
 )
+from schemas.readme import expected_readme
 
 ROOT = Path(__file__).parents[1]
 SCHEMAS_DIR = ROOT / "schemas"
@@ -207,7 +210,8 @@ def test_readme_documents_every_field() -> None:
 
 
 def test_field_order() -> None:
-    assert field_names() == [*OFFICIAL_FIELDS, *EXTRA_FIELDS]
+    assert field_names()[: len(OFFICIAL_FIELDS)] == list(OFFICIAL_FIELDS)
+    assert field_names()[len(OFFICIAL_FIELDS) :][: len(EXTRA_FIELDS)] == EXTRA_FIELDS
 
 
 def test_every_field_is_documented(ours: dict[str, Any]) -> None:
@@ -288,16 +292,37 @@ def test_official_example_is_valid(tmp_path: Path) -> None:
     assert report.valid, report.flatten(["rowNumber", "fieldName", "note"])
 
 
-# Vocabularies exposed by the schemas package
+# Vocabularies and fields derived from the schema by the schemas package
 
 
-def test_vocabularies_match_the_schema(ours: dict[str, Any]) -> None:
+def test_vocabularies_are_read_from_the_schema(ours: dict[str, Any]) -> None:
     mine = _fields(ours)
-    assert mine["echelle"]["constraints"]["enum"] == list(ECHELLES)
-    assert mine["statut"]["constraints"]["enum"] == list(STATUTS)
-    assert mine["recurrence"]["constraints"]["enum"] == list(RECURRENCES)
+    assert ECHELLES == ("commune", "epci", "departement", "region", "national", "europe")
+    assert list(ECHELLES) == mine["echelle"]["constraints"]["enum"]
+    assert STATUTS == ("ouverte", "à venir", "clôturée", "permanente")
+    assert RECURRENCES == ("ponctuelle", "récurrente", "permanente")
+    assert CIBLES == ("professionnels", "particuliers", "associations", "secteur public")
+    assert THEMATIQUES[:3] == ("alimentation", "agriculture", "biodiversite") and len(THEMATIQUES) == 14
     themes = "(" + "|".join(THEMATIQUES) + ")"
     assert mine["thematiques"]["constraints"]["pattern"] == rf"^{themes}(\|{themes})*$"
+
+
+def test_published_fields_are_read_from_the_schema() -> None:
+    fields = {f.name: f for f in published_fields()}
+    assert list(fields) == field_names()
+    assert {n for n, f in fields.items() if f.multi_valued} == {
+        "types_aides", "programmes_parents", "cibles", "eligibilite_geographique",
+        "eligibilite_geographique_exclusions", "thematiques", "sources"}
+    assert (fields["promesse"].max_length, fields["description"].max_length) == (180, 5000)
+    assert fields["titre"].required and not fields["promesse"].required
+    assert fields["url_source"].format == "uri" and fields["montant_max"].type == "number"
+    assert fields["types_aides"].values is None  # no enumeration in the schema: the vocab table holds it
+
+
+def test_readme_fields_table_follows_the_schema() -> None:
+    """Regenerate with ``python -m schemas.readme --write`` after a change to schema.json."""
+    text = (SCHEMAS_DIR / "README.md").read_text(encoding="utf-8")
+    assert expected_readme(text) == text, "schemas/README.md : la table des champs ne suit plus schema.json"
 
 
 # Examples

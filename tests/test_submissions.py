@@ -15,6 +15,8 @@ import re
 
 import pytest
 import typer
+
+from schemas import published_field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -130,12 +132,27 @@ def test_windows_1252_is_an_error_naming_the_first_line_and_how_to_save_as_utf8(
 
 def test_missing_and_extra_columns_are_named(resolver):
     report = check(resolver, "colonnes.csv")
-    missing = only(report, colonne="promesse")
-    assert missing.ligne == 1 and missing.gravite == ERREUR and "colonne manquante : « promesse »" in missing.message
+    assert not [p for p in report.problems if p.colonne == "promesse"]  # optional: its column may be absent
     unknown = only(report, colonne="commentaire")
     assert unknown.gravite == ERREUR and "colonne inconnue « commentaire »" in unknown.message
     computed = only(report, colonne="statut")
     assert computed.gravite == AVERTISSEMENT and "calculée par le catalogue" in computed.message
+    assert not report.valid
+
+
+def test_a_file_without_the_optional_columns_is_valid_and_a_required_one_is_named(resolver):
+    optional = [c for c in submission_columns() if c != "action" and not published_field(c).required]
+    assert {"promesse", "programmes_parents", "url_demarche"} <= set(optional)
+    kept = [c for c in submission_columns() if c not in optional]
+    row = {k: v for k, v in valid_row().items() if k in kept}
+    report = validate_submission(rows_csv([row], kept), "sans-optionnelles.csv", resolver)
+    assert report.valid, report.problems
+
+    without_description = [c for c in kept if c != "description"]
+    row.pop("description")
+    report = validate_submission(rows_csv([row], without_description), "sans-description.csv", resolver)
+    missing = only(report, colonne="description")
+    assert missing.ligne == 1 and missing.gravite == ERREUR and "colonne manquante : « description »" in missing.message
     assert not report.valid
 
 

@@ -143,7 +143,7 @@ def insert_catalogue(conn) -> None:
                      [(aid, key, source, native, rep, titre, url)
                       for key, aid, source, native, rep, titre, url, _present in PROVENANCE])
     conn.executemany(
-        "INSERT INTO source_records (source, native_id, digest, titre, url_information, geo_inclusions, date_cloture) "
+        "INSERT INTO source_records (source, native_id, digest, titre, url_source, geo_inclusions, date_cloture) "
         "VALUES (?, ?, 'd', ?, ?, ?, ?)",
         [(source, native, titre, url, '[{"niveau": "commune", "code": "49007", "nom": "Angers"}]',
           "30/06/2025" if native == "cheque" else None)

@@ -14,6 +14,7 @@ from importlib import resources
 import duckdb
 
 from warehouse.locks import LockTimeout, exclusive_lock, shared_lock
+from warehouse.published_columns import add_published_columns
 from warehouse.settings import WarehousePaths, warehouse_paths
 
 
@@ -37,7 +38,9 @@ def migration_files() -> list[tuple[int, str, str]]:
 
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply the migrations not applied yet, each in its own transaction; return their names."""
+    """Apply the migrations not applied yet, each in its own transaction, then add the columns
+    the published schema has gained since (``warehouse.published_columns``); return the
+    migrations' names."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(number INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
@@ -56,6 +59,7 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
             conn.execute("ROLLBACK")
             raise
         applied.append(name)
+    add_published_columns(conn)
     return applied
 
 

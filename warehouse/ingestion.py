@@ -7,21 +7,26 @@ changed; an unchanged or unavailable source keeps its previous rows untouched.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from operator import attrgetter
+from typing import Any
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 
 from sources.ingest import IngestOutcome, IngestStatus
-from sources.record import GeoMention, ParseResult
+from sources.record import LIST_FIELDS, OTHER_FIELDS, TEXT_FIELDS, AidRecord, GeoMention, ParseResult
 
-_LIST_COLUMNS = ("porteurs", "financeurs", "montants", "taux", "publics", "types_aide", "thematiques", "programmes")
-_TEXT_COLUMNS = (
-    "titre", "description", "promesse", "eligibilite", "url_information", "url_demarche", "niveau",
-    "date_ouverture", "date_cloture", "date_mise_a_jour", "recurrence",
-)
+# The record's stated fields, as sources/record.py derives them from its attributes and the schema.
+_LIST_COLUMNS = LIST_FIELDS
+_TEXT_COLUMNS = TEXT_FIELDS
+
+
+def _getter(name: str) -> Callable[[AidRecord], Any]:
+    """``attrgetter`` for an attribute (the fast path), ``AidRecord.value`` for another published field."""
+    return attrgetter(name) if name not in OTHER_FIELDS else (lambda record: record.value(name))
 
 # The frame's column order is the schema's: text columns, then the list columns.
 _SCHEMA = {
@@ -94,9 +99,9 @@ def _records_frame_arrow(source: str, digest: str, records: list) -> pl.DataFram
         "digest": pa.array([digest] * n, _ARROW_TEXT),
     }
     for name in _TEXT_COLUMNS:
-        columns[name] = pa.array(list(map(attrgetter(name), records)), _ARROW_TEXT)
+        columns[name] = pa.array(list(map(_getter(name), records)), _ARROW_TEXT)
     for name in _LIST_COLUMNS:
-        column = pa.array(list(map(attrgetter(name), records)), _ARROW_LIST)
+        column = pa.array(list(map(_getter(name), records)), _ARROW_LIST)
         if column.null_count:  # list(None) raises in the plain constructor
             raise _NotAList(name)
         columns[name] = column
@@ -114,9 +119,9 @@ def _records_frame_plain(source: str, digest: str, records: list) -> pl.DataFram
         "digest": [digest] * len(records),
     }
     for name in _TEXT_COLUMNS:
-        columns[name] = [getattr(r, name) for r in records]
+        columns[name] = [r.value(name) for r in records]
     for name in _LIST_COLUMNS:
-        columns[name] = [list(getattr(r, name)) for r in records]
+        columns[name] = [list(r.value(name)) for r in records]
     for name in ("geo_inclusions", "geo_exclusions"):
         columns[name] = [json.dumps([asdict(g) for g in getattr(r, name)], ensure_ascii=False) for r in records]
     columns["raw"] = [json.dumps(r.raw, ensure_ascii=False, default=str) for r in records]

@@ -24,6 +24,7 @@ from typing import Any
 
 import duckdb
 
+from schemas import published_fields
 from warehouse.db import connect_reader, connect_writer
 from warehouse.normalise.geography import FRANCE, GeoResolver, normalise_dep_code
 from warehouse.publication.lookup import CatalogueIndex, current_commune
@@ -493,6 +494,16 @@ def is_aid_id(text: str) -> bool:
     return True
 
 
+AID_PAGE_FIELDS: frozenset[str] = frozenset((
+    "id", "titre", "promesse", "description", "eligibilite", "types_aides", "porteurs", "programmes_parents",
+    "url_source", "cibles", "eligibilite_geographique", "eligibilite_geographique_exclusions", "date_ouverture",
+    "date_cloture", "date_mise_a_jour", "echelle", "thematiques", "montant_max", "taux_max", "url_demarche",
+    "statut", "recurrence", "sources", "date_collecte",
+))
+"""Published fields ``aide.html`` shows in a place of their own; any other one is listed under
+« Autres informations » with its schema title (``tests/test_fields.py`` checks the template)."""
+
+
 def aid_detail(conn: duckdb.DuckDBPyConnection, aid_id: str) -> dict | None:
     """The whole aid, its provenance from every source, its doubtful pairs and problems."""
     if not is_aid_id(aid_id):
@@ -508,11 +519,13 @@ def aid_detail(conn: duckdb.DuckDBPyConnection, aid_id: str) -> dict | None:
     if listed:
         aid.update({k: v for k, v in listed[0].items() if k not in aid})
     aid["alertes"] = listed[0]["alertes"] if listed else []
+    aid["autres_champs"] = [(f.title, aid[f.name]) for f in published_fields()
+                            if f.name not in AID_PAGE_FIELDS and aid.get(f.name) not in (None, [], "")]
     aid["provenance"] = _records(
         conn,
         f"""
         SELECT p.record_key, p.source, p.native_id, p.representant, coalesce(r.titre, p.titre) AS titre,
-               coalesce(r.url_information, p.url) AS url, r.url_demarche, r.porteurs, r.niveau,
+               coalesce(r.url_source, p.url) AS url, r.url_demarche, r.porteurs, r.niveau,
                r.geo_inclusions::VARCHAR AS geo_inclusions, r.geo_exclusions::VARCHAR AS geo_exclusions,
                r.date_ouverture, r.date_cloture, r.date_mise_a_jour, r.montants, r.taux,
                r.native_id IS NOT NULL AS presente,

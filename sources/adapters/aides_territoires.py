@@ -157,7 +157,7 @@ def result_record(
         description=text(item, "description"),
         eligibilite=text(item, "eligibility"),
         # the page the source itself points to, else the aid's page on aides-territoires
-        url_information=origin or (urljoin(page_url, at_page) if at_page else None),
+        url_source=origin or (urljoin(page_url, at_page) if at_page else None),
         url_demarche=text(item, "application_url"),
         porteurs=_names(item, "instructors", "instructors_full") or list(default_porteurs or []),
         financeurs=_names(item, "financers", "financers_full") or list(default_financeurs or []),
@@ -168,10 +168,10 @@ def result_record(
         date_mise_a_jour=text(item, "date_updated") or text(item, "date_created"),
         montants=_amounts(item),
         taux=_rates(item),
-        publics=text_list(item, "targeted_audiences"),
-        types_aide=text_list(item, "aid_types"),
+        cibles=text_list(item, "targeted_audiences"),
+        types_aides=text_list(item, "aid_types"),
         thematiques=text_list(item, "categories"),
-        programmes=text_list(item, "programs"),
+        programmes_parents=text_list(item, "programs"),
         recurrence=text(item, "recurrence"),
         raw=item,
     )

@@ -15,14 +15,14 @@ namespace that carry a ``titre`` (341 in version 3.6.1), e.g. ``aides . paris``:
   not look like one), ``pays`` → country name. An ``état`` aid naming no territory is
   national: ``GeoMention("pays", nom="France")``. The and/or structure of the
   conditions is not encoded in the mentions; it stays in ``raw``;
-- ``lien`` → url_information, ``dernière mise à jour`` → date_mise_a_jour,
+- ``lien`` → url_source, ``dernière mise à jour`` → date_mise_a_jour,
   ``date de fin`` → date_cloture, ``description`` → description, all as written;
 - the € amounts and % rates written in ``valeur``, ``plafond``, ``plancher``,
   ``somme``, ``produit``, ``formule`` and ``variations`` (conditions excluded, zero
   fallbacks excluded) → montants / taux, as stated strings.
 
 What the source is about is constant and stated once here: aids to buy a bike
-(thematiques ``["vélo"]``, types_aide ``["prime à l'achat"]``) for individuals
+(thematiques ``["vélo"]``, types_aides ``["prime à l'achat"]``) for individuals
 (publics ``["particuliers"]``).
 
 Not items: the other titled rules of the model (``plafond état``, ``demandeur .
@@ -136,7 +136,7 @@ def _record(spec: SourceSpec, model: dict[str, Any], name: str, original: Any) -
         native_id=name,
         titre=titre,
         description=optional_text(rule, "description"),
-        url_information=optional_text(rule, "lien"),
+        url_source=optional_text(rule, "lien"),
         porteurs=[titre],
         niveau=niveau,
         geo_inclusions=inclusions,
@@ -145,8 +145,8 @@ def _record(spec: SourceSpec, model: dict[str, Any], name: str, original: Any) -
         date_mise_a_jour=optional_text(rule, "dernière mise à jour"),
         montants=amounts.montants,
         taux=amounts.taux,
-        publics=list(PUBLICS),
-        types_aide=list(TYPES_AIDE),
+        cibles=list(PUBLICS),
+        types_aides=list(TYPES_AIDE),
         thematiques=list(THEMATIQUES),
         raw=subtree(model, name),
     )

@@ -12,11 +12,11 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sources.base import CollectContext, Payload, SourceSpec
-from sources.record import AidRecord, GeoMention, ParseResult
+from sources.record import LIST_FIELDS, OTHER_FIELDS, AidRecord, GeoMention, ParseResult
 from sources.text_files import decode, physical_lines, sniff_delimiter
 
 # Columns the schema marks as required; a file without one of them is not a dispositif-aide file.
@@ -148,6 +148,17 @@ def _text(value: str | None) -> str | None:
 def split_pipes(value: str | None) -> list[str]:
     """``a|b|`` → ``["a", "b"]``, as stated."""
     return [part.strip() for part in (value or "").split("|") if part.strip()]
+
+
+def other_fields_of(row: Mapping[str, str | None]) -> dict[str, str | list[str]]:
+    """The published fields of a row in the schema's format that the record has no attribute for
+    (``sources.record.OTHER_FIELDS``), as stated: a text, or the ``|``-separated values."""
+    found: dict[str, str | list[str]] = {}
+    for name in OTHER_FIELDS:
+        value = (row.get(name) or "").strip()
+        if value:
+            found[name] = split_pipes(value) if name in LIST_FIELDS else value
+    return found
 
 
 def geo_mentions(value: str | None) -> list[GeoMention]:
@@ -327,7 +338,7 @@ def to_record(source: str, row: dict[str, str], raw: dict[str, str] | None = Non
         description=_text(row.get("description")),
         promesse=_text(row.get("promesse")),
         eligibilite=_text(row.get("eligibilite")),
-        url_information=_text(row.get("url_source")),
+        url_source=_text(row.get("url_source")),
         porteurs=porteurs,
         financeurs=financeurs,
         geo_inclusions=geo_mentions(row.get("eligibilite_geographique")),
@@ -335,9 +346,10 @@ def to_record(source: str, row: dict[str, str], raw: dict[str, str] | None = Non
         date_ouverture=_text(row.get("date_ouverture")),
         date_cloture=_text(row.get("date_cloture")),
         date_mise_a_jour=_text(row.get("date_mise_a_jour")),
-        publics=split_pipes(row.get("cibles")),
-        types_aide=split_pipes(row.get("types_aides")),
-        programmes=split_pipes(row.get("programmes_parents")),
+        cibles=split_pipes(row.get("cibles")),
+        types_aides=split_pipes(row.get("types_aides")),
+        programmes_parents=split_pipes(row.get("programmes_parents")),
+        other_fields=other_fields_of(row),
         raw=dict(raw if raw is not None else row),
     )
 

@@ -18,19 +18,13 @@ from urllib.parse import urljoin
 from bs4 import BeautifulSoup, Tag
 
 from sources.fetch.client import FetchedDocument, FetchError, PoliteClient
-from sources.record import GEO_LEVELS, GeoMention
+from sources.record import GEO_LEVELS, LIST_FIELDS, TEXT_FIELDS, GeoMention
 from sources.text_files import decode, strip_bom
 
 # Media type of a payload document standing for a page that could not be fetched: the
 # collection goes on, and parse says which item lost its page and why.
 FETCH_ERROR_MEDIA = "application/vnd.catalogue-aides.fetch-error+json"
 
-# AidRecord attributes holding one text, and those holding a list of texts.
-TEXT_FIELDS = (
-    "titre", "description", "promesse", "eligibilite", "url_information", "url_demarche", "niveau",
-    "date_ouverture", "date_cloture", "date_mise_a_jour", "recurrence",
-)
-LIST_FIELDS = ("porteurs", "financeurs", "montants", "taux", "publics", "types_aide", "thematiques", "programmes")
 
 
 # -- fetching ---------------------------------------------------------------------------

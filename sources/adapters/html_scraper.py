@@ -34,11 +34,11 @@ from urllib.parse import urldefrag, urlsplit
 from bs4 import BeautifulSoup
 
 from sources.adapters.html import (
-    FETCH_ERROR_MEDIA, LIST_FIELDS, TEXT_FIELDS, as_selector_list, constants, decode_html, excerpt_of,
+    FETCH_ERROR_MEDIA, as_selector_list, constants, decode_html, excerpt_of,
     fetch_error_reason, fetch_or_error, looks_truncated, media_type_of, select_values,
 )
 from sources.base import CollectContext, Payload, SourceSpec
-from sources.record import AidRecord, GeoMention, ParseResult
+from sources.record import LIST_FIELDS, TEXT_FIELDS, AidRecord, GeoMention, ParseResult
 
 HTML_MEDIA = "text/html"
 DEFAULT_MAX_PAGES = 10
@@ -145,7 +145,7 @@ def record_from_page(spec: SourceSpec, url: str, content: bytes, media_type: str
             values["geo_inclusions"] = [GeoMention(config.get("geo_niveau"), nom=name) for name in dict.fromkeys(found)]
     if missing:
         raise DetailError("champ obligatoire introuvable sur la page : " + ", ".join(missing))
-    return AidRecord(source=spec.name, native_id=url, titre=values.pop("titre"), raw=raw, **values)
+    return AidRecord.from_values(source=spec.name, native_id=url, titre=values.pop("titre"), raw=raw, **values)
 
 
 def parse(spec: SourceSpec, payload: Payload) -> ParseResult:

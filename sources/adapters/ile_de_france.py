@@ -41,7 +41,7 @@ def _record(spec: SourceSpec, item: dict) -> AidRecord:
         promesse=text(item, "entete"),
         description=text(item, "objectif"),
         eligibilite=text(item, "publicsBeneficiairePrecision"),
-        url_information=template.format(reference=reference) if template and reference else None,
+        url_source=template.format(reference=reference) if template and reference else None,
         porteurs=list(spec.config.get("porteurs", [])),
         financeurs=list(spec.config.get("financeurs", [])),
         niveau=spec.config.get("niveau", spec.level),
@@ -49,7 +49,7 @@ def _record(spec: SourceSpec, item: dict) -> AidRecord:
         date_ouverture=text(item, "dateOuvertureCampagne"),
         date_cloture=text(item, "dateFinCampagne"),
         date_mise_a_jour=text(item, "date"),
-        publics=named_list(item, "publicsBeneficiaire", "title"),
+        cibles=named_list(item, "publicsBeneficiaire", "title"),
         thematiques=named_list(item, "competences", "title"),
         raw=item,
     )

@@ -23,7 +23,7 @@ A national aid has ``GeoMention("pays", nom="France")``; ``niveau`` stays None (
 model does not state a level). Fields: ``titre`` (else ``marque – complément de
 marque``), ``description``, ``conditions éligibilités`` → eligibilite, ``lien``,
 ``marque`` → programmes, ``type`` ("remboursement", "prêt", "exonération fiscale") →
-types_aide; montants / taux from the ``<aid> . montant`` rule and its descendants,
+types_aides; montants / taux from the ``<aid> . montant`` rule and its descendants,
 plus the aid's own ``montant`` text when it has one (PAR: "Jusqu'à 50 000 € …").
 
 Local aids. One item per direct child of ``aides locales`` that has a ``titre``, a
@@ -193,16 +193,16 @@ def _national(spec: SourceSpec, model: dict[str, Any], name: str) -> AidRecord:
         titre=titre,
         description=optional_text(rule, "description"),
         eligibilite=optional_text(rule, "conditions éligibilités"),
-        url_information=optional_text(rule, "lien"),
+        url_source=optional_text(rule, "lien"),
         geo_inclusions=[FRANCE],
         date_cloture=optional_text(rule, "date de fin"),
         date_mise_a_jour=optional_text(rule, "dernière mise à jour"),
         montants=amounts.montants,
         taux=amounts.taux,
-        publics=list(PUBLICS),
-        types_aide=[kind] if kind else [],
+        cibles=list(PUBLICS),
+        types_aides=[kind] if kind else [],
         thematiques=list(THEMATIQUES),
-        programmes=[marque] if marque else [],
+        programmes_parents=[marque] if marque else [],
         raw=subtree(model, name),
     )
 
@@ -252,7 +252,7 @@ def _local(spec: SourceSpec, model: dict[str, Any], name: str, family: Any) -> A
         titre=titre,
         description=optional_text(rule, "description"),
         eligibilite=optional_text(rule, "conditions éligibilités"),
-        url_information=lien,
+        url_source=lien,
         niveau=niveau,
         geo_inclusions=list(geo.inclusions),
         geo_exclusions=list(geo.exclusions),
@@ -260,8 +260,8 @@ def _local(spec: SourceSpec, model: dict[str, Any], name: str, family: Any) -> A
         date_mise_a_jour=optional_text(rule, "dernière mise à jour"),
         montants=amounts.montants,
         taux=amounts.taux,
-        publics=list(PUBLICS),
-        types_aide=[kind.strip()] if isinstance(kind, str) and kind.strip() else [],
+        cibles=list(PUBLICS),
+        types_aides=[kind.strip()] if isinstance(kind, str) and kind.strip() else [],
         thematiques=list(THEMATIQUES),
         raw=subtree(model, name),
     )

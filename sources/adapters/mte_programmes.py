@@ -181,15 +181,15 @@ def to_record(source: str, native_id: str, data: dict[str, Any], page_url: str |
         eligibilite=flatten(conditions) or None,
         # The Mission's own page for the programme is its information page (the one the
         # dispositif-aide export links to); the operator's page, if any, is where to apply.
-        url_information=page_url.format(id=native_id) if page_url else _text_field(data, "url"),
+        url_source=page_url.format(id=native_id) if page_url else _text_field(data, "url"),
         url_demarche=_text_field(data, "url") if page_url else None,
         porteurs=porteurs,
         geo_inclusions=[GeoMention(None, nom=place) for place in places],
         date_ouverture=_text_field(data, "début de validité"),
         date_cloture=_text_field(data, "fin de validité"),
         montants=montants,
-        publics=publics,
-        types_aide=_texts(data.get("nature de l'aide")),
+        cibles=publics,
+        types_aides=_texts(data.get("nature de l'aide")),
         raw=jsonable(data),
     )
 

@@ -283,20 +283,20 @@ def record_from_item(spec: SourceSpec, item: dict[str, Any], url: str | None, de
             "description": description,
             "promesse": detail.get("chapo"),
             "eligibilite": "\n".join(eligibility) or None,
-            "url_information": url,
+            "url_source": url,
             "url_demarche": detail.get("lien_demarche"),
             "date_cloture": closing[0] if closing else None,
             "date_mise_a_jour": item.get("pubDate"),
             "montants": [amount for amount in amounts if amount],
-            "publics": publics,
+            "cibles": publics,
             "thematiques": themes,
-            "types_aide": detail.get("etiquettes", []),
-            "programmes": detail.get("programmes", []),
+            "types_aides": detail.get("etiquettes", []),
+            "programmes_parents": detail.get("programmes", []),
         }.items() if value
     })
     native_id = item.get("guid") or url or ""
     titre = detail.get("titre") or item.get("title") or ""
-    return AidRecord(source=spec.name, native_id=native_id, titre=titre, raw={"flux": item, "page_detail": detail},
+    return AidRecord.from_values(source=spec.name, native_id=native_id, titre=titre, raw={"flux": item, "page_detail": detail},
                      **values)
 
 

@@ -30,9 +30,9 @@ import string
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sources.adapters.html import LIST_FIELDS, TEXT_FIELDS, constants, excerpt_of
+from sources.adapters.html import constants, excerpt_of
 from sources.base import CollectContext, Payload, SourceSpec
-from sources.record import AidRecord, GeoMention, ParseResult
+from sources.record import LIST_FIELDS, TEXT_FIELDS, AidRecord, GeoMention, ParseResult
 from sources.text_files import strict_utf8
 
 API_PATH = "/api/explore/v2.1/catalog/datasets/"
@@ -191,7 +191,7 @@ def record_from_row(spec: SourceSpec, row: dict[str, Any]) -> AidRecord:
         names = _list(row, fields["geo"], separator)
         if names:
             values["geo_inclusions"] = [GeoMention(config.get("geo_niveau"), nom=name) for name in names]
-    return AidRecord(source=spec.name, native_id=native_id, titre=titre, raw=row, **values)
+    return AidRecord.from_values(source=spec.name, native_id=native_id, titre=titre, raw=row, **values)
 
 
 def _rows(data: Any) -> tuple[list[Any] | None, str]:

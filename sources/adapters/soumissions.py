@@ -37,7 +37,7 @@ import uuid
 from pathlib import Path
 
 from schemas.formulas import without_neutralising_quote
-from sources.adapters.dispositif_aide_csv import geo_mentions, read_porteurs, split_pipes
+from sources.adapters.dispositif_aide_csv import geo_mentions, other_fields_of, read_porteurs, split_pipes
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.record import AidRecord, ParseResult
 from sources.text_files import physical_lines, strict_utf8
@@ -181,7 +181,7 @@ def _record(spec: SourceSpec, row: dict[str, str | None], siren: str, name: str,
             description=row.get("description"),
             promesse=row.get("promesse"),
             eligibilite=row.get("eligibilite"),
-            url_information=row.get("url_source"),
+            url_source=row.get("url_source"),
             url_demarche=row.get("url_demarche"),
             porteurs=porteurs,
             financeurs=financeurs,
@@ -193,11 +193,12 @@ def _record(spec: SourceSpec, row: dict[str, str | None], siren: str, name: str,
             date_mise_a_jour=row.get("date_mise_a_jour"),
             montants=[f"{montant} €"] if montant else [],
             taux=[f"{taux} %"] if taux else [],
-            publics=split_pipes(row.get("cibles")),
-            types_aide=split_pipes(row.get("types_aides")),
+            cibles=split_pipes(row.get("cibles")),
+            types_aides=split_pipes(row.get("types_aides")),
             thematiques=split_pipes(row.get("thematiques")),
-            programmes=split_pipes(row.get("programmes_parents")),
+            programmes_parents=split_pipes(row.get("programmes_parents")),
             recurrence=row.get("recurrence"),
+            other_fields=other_fields_of(row),
             raw=raw,
         )
     except ValueError as exc:

@@ -21,6 +21,7 @@ import polars as pl
 from sources.base import SourceSpec
 from warehouse.db import query_frame
 from warehouse.normalise.dedup import find_duplicates
+from warehouse.normalise.fields import carried_fields
 from warehouse.normalise.geography import GeoResolver
 from warehouse.normalise.identity import assign_ids
 from warehouse.normalise.amounts import normalise_amounts
@@ -151,7 +152,7 @@ def resolve_geography(frame: pl.DataFrame, resolver: GeoResolver) -> tuple[pl.Da
 # -- fields ---------------------------------------------------------------------------
 
 _PROBLEM_COLUMNS = ("record_key", "source", "champ", "valeur", "probleme")
-_VOCABULARIES = {"publics": "cibles", "types_aide": "types_aides", "thematiques": "thematiques"}
+_VOCABULARIES = ("cibles", "types_aides", "thematiques")  # the source's labels → the schema's values
 ELIGIBILITE_INCONNUE = "Conditions d'éligibilité non précisées par la source : voir la page de l'aide."
 
 
@@ -165,20 +166,16 @@ def _problems(frame: pl.DataFrame, champ: str, value: str, issue: str) -> pl.Dat
 def normalise_fields(frame: pl.DataFrame, today: date) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """Texts, URLs, dates, amounts, vocabularies, statut: one column expression at a time."""
     problems: list[pl.DataFrame] = []
+    carried = carried_fields()
     frame = frame.with_columns(
-        [html_to_text(pl.col(c)).alias(c) for c in ("titre", "description", "promesse", "eligibilite")]
+        [html_to_text(pl.col(f.name)).alias(f.name) for f in carried if not f.multi_valued and f.format != "uri"]
         + [pl.col("date_ouverture").alias("date_ouverture_brute"), pl.col("date_cloture").alias("date_cloture_brute"),
            pl.col("date_mise_a_jour").alias("date_mise_a_jour_brute")]
     )
-    source_url, source_issue = repair_url(pl.col("url_information"))
-    apply_url, apply_issue = repair_url(pl.col("url_demarche"))
-    frame = frame.with_columns(
-        source_url.alias("url_source"), source_issue.alias("url_source_probleme"),
-        apply_url.alias("url_demarche_reparee"), apply_issue.alias("url_demarche_probleme"),
-    )
-    problems += [_problems(frame, "url_source", "url_information", "url_source_probleme"),
-                 _problems(frame, "url_demarche", "url_demarche", "url_demarche_probleme")]
-    frame = frame.with_columns(pl.col("url_demarche_reparee").alias("url_demarche"))
+    for url in (f.name for f in carried if f.format == "uri"):
+        repaired, issue = repair_url(pl.col(url))
+        frame = frame.with_columns(pl.col(url).alias(f"{url}_brute"), repaired.alias(url), issue.alias(f"{url}_probleme"))
+        problems.append(_problems(frame, url, f"{url}_brute", f"{url}_probleme"))
 
     frame = normalise_dates(frame, ["date_ouverture", "date_cloture"])
     frame = normalise_timestamps(frame, ["date_mise_a_jour"])
@@ -197,13 +194,13 @@ def normalise_fields(frame: pl.DataFrame, today: date) -> tuple[pl.DataFrame, li
         pl.concat_list(pl.col("montants"), pl.col("taux")).list.join(" ; ").alias("montants_bruts")),
         "montant_max", "montants_bruts", "montant_probleme"))
 
-    frame = frame.rename({"thematiques": "thematiques_brutes"})  # the mapped list takes the schema's name
-    for stated, target in _VOCABULARIES.items():
-        column = "thematiques_brutes" if stated == "thematiques" else stated
-        mapped, unmapped = map_vocabulary(frame.select("record_key", "source", pl.col(column).alias(stated)), stated)
-        frame = frame.join(mapped, on="record_key", how="left").with_columns(pl.col(target).fill_null([]))
+    # the mapped list takes the schema's name; the source's labels stay beside it
+    frame = frame.rename({name: f"{name}_brutes" for name in _VOCABULARIES})
+    for name in _VOCABULARIES:
+        mapped, unmapped = map_vocabulary(frame.select("record_key", "source", pl.col(f"{name}_brutes").alias(name)), name)
+        frame = frame.join(mapped, on="record_key", how="left").with_columns(pl.col(name).fill_null([]))
         problems.append(unmapped.select(
-            "record_key", "source", pl.lit(target).alias("champ"), pl.col("valeur"),
+            "record_key", "source", pl.lit(name).alias("champ"), pl.col("valeur"),
             pl.lit("valeur non reconnue par les tables de correspondance").alias("probleme")))
 
     # A stated amount or rate is money: an aid whose source names no type but states one
@@ -239,19 +236,25 @@ def _echelle() -> pl.Expr:
 
 # -- catalogue ------------------------------------------------------------------------
 
-_CARRIED = (
-    "titre", "promesse", "description", "eligibilite", "url_source", "url_demarche", "date_ouverture",
-    "date_cloture", "date_mise_a_jour", "montant_max", "taux_max", "recurrence", "echelle", "date_collecte",
-)
-_LISTS = ("types_aides", "cibles", "thematiques", "programmes")
+# Per aid, the first value by precedence of these; the union of the lists.
+_FIRST = ("date_ouverture", "date_cloture", "date_mise_a_jour", "montant_max", "taux_max", "recurrence", "echelle",
+          "date_collecte")
+_UNION = ("types_aides", "cibles", "thematiques")
+
+
+def _first_and_union() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    carried = carried_fields()
+    return ((*(f.name for f in carried if not f.multi_valued), *_FIRST),
+            (*(f.name for f in carried if f.multi_valued), *_UNION))
 
 
 def _aggregate(frame: pl.DataFrame) -> pl.DataFrame:
     """One row per aid: the representative's values first, then the other sources' by precedence."""
+    first, union = _first_and_union()
     ordered = frame.sort(["aid_id", "representant", "precedence", "record_key"], descending=[False, True, True, False])
     return ordered.group_by("aid_id", maintain_order=True).agg(
-        *[pl.col(c).drop_nulls().first().alias(c) for c in _CARRIED],
-        *[pl.col(c).list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique().sort().alias(c) for c in _LISTS],
+        *[pl.col(c).drop_nulls().first().alias(c) for c in first],
+        *[pl.col(c).list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique().sort().alias(c) for c in union],
         pl.col("porteurs").filter(pl.col("representant")).first().alias("porteurs"),
         pl.col("editeur").first().alias("editeur"),
         pl.col("source").unique(maintain_order=True).alias("sources"),
@@ -333,7 +336,6 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
             pl.when(pl.col("porteurs").list.len() > 0).then(pl.col("porteurs"))
             .otherwise(pl.concat_list(pl.col("editeur"))).alias("porteurs"),
             pl.col("aid_id").alias("id"),
-            pl.col("programmes").alias("programmes_parents"),
             # a withdrawn aid stays in the catalogue (history) but is never shown as open
             pl.when(pl.col("retiree")).then(pl.lit("clôturée")).otherwise(statut_expr(today)).alias("statut"),
         )

@@ -1,4 +1,4 @@
-"""Sources' labels (publics, types d'aide, thématiques) → the schema's enumerations.
+"""Sources' labels (cibles, types d'aides, thématiques) → the schema's enumerations.
 
 Why: every source has its own words ("Intercommunalités / Pays", "SCA2", "Énergies /
 Déchets|Réseaux de chaleur", "prime à l'achat"); the published table only allows a few
@@ -22,7 +22,6 @@ Everything is set-based: explode, join on the normalised key, group back.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -36,8 +35,8 @@ VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
 
 # field of source_records → (field of the published schema, mapping file)
 FIELDS: dict[str, tuple[str, str]] = {
-    "publics": ("cibles", "cibles.csv"),
-    "types_aide": ("types_aides", "types_aides.csv"),
+    "cibles": ("cibles", "cibles.csv"),
+    "types_aides": ("types_aides", "types_aides.csv"),
     "thematiques": ("thematiques", "thematiques.csv"),
 }
 ANY_SOURCE = "*"
@@ -54,18 +53,6 @@ def normalise_key(expr: pl.Expr) -> pl.Expr:
     return fold_expr(expr.cast(pl.String, strict=False), keep_punctuation=True)
 
 
-def _cibles() -> tuple[str, ...]:
-    """schemas.CIBLES when the project defines it, else the alternatives of the schema's pattern."""
-    if hasattr(schemas, "CIBLES"):
-        return tuple(schemas.CIBLES)
-    field = next(f for f in json.loads(schemas.SCHEMA_PATH.read_text(encoding="utf-8"))["fields"]
-                 if f["name"] == "cibles")
-    first_group = re.match(r"^\^\(([^)]*)\)", field["constraints"]["pattern"])
-    if not first_group:
-        raise ValueError("motif du champ « cibles » illisible dans schemas/schema.json")
-    return tuple(first_group.group(1).split("|"))
-
-
 def _declared_values(path: Path) -> tuple[str, ...]:
     for line in path.read_text(encoding="utf-8").splitlines():
         match = _VALUES_LINE.match(line.strip())
@@ -77,10 +64,8 @@ def _declared_values(path: Path) -> tuple[str, ...]:
 def allowed_values(field: str) -> tuple[str, ...]:
     """The enumeration a field maps to: cibles and thematiques from the schema, types from their CSV."""
     target, filename = _spec(field)
-    if target == "cibles":
-        return _cibles()
-    if target == "thematiques":
-        return tuple(schemas.THEMATIQUES)
+    if schemas.published_field(target).values is not None:
+        return schemas.allowed_values(target)
     return _declared_values(VOCAB_DIR / filename)
 
 

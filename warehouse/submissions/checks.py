@@ -85,7 +85,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
-from schemas import GEO_CODE_PATTERN, field_names, load_schema
+from schemas import GEO_CODE_PATTERN, field_names, load_schema, published_field
 from schemas.formulas import FORMULA_START_PATTERN, NEUTRALISED_PATTERN
 from schemas.validate import _DATETIME, validate_relation
 from sources.text_files import (
@@ -409,10 +409,16 @@ def _check_header(parsed: _Parsed, problems: _Problems) -> dict[str, int]:
             problems.add(line, name, name, f"colonne inconnue « {name} » : supprimez-la ou corrigez son nom "
                                            f"(colonnes attendues : {', '.join(expected)}).", nature="colonnes")
     for name in expected:
-        if name not in positions:
-            problems.add(line, name, None, f"colonne manquante : « {name} » ; ajoutez-la à l'en-tête (elle peut "
-                                           "rester vide si le schéma ne l'exige pas).", nature="colonnes")
+        if name not in positions and _column_required(name):
+            problems.add(line, name, None, f"colonne manquante : « {name} » ; ajoutez-la à l'en-tête (le schéma "
+                                           "l'exige).", nature="colonnes")
     return positions
+
+
+def _column_required(name: str) -> bool:
+    """``action`` and the schema's required fields must have a column; an optional field's column
+    may be absent (read as empty), so that a file made before the field existed stays valid."""
+    return name == "action" or published_field(name).required
 
 
 # --------------------------------------------------------------------------- the table
@@ -763,11 +769,11 @@ def _check_territory(conn: duckdb.DuckDBPyConnection, present: set[str], resolve
                                        "territoire.", nature="territoire")
 
 
-def _schema_for(withdrawal: bool) -> dict[str, Any]:
-    """The published schema for a submission row: computed fields out, ``id`` neither required nor unique
-    (checked here with precise messages), nothing else required for a ``retrait``."""
+def _schema_for(withdrawal: bool, present: set[str]) -> dict[str, Any]:
+    """The published schema for a submission row: computed and absent fields out, ``id`` neither required
+    nor unique (checked here with precise messages), nothing else required for a ``retrait``."""
     schema = copy.deepcopy(load_schema())
-    schema["fields"] = [f for f in schema["fields"] if f["name"] not in COMPUTED_FIELDS]
+    schema["fields"] = [f for f in schema["fields"] if f["name"] not in COMPUTED_FIELDS and f["name"] in present]
     for item in schema["fields"]:
         constraints = item.get("constraints", {})
         constraints.pop("unique", None)
@@ -782,7 +788,7 @@ def _check_schema(conn: duckdb.DuckDBPyConnection, present: set[str], skip: set[
     conn.execute(f"CREATE VIEW t_retrait AS SELECT * FROM t WHERE {action} = 'retrait'")
     conn.execute(f"CREATE VIEW t_autres AS SELECT * FROM t WHERE {action} IS DISTINCT FROM 'retrait'")
     for view, withdrawal in (("t_autres", False), ("t_retrait", True)):
-        for v in validate_relation(conn, view, "_ligne", _schema_for(withdrawal), limit=MAX_PROBLEMS + 1):
+        for v in validate_relation(conn, view, "_ligne", _schema_for(withdrawal, present), limit=MAX_PROBLEMS + 1):
             if (v.row, v.field) in skip:
                 continue  # a more precise message was given for this cell
             problems.add(v.row, v.field, v.value, f"colonne {v.field} : {v.message}.", nature="schema")

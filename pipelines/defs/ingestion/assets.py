@@ -45,7 +45,7 @@ def build_source_asset(spec: SourceSpec) -> tuple[dg.AssetsDefinition, dg.AssetC
                                  max_drop=float(spec.config.get("baisse_max", DEFAULT_MAX_DROP)))
             sample = preview(
                 conn,
-                "SELECT native_id, titre, niveau, url_information, date_cloture FROM source_records "
+                "SELECT native_id, titre, niveau, url_source, date_cloture FROM source_records "
                 f"WHERE source = '{spec.name}' ORDER BY native_id",
             )
         context.log.info("source_run " + json.dumps(asdict(line), ensure_ascii=False))
