@@ -53,8 +53,9 @@ def _resolver(conn: duckdb.DuckDBPyConnection) -> GeoResolver:
 
 @tokens_app.command("create")
 def create_command(
-    siren: str = typer.Option(..., "--siren", help="SIREN de la commune ou de l'EPCI ; DEP-xx ou REG-xx pour un "
-                                                   "département ou une région."),
+    siren: str = typer.Option(
+        ..., "--siren", help="SIREN de la commune ou de l'EPCI ; DEP-xx ou REG-xx pour un département ou une région."
+    ),
     email: str = typer.Option(..., "--email", help="Adresse de la personne qui reçoit le jeton."),
 ) -> None:
     """Create an access token for one person of a collectivité; it is printed once, never stored."""
@@ -67,14 +68,18 @@ def create_command(
         except duckdb.CatalogException:
             known = None
         if known is None:
-            raise _fail(f"Collectivité inconnue du référentiel : {siren!r} (SIREN d'une commune ou d'un EPCI, "
-                        "DEP-xx, REG-xx ; le référentiel doit être chargé : `make run`).")
+            raise _fail(
+                f"Collectivité inconnue du référentiel : {siren!r} (SIREN d'une commune ou d'un EPCI, "
+                "DEP-xx, REG-xx ; le référentiel doit être chargé : `make run`)."
+            )
         try:
             token = create_token(conn, siren.strip(), email)
         except TokenError as exc:
             raise _fail(str(exc)) from exc
-    err.print(f"Jeton créé pour {known} ({email}). Il ne sera plus jamais affiché : transmettez-le maintenant.",
-              highlight=False)
+    err.print(
+        f"Jeton créé pour {known} ({email}). Il ne sera plus jamais affiché : transmettez-le maintenant.",
+        highlight=False,
+    )
     print(token)
 
 
@@ -90,8 +95,10 @@ def revoke_command(
             info = revoke_token(conn, token)
         except TokenError as exc:
             raise _fail(str(exc)) from exc
-    console.print(f"Jeton {info.id} ({info.siren}, {info.email}) révoqué le {info.revoked_at:%Y-%m-%d %H:%M:%S %Z}.",
-                  highlight=False)
+    console.print(
+        f"Jeton {info.id} ({info.siren}, {info.email}) révoqué le {info.revoked_at:%Y-%m-%d %H:%M:%S %Z}.",
+        highlight=False,
+    )
 
 
 @tokens_app.command("list")
@@ -107,16 +114,34 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Réponse en
     except duckdb.CatalogException:
         tokens = []
     if as_json:
-        print(json.dumps([{"id": t.id, "siren": t.siren, "email": t.email, "cree_le": t.created_at.isoformat(),
-                           "revoque_le": t.revoked_at.isoformat() if t.revoked_at else None} for t in tokens],
-                         ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": t.id,
+                        "siren": t.siren,
+                        "email": t.email,
+                        "cree_le": t.created_at.isoformat(),
+                        "revoque_le": t.revoked_at.isoformat() if t.revoked_at else None,
+                    }
+                    for t in tokens
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     table = Table(title=f"Jetons des collectivités ({len(tokens)})")
     for column in ("id", "collectivité", "email", "créé le", "révoqué le"):
         table.add_column(column)
     for t in tokens:
-        table.add_row(t.id, t.siren, t.email, f"{t.created_at:%Y-%m-%d %H:%M}",
-                      f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "")
+        table.add_row(
+            t.id,
+            t.siren,
+            t.email,
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
+        )
     console.print(table)
 
 
@@ -126,11 +151,18 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Réponse en
 def validate_command(
     file: Path = typer.Argument(..., help="Le fichier CSV de soumission à vérifier."),
     as_json: bool = typer.Option(False, "--json", help="Rapport en JSON."),
-    territoire: str | None = typer.Option(None, "--territoire", help="SIREN de la collectivité qui soumet (ou "
-                                                                     "DEP-xx / REG-xx) : vérifie que chaque aide "
-                                                                     "relève de son territoire."),
-    catalogue: bool = typer.Option(False, "--catalogue", help="Vérifier aussi les id des corrections et retraits "
-                                                              "contre le catalogue de l'entrepôt."),
+    territoire: str | None = typer.Option(
+        None,
+        "--territoire",
+        help="SIREN de la collectivité qui soumet (ou "
+        "DEP-xx / REG-xx) : vérifie que chaque aide "
+        "relève de son territoire.",
+    ),
+    catalogue: bool = typer.Option(
+        False,
+        "--catalogue",
+        help="Vérifier aussi les id des corrections et retraits contre le catalogue de l'entrepôt.",
+    ),
 ) -> None:
     """Validate a submission file: exit 0 if valid, 1 if not, 2 if it cannot be checked."""
     from warehouse.submissions.checks import validate_submission
@@ -160,8 +192,10 @@ def validate_command(
 
 def _print_report(report, file: Path) -> None:  # noqa: ANN001 — SubmissionReport
     verdict = "[green]valide[/green]" if report.valid else "[red]invalide[/red]"
-    console.print(f"{file.name} : {verdict}, {report.rows} ligne(s), {len(report.errors)} erreur(s), "
-                  f"{len(report.warnings)} avertissement(s)" + (" — hors territoire" if report.hors_territoire else ""))
+    console.print(
+        f"{file.name} : {verdict}, {report.rows} ligne(s), {len(report.errors)} erreur(s), "
+        f"{len(report.warnings)} avertissement(s)" + (" — hors territoire" if report.hors_territoire else "")
+    )
     if not report.problems:
         return
     table = Table()

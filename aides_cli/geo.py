@@ -22,8 +22,11 @@ from warehouse.normalise.geography import MENTION_LEVELS, GeoContext, GeoResolve
 
 geo_app = typer.Typer(help="Géographie : résoudre des territoires en codes du schéma.", no_args_is_help=True)
 
-_STATUS_LABELS = {"resolved": "[green]résolu[/green]", "ambiguous": "[yellow]ambigu[/yellow]",
-                  "unresolved": "[red]non résolu[/red]"}
+_STATUS_LABELS = {
+    "resolved": "[green]résolu[/green]",
+    "ambiguous": "[yellow]ambigu[/yellow]",
+    "unresolved": "[red]non résolu[/red]",
+}
 
 
 def _texts(arguments: list[str]) -> list[str]:
@@ -57,9 +60,12 @@ def _table(results: list[Resolution]) -> Table:
         table.add_column(column, overflow="fold")
     for result in results:
         table.add_row(
-            result.query, _STATUS_LABELS.get(result.status, result.status), "\n".join(result.codes),
+            result.query,
+            _STATUS_LABELS.get(result.status, result.status),
+            "\n".join(result.codes),
             "\n".join(result.candidates[:12]) + (" …" if len(result.candidates) > 12 else ""),
-            result.reason or "", ", ".join(result.flags),
+            result.reason or "",
+            ", ".join(result.flags),
         )
     return table
 

@@ -33,17 +33,25 @@ def _outcome_row(asset: str, meta: dict) -> tuple[str, str, str, str, str]:
     if "statut" in meta:  # a source
         status = str(meta["statut"]) + (" (instantané précédent)" if meta.get("perime") else "")
         detail = ", ".join(
-            part for part in (
+            part
+            for part in (
                 f"version {meta['version']}" if meta.get("version") else "",
-                "analysée" if meta.get("modifie") else "non ré-analysée (inchangée)" if meta["statut"] == "unchanged" else "",
+                "analysée"
+                if meta.get("modifie")
+                else "non ré-analysée (inchangée)"
+                if meta["statut"] == "unchanged"
+                else "",
                 f"{meta['duree_s']} s",
                 _shorten(str(meta.get("erreur") or "")),
-            ) if part
+            )
+            if part
         )
         return asset, status, str(meta.get("nb_enregistrements", "")), str(meta.get("nb_rejets", "")), detail
     if "publiee" in meta:  # the release
         status = f"publiée {meta['version_publication']}" if meta["publiee"] else "inchangée (pas de nouvelle version)"
-        counts = ", ".join(f"{k.removeprefix('changements_')}={v}" for k, v in meta.items() if k.startswith("changements_"))
+        counts = ", ".join(
+            f"{k.removeprefix('changements_')}={v}" for k, v in meta.items() if k.startswith("changements_")
+        )
         return asset, status, str(meta.get("nb_aides", "")), "", f"{meta.get('dossier', '')} ; {counts}"
     counts = ", ".join(f"{k.removeprefix('nb_')}={v}" for k, v in meta.items() if k.startswith("nb_"))
     flags = ", ".join(f"{k}={meta[k]}" for k in ("version", "telecharge", "recharge") if k in meta)
@@ -65,8 +73,10 @@ def run() -> None:
         table.add_row(*_outcome_row(outcome.asset, outcome.metadata))
     console.print(table)
     failed_checks = [name for name, passed in summary.checks if not passed]
-    console.print(f"Contrôles : {len(summary.checks) - len(failed_checks)} réussis, {len(failed_checks)} en échec"
-                  + (f" ({', '.join(failed_checks)})" if failed_checks else ""))
+    console.print(
+        f"Contrôles : {len(summary.checks) - len(failed_checks)} réussis, {len(failed_checks)} en échec"
+        + (f" ({', '.join(failed_checks)})" if failed_checks else "")
+    )
     for failure in summary.failures:
         console.print(f"[red]échec[/red] {failure}")
     console.print(f"Entrepôt DuckDB : {paths.database}")
@@ -106,7 +116,9 @@ def record(
         console.print(f"[red]{exc.args[0]}[/red]")
         raise typer.Exit(2) from exc
     if spec.transport != "http":
-        console.print(f"[red]{source} n'est pas une source web (transport {spec.transport}) : rien à enregistrer.[/red]")
+        console.print(
+            f"[red]{source} n'est pas une source web (transport {spec.transport}) : rien à enregistrer.[/red]"
+        )
         raise typer.Exit(2)
     paths = warehouse_paths()
     ctx = CollectContext(SnapshotStore(paths.snapshots_dir), paths.cache_dir, fetch_policy(), record_root=into)
@@ -119,8 +131,11 @@ def record(
 
 
 @app.command()
-def acknowledge(source: str = typer.Argument(
-        ..., help="Nom de la source dont la baisse est acceptée, ou « publication » pour la baisse du catalogue.")) -> None:
+def acknowledge(
+    source: str = typer.Argument(
+        ..., help="Nom de la source dont la baisse est acceptée, ou « publication » pour la baisse du catalogue."
+    ),
+) -> None:
     """Accept a held-back drop (a source's records, or the whole release): the next run applies it."""
     import getpass
 
@@ -152,7 +167,9 @@ def serve(
 
 @app.command("lookup")
 def lookup_command(
-    code: str = typer.Argument(..., help="Code INSEE de la commune (ou d'un arrondissement municipal, d'une commune déléguée)."),
+    code: str = typer.Argument(
+        ..., help="Code INSEE de la commune (ou d'un arrondissement municipal, d'une commune déléguée)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Réponse en JSON."),
     all_statuses: bool = typer.Option(False, "--all", help="Toutes les aides, y compris clôturées et à venir."),
 ) -> None:
@@ -176,22 +193,36 @@ def lookup_command(
         answer = None
     except UnknownCommuneError:
         print(f"Code de commune inconnu : {code!r} (attendu : un code INSEE, par exemple 75056).", file=sys.stderr)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if answer is None:  # no referential at hand: the release alone
         try:
             answer = lookup(index, code, None, include_closed=all_statuses)
         except UnknownCommuneError:
             print(f"Code de commune inconnu : {code!r}.", file=sys.stderr)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
     if as_json:
-        print(json.dumps({"commune": answer.commune, "demande": answer.requested, "publication": release.resolve().name,
-                          "nombre": len(answer.aides), "aides": answer.aides}, ensure_ascii=False, default=str, indent=2))
+        print(
+            json.dumps(
+                {
+                    "commune": answer.commune,
+                    "demande": answer.requested,
+                    "publication": release.resolve().name,
+                    "nombre": len(answer.aides),
+                    "aides": answer.aides,
+                },
+                ensure_ascii=False,
+                default=str,
+                indent=2,
+            )
+        )
         return
     table = Table(title=f"Aides pour la commune {answer.commune} ({len(answer.aides)})")
     for column in ("échelle", "titre", "statut", "sources"):
         table.add_column(column, overflow="fold")
     for aide in answer.aides:
-        table.add_row(str(aide.get("echelle")), str(aide.get("titre")), str(aide.get("statut")), str(aide.get("sources")))
+        table.add_row(
+            str(aide.get("echelle")), str(aide.get("titre")), str(aide.get("statut")), str(aide.get("sources"))
+        )
     console.print(table)
 
 

@@ -81,8 +81,13 @@ AT_COMMUNE_WITH_DEPARTEMENT = 0.60
 UNRESOLVABLE_GEO_SHARE = 0.01
 TYPO_SHARE = 0.002
 UNRESOLVABLE_GEOGRAPHIES = (
-    "Quartiers prioritaires de la politique de la ville", "ZONE-7", "Territoires d'industrie",
-    "Zones rurales", "Communes littorales", "Massif central", "Hors agglomération",
+    "Quartiers prioritaires de la politique de la ville",
+    "ZONE-7",
+    "Territoires d'industrie",
+    "Zones rurales",
+    "Communes littorales",
+    "Massif central",
+    "Hors agglomération",
 )
 
 # --------------------------------------------------------------------------- texts
@@ -127,8 +132,12 @@ DUPLICATE_ID_SHARE = 0.0005  # a native id used twice in one CSV (rejected)
 def _shape(value: str | None) -> str | None:
     if value is None:
         return None
-    for pattern, label in ((r"\d{4}-\d{2}-\d{2}", "iso"), (r"\d{2}/\d{2}/\d{4}", "jj/mm/aaaa"),
-                           (r"\d{4}-\d{2}-\d{2}T.*Z", "utc"), (r"\d{4}-\d{2}-\d{2}T.*", "iso-datetime")):
+    for pattern, label in (
+        (r"\d{4}-\d{2}-\d{2}", "iso"),
+        (r"\d{2}/\d{2}/\d{4}", "jj/mm/aaaa"),
+        (r"\d{4}-\d{2}-\d{2}T.*Z", "utc"),
+        (r"\d{4}-\d{2}-\d{2}T.*", "iso-datetime"),
+    ):
         if re.fullmatch(pattern, value.strip()):
             return label
     return "autre"
@@ -146,7 +155,8 @@ def _summary(records: list) -> dict:
 
     return {
         "records": len(records),
-        "titre_mediane": statistics.median(titles) if titles else 0, "titre_p90": pick(titles, 0.9),
+        "titre_mediane": statistics.median(titles) if titles else 0,
+        "titre_p90": pick(titles, 0.9),
         "description_mediane": statistics.median(descriptions) if descriptions else 0,
         "description_p90": pick(descriptions, 0.9),
         "html": sum(1 for r in records if r.description and re.search(r"<[a-z]", r.description)),
@@ -166,11 +176,18 @@ def measure_real_sources(shared: Path, with_npm: bool = True) -> dict[str, dict]
     real = shared / "real-sources"
     feeds = real / "aides-territoires" / "api-responses"
     runs = {
-        "mission-transition-ecologique-programmes": (mte_programmes, [
-            (p.name, p.read_bytes(), "application/yaml")
-            for p in sorted((real / "mission-transition-ecologique" / "programs").glob("*.yaml"))]),
+        "mission-transition-ecologique-programmes": (
+            mte_programmes,
+            [
+                (p.name, p.read_bytes(), "application/yaml")
+                for p in sorted((real / "mission-transition-ecologique" / "programs").glob("*.yaml"))
+            ],
+        ),
         "departement-drome": (departement_drome, [("drome", (feeds / "departement_drome_data.json").read_bytes(), "")]),
-        "departement-manche": (departement_manche, [("manche", (feeds / "departement_manche_data.json").read_bytes(), "")]),
+        "departement-manche": (
+            departement_manche,
+            [("manche", (feeds / "departement_manche_data.json").read_bytes(), "")],
+        ),
         "region-ile-de-france": (ile_de_france, [("idf", (feeds / "ile_de_france_data.json").read_bytes(), "")]),
         "ademe-agir": (ademe_agir, [("ademe", (feeds / "ademe_agir_data.json").read_bytes(), "")]),
     }

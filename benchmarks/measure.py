@@ -98,8 +98,13 @@ class Meter:
         """Time a block; the yielded dict may receive ``rows`` and other facts."""
         self._fold()
         self._reset()
-        entry: dict[str, Any] = {"stage": name, "rows": rows, "peak_rss_mb": 0.0, "start_rss_mb": round(rss_mb(), 1),
-                                 "order": len(self.stages) + len(self._open)}
+        entry: dict[str, Any] = {
+            "stage": name,
+            "rows": rows,
+            "peak_rss_mb": 0.0,
+            "start_rss_mb": round(rss_mb(), 1),
+            "order": len(self.stages) + len(self._open),
+        }
         self._open.append(entry)
         self._log(stage=name, event="start")
         started = time.perf_counter()
@@ -114,8 +119,9 @@ class Meter:
             self._log(stage=name, event="end", seconds=round(entry["seconds"], 3))
 
     @contextmanager
-    def wrapped(self, owner: Any, attribute: str, name: str,
-                rows: Callable[[Any, tuple, dict], int | None] | None = None) -> Iterator[None]:
+    def wrapped(
+        self, owner: Any, attribute: str, name: str, rows: Callable[[Any, tuple, dict], int | None] | None = None
+    ) -> Iterator[None]:
         """While inside, every call of ``owner.attribute`` is a stage ``name``."""
         original = getattr(owner, attribute)
 

@@ -128,8 +128,8 @@ def phase_ingest(config: dict, meter: Meter) -> dict:
 # ---------------------------------------------------------------------------- catalogue
 def phase_catalogue(config: dict, meter: Meter) -> dict:
     """``build_catalogue`` as the ``aides`` asset runs it, then its blocking schema check."""
-    import warehouse.normalise.catalogue as catalogue
     import warehouse.catalogue_state as catalogue_state
+    import warehouse.normalise.catalogue as catalogue
     from warehouse.db import connect_writer
     from warehouse.normalise.geography import GeoResolver
 
@@ -146,15 +146,17 @@ def phase_catalogue(config: dict, meter: Meter) -> dict:
         saved = catalogue.GeoResolver
         catalogue.GeoResolver = factory  # type: ignore[assignment]
         try:
-            with (meter.wrapped(catalogue, "load_records", "load records", height),
-                  meter.wrapped(factory, "from_warehouse", "geography: resolver index"),
-                  meter.wrapped(catalogue, "normalise_fields", "normalise", first_height),
-                  meter.wrapped(catalogue, "resolve_geography", "geography: resolve", first_height),
-                  meter.wrapped(catalogue, "find_duplicates", "dedupe", records),
-                  meter.wrapped(catalogue, "assign_ids", "ids (identity)", lambda r, a, k: a[1].height),
-                  meter.wrapped(catalogue, "_aggregate", "aggregate", height),
-                  meter.wrapped(catalogue, "_publishable", "publishable", height),
-                  meter.wrapped(catalogue, "_store", "store catalogue", lambda r, a, k: a[2].height)):
+            with (
+                meter.wrapped(catalogue, "load_records", "load records", height),
+                meter.wrapped(factory, "from_warehouse", "geography: resolver index"),
+                meter.wrapped(catalogue, "normalise_fields", "normalise", first_height),
+                meter.wrapped(catalogue, "resolve_geography", "geography: resolve", first_height),
+                meter.wrapped(catalogue, "find_duplicates", "dedupe", records),
+                meter.wrapped(catalogue, "assign_ids", "ids (identity)", lambda r, a, k: a[1].height),
+                meter.wrapped(catalogue, "_aggregate", "aggregate", height),
+                meter.wrapped(catalogue, "_publishable", "publishable", height),
+                meter.wrapped(catalogue, "_store", "store catalogue", lambda r, a, k: a[2].height),
+            ):
                 with meter.stage("catalogue (build_catalogue)") as total:
                     # as the asset does: rebuilt only when an input changed
                     summary, rebuilt = catalogue_state.build_if_changed(conn, specs, today)
@@ -164,8 +166,12 @@ def phase_catalogue(config: dict, meter: Meter) -> dict:
         with meter.stage("check aides_conformes_au_schema") as check:
             result = catalogue_state.check_schema(conn)
             check["rows"] = result.rows
-    return {"summary": dataclasses.asdict(summary), "reconstruit": rebuilt,
-            "schema_violations": len(result.violations), "controle_reutilise": result.reused}
+    return {
+        "summary": dataclasses.asdict(summary),
+        "reconstruit": rebuilt,
+        "schema_violations": len(result.violations),
+        "controle_reutilise": result.reused,
+    }
 
 
 # ---------------------------------------------------------------------------- publish
@@ -174,31 +180,35 @@ def phase_publish(config: dict, meter: Meter) -> dict:
     ``publication`` asset runs it."""
     import warehouse.catalogue_state as catalogue_state
     import warehouse.publication.release as release
-    from warehouse.publication import release_files as rf
     from warehouse.db import connect_writer
     from warehouse.normalise.geography import GeoResolver
+    from warehouse.publication import release_files as rf
 
     generated = load_generated(Path(config["payloads"]))
     assert generated is not None
-    sources = [{"name": s.spec.name, "title": s.spec.publisher, "path": s.spec.homepage, "licence": s.spec.licence}
-               for s in generated.sources]
+    sources = [
+        {"name": s.spec.name, "title": s.spec.publisher, "path": s.spec.homepage, "licence": s.spec.licence}
+        for s in generated.sources
+    ]
     paths = WarehousePaths(Path(config["warehouse"]))
     height = lambda result, args, kwargs: result.height  # noqa: E731
     factory = types.SimpleNamespace(from_warehouse=GeoResolver.from_warehouse)
     with connect_writer(paths) as conn:
         saved = catalogue_state.GeoResolver
         catalogue_state.GeoResolver = factory  # type: ignore[assignment]
-        with (meter.wrapped(factory, "from_warehouse", "publish: resolver index"),
-              meter.wrapped(rf, "catalogue_frame", "publish: rows (published_frame)", height),
-              meter.wrapped(rf, "typed_frame", "publish: typed rows", height),
-              meter.wrapped(rf, "write_csv", "publish: write CSV", lambda r, a, k: a[0].height),
-              meter.wrapped(rf, "dispositif_exclusions", "publish: dispositif-aide checks", lambda r, a, k: a[1].height),
-              meter.wrapped(rf, "write_communes_parquet", "publish: aides-communes file", lambda r, a, k: r),
-              meter.wrapped(rf, "compute_changes", "publish: changes", height),
-              meter.wrapped(release, "_check_frictionless", "validate: frictionless (in publish)"),
-              meter.wrapped(release, "_check_aides_parquet", "publish: own checks"),
-              meter.wrapped(release, "_check_dispositif", "publish: own checks"),
-              meter.wrapped(release, "_check_communes", "publish: own checks")):
+        with (
+            meter.wrapped(factory, "from_warehouse", "publish: resolver index"),
+            meter.wrapped(rf, "catalogue_frame", "publish: rows (published_frame)", height),
+            meter.wrapped(rf, "typed_frame", "publish: typed rows", height),
+            meter.wrapped(rf, "write_csv", "publish: write CSV", lambda r, a, k: a[0].height),
+            meter.wrapped(rf, "dispositif_exclusions", "publish: dispositif-aide checks", lambda r, a, k: a[1].height),
+            meter.wrapped(rf, "write_communes_parquet", "publish: aides-communes file", lambda r, a, k: r),
+            meter.wrapped(rf, "compute_changes", "publish: changes", height),
+            meter.wrapped(release, "_check_frictionless", "validate: frictionless (in publish)"),
+            meter.wrapped(release, "_check_aides_parquet", "publish: own checks"),
+            meter.wrapped(release, "_check_dispositif", "publish: own checks"),
+            meter.wrapped(release, "_check_communes", "publish: own checks"),
+        ):
             with meter.stage("publish (publish_release)") as total:
                 # as the asset does: nothing to do when the latest release carries this build
                 try:
@@ -206,8 +216,13 @@ def phase_publish(config: dict, meter: Meter) -> dict:
                 finally:
                     catalogue_state.GeoResolver = saved  # type: ignore[assignment]
                 total["rows"] = result.counts.get("aides", 0)
-    return {"published": result.published, "version": result.version, "counts": result.counts,
-            "changes": result.changes, "excluded_from_dispositif_aide": len(result.excluded_from_dispositif_aide)}
+    return {
+        "published": result.published,
+        "version": result.version,
+        "counts": result.counts,
+        "changes": result.changes,
+        "excluded_from_dispositif_aide": len(result.excluded_from_dispositif_aide),
+    }
 
 
 # ---------------------------------------------------------------------------- validate
@@ -261,13 +276,17 @@ def phase_lookup(config: dict, meter: Meter) -> dict:
     ids_only: list[float] = []
     found = 0
     with connect_reader(paths) as conn:
-        codes = [row[0] for row in conn.execute(
-            f"""
+        codes = [
+            row[0]
+            for row in conn.execute(
+                f"""
             (SELECT code FROM ref_communes ORDER BY hash(code || '{seed}') LIMIT {int(LOOKUPS * 0.9)})
             UNION ALL
             (SELECT code FROM ref_communes_rattachees WHERE type IN ('arrondissement-municipal', 'commune-deleguee')
              ORDER BY hash(code || '{seed}') LIMIT {LOOKUPS - int(LOOKUPS * 0.9)})
-            """).fetchall()]
+            """
+            ).fetchall()
+        ]
         for code in codes[:WARM_UP]:
             lookup(index, code, conn)
         with meter.stage("lookup: communes") as entry:
@@ -282,14 +301,23 @@ def phase_lookup(config: dict, meter: Meter) -> dict:
             index.aid_ids(code)
             ids_only.append((time.perf_counter() - started) * 1000)
     return {
-        "lookups": len(latencies), "aides_trouvees": found,
-        "p50_ms": _percentile(latencies, 0.50), "p99_ms": _percentile(latencies, 0.99), "max_ms": max(latencies),
+        "lookups": len(latencies),
+        "aides_trouvees": found,
+        "p50_ms": _percentile(latencies, 0.50),
+        "p99_ms": _percentile(latencies, 0.99),
+        "max_ms": max(latencies),
         "index_only_p99_ms": _percentile(ids_only, 0.99),
     }
 
 
-PHASES = {"generate": phase_generate, "ingest": phase_ingest, "catalogue": phase_catalogue, "publish": phase_publish,
-          "validate": phase_validate, "lookup": phase_lookup}
+PHASES = {
+    "generate": phase_generate,
+    "ingest": phase_ingest,
+    "catalogue": phase_catalogue,
+    "publish": phase_publish,
+    "validate": phase_validate,
+    "lookup": phase_lookup,
+}
 
 
 def _profile_report(profile: cProfile.Profile, path: Path) -> None:
@@ -317,10 +345,21 @@ def main(argv: list[str]) -> int:
         profile.disable()
         _profile_report(profile, profile_path)
     meter.close()
-    result.write_text(json.dumps({
-        "phase": phase, "seconds": time.perf_counter() - started, "stages": meter.merged(),
-        "process_peak_rss_mb": round(meter.process_peak_mb, 1), "info": info,
-    }, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    result.write_text(
+        json.dumps(
+            {
+                "phase": phase,
+                "seconds": time.perf_counter() - started,
+                "stages": meter.merged(),
+                "process_peak_rss_mb": round(meter.process_peak_mb, 1),
+                "info": info,
+            },
+            ensure_ascii=False,
+            indent=2,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
     return 0
 
 

@@ -39,12 +39,24 @@ console = Console(width=150)
 app = typer.Typer(add_completion=False, help=__doc__)
 
 # Stages shown without indentation (the others are sub-stages of the one above them).
-_TOP = ("ingest (total)", "catalogue (build_catalogue)", "check aides_conformes_au_schema", "publish: resolver index",
-        "publish (publish_release)", "validate: project's validator", "lookup: load index (CatalogueIndex)",
-        "lookup: communes")
+_TOP = (
+    "ingest (total)",
+    "catalogue (build_catalogue)",
+    "check aides_conformes_au_schema",
+    "publish: resolver index",
+    "publish (publish_release)",
+    "validate: project's validator",
+    "lookup: load index (CatalogueIndex)",
+    "lookup: communes",
+)
 _E2E = ("catalogue (build_catalogue)", "publish: resolver index", "publish (publish_release)")
-_RUN = ("ingest (total)", "catalogue (build_catalogue)", "check aides_conformes_au_schema", "publish: resolver index",
-        "publish (publish_release)")
+_RUN = (
+    "ingest (total)",
+    "catalogue (build_catalogue)",
+    "check aides_conformes_au_schema",
+    "publish: resolver index",
+    "publish (publish_release)",
+)
 
 
 @dataclass
@@ -108,8 +120,16 @@ def run_phase(label: str, phase: str, config: dict, folder: Path, max_rss_mb: fl
     wall = time.perf_counter() - started
     if child.returncode == 0 and result_path.exists():
         data = json.loads(result_path.read_text(encoding="utf-8"))
-        return PhaseRun(label, phase, True, wall, max(peak, data["process_peak_rss_mb"]), data["stages"], data["info"],
-                        profile=profile_path)
+        return PhaseRun(
+            label,
+            phase,
+            True,
+            wall,
+            max(peak, data["process_peak_rss_mb"]),
+            data["stages"],
+            data["info"],
+            profile=profile_path,
+        )
     where = _last_stage(progress)
     if killed:
         error = f"killed at {peak / 1024:.1f} GB RSS (limit {max_rss_mb / 1024:.1f} GB) during « {where} »"
@@ -163,25 +183,62 @@ def judge(size: int, cold: list[PhaseRun], warm: list[PhaseRun], aids: int) -> l
         return "not measured (" + ", ".join(failed) + " failed)" if value is None else f"{value:.2f} {unit}"
 
     targets = [
-        Target("1M records end-to-end (catalogue + publish)", "≤ 120 s", text(e2e, "s"), verdict(e2e, 120, million),
-               ("catalogue", "publish")),
-        Target("1M records peak RSS (catalogue, publish)", "≤ 4 GB", text(peak and peak / 1024, "GB"),
-               verdict(peak and peak / 1024, 4.0, million), ("catalogue", "publish")),
-        Target("100k records end-to-end (catalogue + publish)", "≤ 15 s", text(e2e, "s"), verdict(e2e, 15, hundred_k),
-               ("catalogue", "publish")),
+        Target(
+            "1M records end-to-end (catalogue + publish)",
+            "≤ 120 s",
+            text(e2e, "s"),
+            verdict(e2e, 120, million),
+            ("catalogue", "publish"),
+        ),
+        Target(
+            "1M records peak RSS (catalogue, publish)",
+            "≤ 4 GB",
+            text(peak and peak / 1024, "GB"),
+            verdict(peak and peak / 1024, 4.0, million),
+            ("catalogue", "publish"),
+        ),
+        Target(
+            "100k records end-to-end (catalogue + publish)",
+            "≤ 15 s",
+            text(e2e, "s"),
+            verdict(e2e, 15, hundred_k),
+            ("catalogue", "publish"),
+        ),
     ]
     lookup = by.get("lookup")
     p99 = lookup.info.get("p99_ms") if lookup and lookup.ok else None
-    targets.append(Target(f"lookup p99 at 100k aids (this run: {aids:,} aids)", "≤ 5 ms", text(p99, "ms"),
-                          verdict(p99, 5.0, hundred_k), ("lookup",)))
-    communes = next((s["seconds"] for r in cold for s in r.stages if s["stage"] == "publish: aides-communes file"), None)
-    targets.append(Target(f"aides-communes file at 100k aids (this run: {aids:,} aids)", "≤ 10 s", text(communes, "s"),
-                          verdict(communes, 10.0, hundred_k), ("publish",)))
+    targets.append(
+        Target(
+            f"lookup p99 at 100k aids (this run: {aids:,} aids)",
+            "≤ 5 ms",
+            text(p99, "ms"),
+            verdict(p99, 5.0, hundred_k),
+            ("lookup",),
+        )
+    )
+    communes = next(
+        (s["seconds"] for r in cold for s in r.stages if s["stage"] == "publish: aides-communes file"), None
+    )
+    targets.append(
+        Target(
+            f"aides-communes file at 100k aids (this run: {aids:,} aids)",
+            "≤ 10 s",
+            text(communes, "s"),
+            verdict(communes, 10.0, hundred_k),
+            ("publish",),
+        )
+    )
     cold_s, warm_s = _sum(cold, _RUN), _sum(warm, _RUN, skipped_is_zero=True)
     ratio = warm_s / cold_s if cold_s and warm_s is not None else None
-    targets.append(Target("run with no source change / cold run", "≤ 20 %",
-                          "not measured" if ratio is None else f"{ratio:.0%} ({warm_s:.1f} s / {cold_s:.1f} s)",
-                          verdict(ratio, 0.20, True), ("catalogue-nochange", "publish-nochange", "ingest-nochange")))
+    targets.append(
+        Target(
+            "run with no source change / cold run",
+            "≤ 20 %",
+            "not measured" if ratio is None else f"{ratio:.0%} ({warm_s:.1f} s / {cold_s:.1f} s)",
+            verdict(ratio, 0.20, True),
+            ("catalogue-nochange", "publish-nochange", "ingest-nochange"),
+        )
+    )
     return targets
 
 
@@ -216,37 +273,65 @@ def _rate(entry: dict) -> str:
 
 
 def print_table(size: int, runs: list[PhaseRun], targets: list[Target], meta: dict) -> None:
-    table = Table(title=f"Benchmark — {size:,} source records, {meta['aids']:,} distinct aids (seed {meta['seed']})",
-                  show_lines=False)
-    for column, justify in (("run", "left"), ("stage", "left"), ("seconds", "right"), ("rows", "right"),
-                            ("rows/s", "right"), ("peak RSS", "right"), ("target", "left"), ("verdict", "left")):
+    table = Table(
+        title=f"Benchmark — {size:,} source records, {meta['aids']:,} distinct aids (seed {meta['seed']})",
+        show_lines=False,
+    )
+    for column, justify in (
+        ("run", "left"),
+        ("stage", "left"),
+        ("seconds", "right"),
+        ("rows", "right"),
+        ("rows/s", "right"),
+        ("peak RSS", "right"),
+        ("target", "left"),
+        ("verdict", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     marks = {"publish: aides-communes file": targets[4], "lookup: communes": targets[3]}
     for run in runs:
         if not run.ok:
-            table.add_row(run.label, f"[red]failed: {run.error}[/red]", f"{run.wall_s:.1f}", "", "", f"{run.peak_rss_mb / 1024:.2f} GB",
-                          "", "")
+            table.add_row(
+                run.label,
+                f"[red]failed: {run.error}[/red]",
+                f"{run.wall_s:.1f}",
+                "",
+                "",
+                f"{run.peak_rss_mb / 1024:.2f} GB",
+                "",
+                "",
+            )
             continue
         for entry in run.stages:
             name = entry["stage"]
             indent = "" if name in _TOP or name == "generate payloads" else "  "
             target = marks.get(name) if run.label in ("catalogue", "publish", "lookup") else None
-            table.add_row(run.label, indent + name, f"{entry['seconds']:.2f}", f"{entry['rows']:,}" if entry.get("rows") else "",
-                          _rate(entry), f"{entry['peak_rss_mb'] / 1024:.2f} GB", target.limit if target else "",
-                          _verdict(target.verdict) if target else "")
+            table.add_row(
+                run.label,
+                indent + name,
+                f"{entry['seconds']:.2f}",
+                f"{entry['rows']:,}" if entry.get("rows") else "",
+                _rate(entry),
+                f"{entry['peak_rss_mb'] / 1024:.2f} GB",
+                target.limit if target else "",
+                _verdict(target.verdict) if target else "",
+            )
     console.print(table)
     lookup = next((r for r in runs if r.label == "lookup" and r.ok), None)
     if lookup:
         info = lookup.info
-        console.print(f"lookup: {info['lookups']} communes, p50 {info['p50_ms']:.2f} ms, p99 {info['p99_ms']:.2f} ms, "
-                      f"max {info['max_ms']:.2f} ms (index slice alone: p99 {info['index_only_p99_ms']:.3f} ms)")
+        console.print(
+            f"lookup: {info['lookups']} communes, p50 {info['p50_ms']:.2f} ms, p99 {info['p99_ms']:.2f} ms, "
+            f"max {info['max_ms']:.2f} ms (index slice alone: p99 {info['index_only_p99_ms']:.3f} ms)"
+        )
     validation = meta.get("validation")
     if validation:
         console.print(
             f"validation of the release: frictionless {validation['frictionless_s']:.2f} s "
             f"({validation['rows']:,} CSV rows, {validation['frictionless_rows_s']:,.0f} rows/s) vs project's validator "
-            f"{validation['own_s']:.2f} s ({validation['own_rows_s']:,.0f} rows/s): ratio {validation['ratio']:.1f}×")
-    console.print(f"process peaks: " + ", ".join(f"{r.label} {r.peak_rss_mb / 1024:.2f} GB" for r in runs))
+            f"{validation['own_s']:.2f} s ({validation['own_rows_s']:,.0f} rows/s): ratio {validation['ratio']:.1f}×"
+        )
+    console.print("process peaks: " + ", ".join(f"{r.label} {r.peak_rss_mb / 1024:.2f} GB" for r in runs))
     summary = Table(title="Targets (issue 8, 2 cores, 24 GB)")
     for column in ("target", "limit", "measured", "verdict"):
         summary.add_column(column)
@@ -260,16 +345,32 @@ def _verdict(verdict: str) -> str:
 
 
 def _validation(runs: list[PhaseRun]) -> dict | None:
-    frictionless = next((s for r in runs if r.label == "publish" for s in r.stages
-                         if s["stage"] == "validate: frictionless (in publish)"), None)
-    own = next((s for r in runs if r.label == "validate" for s in r.stages if s["stage"] == "validate: project's validator"), None)
+    frictionless = next(
+        (
+            s
+            for r in runs
+            if r.label == "publish"
+            for s in r.stages
+            if s["stage"] == "validate: frictionless (in publish)"
+        ),
+        None,
+    )
+    own = next(
+        (s for r in runs if r.label == "validate" for s in r.stages if s["stage"] == "validate: project's validator"),
+        None,
+    )
     if not frictionless or not own or not own.get("rows"):
         return None
     rows = own["rows"]
     frictionless["rows"] = rows
-    return {"frictionless_s": frictionless["seconds"], "own_s": own["seconds"], "rows": rows,
-            "frictionless_rows_s": rows / frictionless["seconds"], "own_rows_s": rows / own["seconds"],
-            "ratio": frictionless["seconds"] / own["seconds"]}
+    return {
+        "frictionless_s": frictionless["seconds"],
+        "own_s": own["seconds"],
+        "rows": rows,
+        "frictionless_rows_s": rows / frictionless["seconds"],
+        "own_rows_s": rows / own["seconds"],
+        "ratio": frictionless["seconds"] / own["seconds"],
+    }
 
 
 def _versions() -> dict[str, str]:
@@ -278,49 +379,79 @@ def _versions() -> dict[str, str]:
     import polars
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
-    return {"python": platform.python_version(), "polars": polars.__version__, "duckdb": duckdb.__version__,
-            "frictionless": frictionless.__version__, "commit": commit.stdout.strip()}
+    return {
+        "python": platform.python_version(),
+        "polars": polars.__version__,
+        "duckdb": duckdb.__version__,
+        "frictionless": frictionless.__version__,
+        "commit": commit.stdout.strip(),
+    }
 
 
 # ---------------------------------------------------------------------------- entry point
 @app.command()
 def bench(
     size: int = typer.Argument(..., min=10, help="Number of synthetic source records (e.g. 10000, 100000, 1000000)."),
-    json_path: Path | None = typer.Option(None, "--json", help="Where to write the results (default data/benchmarks/results/<size>-<time>.json)."),
-    workdir: Path = typer.Option(DEFAULT_WORKDIR, "--workdir", help="Work folder: COG cache, payloads, throw-away warehouses."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Where to write the results (default data/benchmarks/results/<size>-<time>.json)."
+    ),
+    workdir: Path = typer.Option(
+        DEFAULT_WORKDIR, "--workdir", help="Work folder: COG cache, payloads, throw-away warehouses."
+    ),
     seed: int = typer.Option(42, "--seed", help="Seed of the synthetic payloads."),
-    profile: bool = typer.Option(False, "--profile", help="Profile every phase with cProfile (slower); name the bottlenecks."),
-    max_rss_gb: float = typer.Option(12.0, "--max-rss-gb", help="Kill a phase whose RSS exceeds this (shared machine)."),
+    profile: bool = typer.Option(
+        False, "--profile", help="Profile every phase with cProfile (slower); name the bottlenecks."
+    ),
+    max_rss_gb: float = typer.Option(
+        12.0, "--max-rss-gb", help="Kill a phase whose RSS exceeds this (shared machine)."
+    ),
 ) -> None:
     """Run the pipeline's stages on SIZE synthetic records and print seconds, rows/s, peak RSS and the targets."""
     workspace = Workspace(workdir.resolve())
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
     if load_before > 0.5:
-        console.print(f"[yellow]machine busy before the run (load average {load_before:.2f} on {os.cpu_count()} cores): "
-                      "timings include contention[/yellow]")
+        console.print(
+            f"[yellow]machine busy before the run (load average {load_before:.2f} on {os.cpu_count()} cores): "
+            "timings include contention[/yellow]"
+        )
     template = ensure_template(workspace)
     payloads = workspace.payloads(size, seed)
     logs = workspace.run_dir(size, seed).with_name(f"{size}-{seed}-logs")
     limit = max_rss_gb * 1024
     runs: list[PhaseRun] = []
     if load_generated(payloads) is None:
-        runs.append(run_phase("generate", "generate", {"template": str(template.database), "size": size, "seed": seed,
-                                                       "payloads": str(payloads)}, logs, limit, False))
+        runs.append(
+            run_phase(
+                "generate",
+                "generate",
+                {"template": str(template.database), "size": size, "seed": seed, "payloads": str(payloads)},
+                logs,
+                limit,
+                False,
+            )
+        )
         if not runs[-1].ok:
             raise typer.Exit(1)
     generated = load_generated(payloads)
     assert generated is not None
     paths = fresh_warehouse(workspace, size, seed)
-    config = {"warehouse": str(paths.root), "payloads": str(payloads), "seed": seed,
-              "today": datetime.now(PARIS).date().isoformat()}
+    config = {
+        "warehouse": str(paths.root),
+        "payloads": str(payloads),
+        "seed": seed,
+        "today": datetime.now(PARIS).date().isoformat(),
+    }
     cold = []
     for phase in ("ingest", "catalogue", "publish", "validate", "lookup"):
         needs_release = phase in ("validate", "lookup")
         if needs_release and not (paths.exports_dir / "latest").exists():
             continue
         cold.append(run_phase(phase, phase, config, logs, limit, profile))
-    warm = [run_phase(f"{phase}-nochange", phase, config, logs, limit, profile) for phase in ("ingest", "catalogue", "publish")]
+    warm = [
+        run_phase(f"{phase}-nochange", phase, config, logs, limit, profile)
+        for phase in ("ingest", "catalogue", "publish")
+    ]
     runs += cold + warm
     targets = judge(size, cold, warm, generated.aids)
     validation = _validation(runs)
@@ -333,20 +464,41 @@ def bench(
             memory = "RSS" in target.name
             stages = [s for r in runs if r.label in target.phases for s in r.stages if s["stage"] not in _TOP]
             worst = sorted(stages, key=lambda s: -(s["peak_rss_mb"] if memory else s["seconds"]))[:3]
-            console.print(f"- {target.name}: {target.measured} (limit {target.limit}); "
-                          f"{'largest peaks' if memory else 'slowest sub-stages'}: "
-                          + ", ".join(f"{s['stage']} {s['seconds']:.1f} s / {s['peak_rss_mb'] / 1024:.1f} GB" for s in worst))
+            console.print(
+                f"- {target.name}: {target.measured} (limit {target.limit}); "
+                f"{'largest peaks' if memory else 'slowest sub-stages'}: "
+                + ", ".join(f"{s['stage']} {s['seconds']:.1f} s / {s['peak_rss_mb'] / 1024:.1f} GB" for s in worst)
+            )
             lines = _bottleneck(runs, target.phases) if profile else []
             for line in lines or ["  (rerun with --profile to name the functions)"]:
                 console.print("  " + line, highlight=False)
     results = {
-        "size": size, "seed": seed, "aids": generated.aids, "generated": generated.stats,
-        "finished_at": datetime.now(PARIS).isoformat(timespec="seconds"), "wall_s": time.perf_counter() - started,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average_before": load_before,
-                    "load_average_after": os.getloadavg()[0]},
+        "size": size,
+        "seed": seed,
+        "aids": generated.aids,
+        "generated": generated.stats,
+        "finished_at": datetime.now(PARIS).isoformat(timespec="seconds"),
+        "wall_s": time.perf_counter() - started,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg()[0],
+        },
         "versions": _versions(),
-        "phases": [{"label": r.label, "phase": r.phase, "ok": r.ok, "wall_s": r.wall_s, "peak_rss_mb": r.peak_rss_mb,
-                    "stages": r.stages, "info": r.info, "error": r.error} for r in runs],
+        "phases": [
+            {
+                "label": r.label,
+                "phase": r.phase,
+                "ok": r.ok,
+                "wall_s": r.wall_s,
+                "peak_rss_mb": r.peak_rss_mb,
+                "stages": r.stages,
+                "info": r.info,
+                "error": r.error,
+            }
+            for r in runs
+        ],
         "validation": validation,
         "targets": [t.__dict__ for t in targets],
     }

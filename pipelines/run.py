@@ -88,16 +88,22 @@ def _alive(pid: int) -> bool:
 def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark failed the in-process runs of this machine whose process died without finishing
     (killed, machine stopped): the UI would otherwise show them « en cours » for ever."""
-    started = instance.get_runs(filters=dg.RunsFilter(
-        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
-        tags={HOST_TAG: socket.gethostname()}))
+    started = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING], tags={HOST_TAG: socket.gethostname()}
+        )
+    )
     orphaned = []
     for run in started:
         pid = int(run.tags.get(PID_TAG, "0") or 0)
         if pid and pid != os.getpid() and not _alive(pid):
-            instance.report_run_failed(run, message=(
-                f"Le processus {pid} de ce run s'est arrêté sans finir (arrêt brutal) ; "
-                "ce qu'il n'avait pas terminé n'a pas été publié, la publication précédente est restée en ligne."))
+            instance.report_run_failed(
+                run,
+                message=(
+                    f"Le processus {pid} de ce run s'est arrêté sans finir (arrêt brutal) ; "
+                    "ce qu'il n'avait pas terminé n'a pas été publié, la publication précédente est restée en ligne."
+                ),
+            )
             # its pool slots (the `duckdb` pool: the single writer) would otherwise stay taken for ever
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
             orphaned.append(run.run_id)
@@ -127,6 +133,9 @@ def run_pipeline(instance: dg.DagsterInstance | None = None, job_name: str = FUL
         (f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}", evaluation.passed)
         for evaluation in result.get_asset_check_evaluations()
     ]
-    failures = [f"{event.step_key}: {_reason(event.step_failure_data.error)}"
-                for event in result.all_events if event.is_step_failure]
+    failures = [
+        f"{event.step_key}: {_reason(event.step_failure_data.error)}"
+        for event in result.all_events
+        if event.is_step_failure
+    ]
     return RunSummary(result.run_id, result.success, assets, checks, failures)

@@ -80,6 +80,7 @@ of the ``dispositif-aide.csv`` export must match it, or be left out and listed
 in the release notes.
 """
 
+
 def load_schema() -> dict[str, Any]:
     """Return the published Table Schema as a new dict (safe to mutate)."""
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -124,17 +125,21 @@ def published_fields() -> tuple[PublishedField, ...]:
     fields = []
     for field in load_schema()["fields"]:
         constraints = field.get("constraints", {})
-        fields.append(PublishedField(
-            name=field["name"],
-            type=field.get("type", "string"),
-            format=field.get("format"),
-            required=bool(constraints.get("required", False)),
-            multi_valued=bool(_PIPES_DOCUMENTED.search(field.get("description", ""))
-                              or _REPEATED_ITEM.search(constraints.get("pattern", ""))),
-            max_length=constraints.get("maxLength"),
-            values=_allowed(field),
-            title=field.get("title", field["name"]),
-        ))
+        fields.append(
+            PublishedField(
+                name=field["name"],
+                type=field.get("type", "string"),
+                format=field.get("format"),
+                required=bool(constraints.get("required", False)),
+                multi_valued=bool(
+                    _PIPES_DOCUMENTED.search(field.get("description", ""))
+                    or _REPEATED_ITEM.search(constraints.get("pattern", ""))
+                ),
+                max_length=constraints.get("maxLength"),
+                values=_allowed(field),
+                title=field.get("title", field["name"]),
+            )
+        )
     return tuple(fields)
 
 

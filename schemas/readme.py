@@ -59,8 +59,10 @@ def fields_table() -> str:
         kind = f"{field.type} (format `{field.format}`)" if field.format else field.type
         origin = "dispositif-aide" if field.name in OFFICIAL_FIELDS else "catalogue"
         constraints = _constraints(field, raw[field.name], schema.get("primaryKey"))
-        lines.append(f"| `{field.name}` | {field.title} | {kind} | {'oui' if field.required else 'non'} | "
-                     f"{constraints} | {origin} |")
+        lines.append(
+            f"| `{field.name}` | {field.title} | {kind} | {'oui' if field.required else 'non'} | "
+            f"{constraints} | {origin} |"
+        )
     return "\n".join(lines)
 
 

@@ -48,36 +48,68 @@ def _checks(field: dict[str, Any]) -> list[tuple[str, str, str]]:
         checks.append(("required", f"NOT {present}", "valeur obligatoire manquante"))
     kind, fmt = field.get("type", "string"), field.get("format")
     if kind == "number":
-        checks.append(("type", f"{present} AND TRY_CAST({col} AS DOUBLE) IS NULL", "nombre attendu (séparateur décimal : le point)"))
+        checks.append(
+            (
+                "type",
+                f"{present} AND TRY_CAST({col} AS DOUBLE) IS NULL",
+                "nombre attendu (séparateur décimal : le point)",
+            )
+        )
     elif kind == "integer":
         checks.append(("type", f"{present} AND TRY_CAST({col} AS BIGINT) IS NULL", "nombre entier attendu"))
     elif kind == "datetime":
-        checks.append((
-            "type",
-            f"{present} AND (NOT regexp_full_match({col}, {_literal(_DATETIME)}) OR TRY_CAST({col} AS TIMESTAMPTZ) IS NULL)",
-            "date et heure ISO 8601 attendues (ex. 2025-10-15T00:00:00+02:00)",
-        ))
+        checks.append(
+            (
+                "type",
+                f"{present} AND (NOT regexp_full_match({col}, {_literal(_DATETIME)}) OR TRY_CAST({col} AS TIMESTAMPTZ) IS NULL)",
+                "date et heure ISO 8601 attendues (ex. 2025-10-15T00:00:00+02:00)",
+            )
+        )
     elif kind == "date":
-        checks.append(("type", f"{present} AND TRY_STRPTIME({col}, '%Y-%m-%d') IS NULL", "date ISO attendue (AAAA-MM-JJ)"))
+        checks.append(
+            ("type", f"{present} AND TRY_STRPTIME({col}, '%Y-%m-%d') IS NULL", "date ISO attendue (AAAA-MM-JJ)")
+        )
     if fmt == "uuid":
-        checks.append(("format", f"{present} AND NOT regexp_full_match({col}, {_literal(_UUID)})", "identifiant UUID attendu"))
+        checks.append(
+            ("format", f"{present} AND NOT regexp_full_match({col}, {_literal(_UUID)})", "identifiant UUID attendu")
+        )
     elif fmt == "uri":
-        checks.append(("format", f"{present} AND NOT regexp_full_match({col}, {_literal(_URI)})", "adresse web (URI) attendue"))
+        checks.append(
+            ("format", f"{present} AND NOT regexp_full_match({col}, {_literal(_URI)})", "adresse web (URI) attendue")
+        )
     if "pattern" in constraints:
         pattern = constraints["pattern"]
-        checks.append(("pattern", f"{present} AND NOT regexp_full_match({col}, {_literal(pattern)})",
-                       f"valeur qui ne respecte pas le format attendu ({pattern})"))
+        checks.append(
+            (
+                "pattern",
+                f"{present} AND NOT regexp_full_match({col}, {_literal(pattern)})",
+                f"valeur qui ne respecte pas le format attendu ({pattern})",
+            )
+        )
     if "enum" in constraints:
         values = ", ".join(_literal(v) for v in constraints["enum"])
-        checks.append(("enum", f"{present} AND {col} NOT IN ({values})",
-                       "valeur non autorisée (valeurs possibles : " + ", ".join(constraints["enum"]) + ")"))
+        checks.append(
+            (
+                "enum",
+                f"{present} AND {col} NOT IN ({values})",
+                "valeur non autorisée (valeurs possibles : " + ", ".join(constraints["enum"]) + ")",
+            )
+        )
     if "maxLength" in constraints:
         limit = int(constraints["maxLength"])
-        checks.append(("maxLength", f"{present} AND length({col}) > {limit}", f"texte trop long (au plus {limit} caractères)"))
+        checks.append(
+            ("maxLength", f"{present} AND length({col}) > {limit}", f"texte trop long (au plus {limit} caractères)")
+        )
     for bound, op, word in (("minimum", "<", "au moins"), ("maximum", ">", "au plus")):
         if bound in constraints:
             limit = constraints[bound]
-            checks.append((bound, f"{present} AND TRY_CAST({col} AS DOUBLE) {op} {limit}", f"valeur hors limites ({word} {limit})"))
+            checks.append(
+                (
+                    bound,
+                    f"{present} AND TRY_CAST({col} AS DOUBLE) {op} {limit}",
+                    f"valeur hors limites ({word} {limit})",
+                )
+            )
     return checks
 
 

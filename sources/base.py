@@ -25,7 +25,9 @@ from typing import Any
 from sources.fetch.client import FetchPolicy, PoliteClient
 from sources.fetch.snapshots import Document, SnapshotStore, collection_digest, sha256_of
 from sources.fetch.transport import LiveTransport, RecordingTransport, ReplayTransport, Transport
-from sources.npm import NpmPackage, fetch as npm_fetch, resolve as npm_resolve
+from sources.npm import NpmPackage
+from sources.npm import fetch as npm_fetch
+from sources.npm import resolve as npm_resolve
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class Payload:
     version: str | None = None  # package version, for npm sources
 
     @classmethod
-    def build(cls, parts: list[tuple[str, bytes, str]], version: str | None = None) -> "Payload":
+    def build(cls, parts: list[tuple[str, bytes, str]], version: str | None = None) -> Payload:
         """From (name, content, media type) triples."""
         return cls([(Document(name, sha256_of(content), media), content) for name, content, media in parts], version)
 

@@ -59,28 +59,55 @@ def ingest(spec: SourceSpec, ctx: CollectContext, previous_digest: str | None) -
     stale = False
     try:
         payload = adapter.collect(spec, ctx)
-        for document, content in payload.documents:
+        for _document, content in payload.documents:
             ctx.store.put(content)  # npm members and the like are archived too
         collection = ctx.store.save_collection(spec.name, [doc for doc, _ in payload.documents], payload.version)
     except COLLECT_ERRORS as exc:
         error = f"{exc.reason} ({exc.url})" if isinstance(exc, FetchError) else f"{type(exc).__name__} : {exc}"
         last = ctx.store.last_collection(spec.name)
         if last is None:
-            return IngestOutcome(spec.name, IngestStatus.UNAVAILABLE, False, None, None, None, None, error,
-                                 time.monotonic() - started)
+            return IngestOutcome(
+                spec.name, IngestStatus.UNAVAILABLE, False, None, None, None, None, error, time.monotonic() - started
+            )
         collection, payload, stale = last, _payload_from(last, ctx), True
 
     if collection.digest == previous_digest:
-        return IngestOutcome(spec.name, IngestStatus.UNCHANGED, stale, collection.digest, collection.version,
-                             collection.fetched_at, None, error, time.monotonic() - started)
+        return IngestOutcome(
+            spec.name,
+            IngestStatus.UNCHANGED,
+            stale,
+            collection.digest,
+            collection.version,
+            collection.fetched_at,
+            None,
+            error,
+            time.monotonic() - started,
+        )
     try:
         result = adapter.parse(spec, payload)
     except Exception as exc:  # noqa: BLE001 — isolation: reported with its location, never silent
-        return IngestOutcome(spec.name, IngestStatus.FAILED, previous_digest is not None, collection.digest,
-                             collection.version, collection.fetched_at, None, parse_failure(exc),
-                             time.monotonic() - started)
-    return IngestOutcome(spec.name, IngestStatus.PARSED, stale, collection.digest, collection.version,
-                         collection.fetched_at, result, error, time.monotonic() - started)
+        return IngestOutcome(
+            spec.name,
+            IngestStatus.FAILED,
+            previous_digest is not None,
+            collection.digest,
+            collection.version,
+            collection.fetched_at,
+            None,
+            parse_failure(exc),
+            time.monotonic() - started,
+        )
+    return IngestOutcome(
+        spec.name,
+        IngestStatus.PARSED,
+        stale,
+        collection.digest,
+        collection.version,
+        collection.fetched_at,
+        result,
+        error,
+        time.monotonic() - started,
+    )
 
 
 def parse_failure(exc: Exception) -> str:

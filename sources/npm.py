@@ -48,9 +48,7 @@ def _npm(args: list[str], cwd: Path, what: str) -> str:
     if shutil.which("npm") is None:
         raise NpmPackageError(f"{what} : le client npm est introuvable (installez Node.js et npm).")
     try:
-        done = subprocess.run(
-            ["npm", *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
-        )
+        done = subprocess.run(["npm", *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
     except subprocess.TimeoutExpired as exc:
         raise NpmPackageError(f"{what} : npm n'a pas répondu en {exc.timeout} s.") from exc
     if done.returncode != 0:
@@ -105,8 +103,7 @@ def fetch(name: str, version: str, integrity: str, cache_dir: Path) -> NpmPackag
         got = integrity_of(packed)
         if got != integrity:
             raise NpmPackageError(
-                f"{what} : intégrité inattendue (attendue {integrity}, obtenue {got}) ; "
-                "le paquet est refusé."
+                f"{what} : intégrité inattendue (attendue {integrity}, obtenue {got}) ; le paquet est refusé."
             )
         packed.replace(target)
     return NpmPackage(name, version, integrity, target, downloaded=True)

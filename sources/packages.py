@@ -21,8 +21,7 @@ def load_pins(section: str, path: Path = PINS_FILE) -> dict[str, PackagePin]:
     """Every package pinned in one section of the pins file, by name."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     return {
-        name: PackagePin(name, entry["version"], entry["integrity"])
-        for name, entry in data.get(section, {}).items()
+        name: PackagePin(name, entry["version"], entry["integrity"]) for name, entry in data.get(section, {}).items()
     }
 
 

@@ -16,7 +16,6 @@ from the adapters that fill it to the releases without a change here.
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -82,8 +81,10 @@ class AidRecord:
             raise ValueError("titre vide")
         for name, value in self.other_fields.items():
             if name not in OTHER_FIELDS:
-                raise ValueError(f"champ {name!r} inconnu : ni attribut de l'enregistrement ni champ publié "
-                                 "que la source peut indiquer (schemas/schema.json)")
+                raise ValueError(
+                    f"champ {name!r} inconnu : ni attribut de l'enregistrement ni champ publié "
+                    "que la source peut indiquer (schemas/schema.json)"
+                )
             if name in LIST_FIELDS and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
                 raise ValueError(f"champ {name!r} : liste de textes attendue, pas {value!r}")
             if name in TEXT_FIELDS and not isinstance(value, str):
@@ -110,8 +111,15 @@ class AidRecord:
 
 
 CATALOGUE_FIELDS: tuple[str, ...] = (
-    "id", "eligibilite_geographique", "eligibilite_geographique_exclusions", "echelle",
-    "montant_max", "taux_max", "statut", "sources", "date_collecte",
+    "id",
+    "eligibilite_geographique",
+    "eligibilite_geographique_exclusions",
+    "echelle",
+    "montant_max",
+    "taux_max",
+    "statut",
+    "sources",
+    "date_collecte",
 )
 """Published fields the catalogue computes (from the geography mentions, the publisher's level,
 the stated amounts and rates, the provenance, the dates): a record never holds them."""
@@ -122,8 +130,7 @@ _NOT_STATED = ("source", "native_id", "geo_inclusions", "geo_exclusions", "other
 def _attribute_kinds() -> tuple[tuple[str, ...], tuple[str, ...]]:
     hints = typing.get_type_hints(AidRecord)
     names = [f.name for f in fields(AidRecord) if f.name not in _NOT_STATED]
-    return (tuple(n for n in names if hints[n] in (str, str | None)),
-            tuple(n for n in names if hints[n] == list[str]))
+    return (tuple(n for n in names if hints[n] in (str, str | None)), tuple(n for n in names if hints[n] == list[str]))
 
 
 _ATTRIBUTES = {f.name for f in fields(AidRecord)}

@@ -35,19 +35,30 @@ def snapshot(definitions: dg.Definitions) -> str:
             node = graph.get(key)
             folder = _module_folder(definitions.resolve_assets_def(key))
             parents = ", ".join(sorted(k.to_user_string() for k in node.parent_keys)) or "—"
-            lines.append(f"  asset {key.to_user_string()} [{', '.join(sorted(node.kinds))}] "
-                         f"(pipelines/defs/{folder}/) ← {parents}")
+            lines.append(
+                f"  asset {key.to_user_string()} [{', '.join(sorted(node.kinds))}] "
+                f"(pipelines/defs/{folder}/) ← {parents}"
+            )
     lines.append("contrôles")
-    checks = sorted((key, spec.blocking) for c in definitions.asset_checks for key, spec in
-                    zip(sorted(c.check_keys, key=str), sorted(c.check_specs, key=lambda s: str(s.key))))
+    checks = sorted(
+        (key, spec.blocking)
+        for c in definitions.asset_checks
+        for key, spec in zip(
+            sorted(c.check_keys, key=str), sorted(c.check_specs, key=lambda s: str(s.key)), strict=False
+        )
+    )
     for key, blocking in sorted(checks, key=lambda item: (item[0].asset_key.to_user_string(), item[0].name)):
         lines.append(f"  {key.asset_key.to_user_string()} : {key.name}{' (bloquant)' if blocking else ''}")
     lines.append("jobs")
     lines += [f"  {job.name}" for job in sorted(definitions.jobs, key=lambda j: j.name)]
     lines.append("calendriers")
-    lines += [f"  {s.name} : {s.cron_schedule} → {s.job_name}" for s in sorted(definitions.schedules, key=lambda s: s.name)]
+    lines += [
+        f"  {s.name} : {s.cron_schedule} → {s.job_name}" for s in sorted(definitions.schedules, key=lambda s: s.name)
+    ]
     lines.append("capteurs")
-    lines += [f"  {s.name} → {', '.join(j.name for j in s.jobs)}" for s in sorted(definitions.sensors, key=lambda s: s.name)]
+    lines += [
+        f"  {s.name} → {', '.join(j.name for j in s.jobs)}" for s in sorted(definitions.sensors, key=lambda s: s.name)
+    ]
     return "\n".join(lines) + "\n"
 
 

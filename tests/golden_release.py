@@ -51,12 +51,12 @@ def build(tmp: Path, referential_package) -> dict:  # noqa: ANN001 - an npm.NpmP
     from sources.fetch import FetchPolicy, ReplayTransport, SnapshotStore
     from sources.ingest import ingest
     from sources.registry import load_specs
-    from warehouse.normalise.catalogue import build_catalogue
     from warehouse.db import connect_writer
-    from warehouse.normalise.geography import GeoResolver
     from warehouse.ingestion import previous_digest, store_outcome
-    from warehouse.referential import load_referential
+    from warehouse.normalise.catalogue import build_catalogue
+    from warehouse.normalise.geography import GeoResolver
     from warehouse.publication.release import publish_release
+    from warehouse.referential import load_referential
     from warehouse.settings import WarehousePaths
 
     paths = WarehousePaths(tmp / "warehouse")

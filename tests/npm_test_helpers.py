@@ -18,11 +18,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from collect_test_helpers import context
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from collect_test_helpers import context
 from paths import FIXTURES
+
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.fetch import FetchPolicy, SnapshotStore
 from sources.npm import NpmPackage
@@ -140,7 +140,7 @@ def with_field(rule: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
 
 def accounted_for(result: ParseResult) -> list[str]:
     """The rule names of the records and of the rejected rules."""
-    return [r.native_id for r in result.records] + [r.location[len("règle '"):-1] for r in result.rejections]
+    return [r.native_id for r in result.records] + [r.location[len("règle '") : -1] for r in result.rejections]
 
 
 def assert_no_unexpected_error(result: ParseResult) -> None:

@@ -12,12 +12,13 @@ import json
 from pathlib import Path
 
 import pytest
+from collect_test_helpers import HeaderRecorder
+from collect_test_helpers import context as _context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from collect_test_helpers import HeaderRecorder, context as _context
 from paths import AT_API
 from paths import FIXTURES as FIXTURES_ROOT
+
 from sources.adapters import aides_territoires
 from sources.base import Payload
 from sources.fetch.client import FetchError
@@ -149,8 +150,7 @@ def test_pagination_loop_and_page_limit_fail(tmp_path: Path, spec, api_key: str)
 
 
 def test_malformed_page(tmp_path: Path, spec, api_key: str) -> None:
-    files = {("POST", TOKEN_URL): "token.json", ("GET", PAGE_1): "page-1.json",
-             ("GET", PAGE_2): "malformed-page.json"}
+    files = {("POST", TOKEN_URL): "token.json", ("GET", PAGE_1): "page-1.json", ("GET", PAGE_2): "malformed-page.json"}
     payload = aides_territoires.collect(spec, _context(tmp_path, _replay(FIXTURES, files)))
     result = aides_territoires.parse(spec, payload)
 
@@ -162,8 +162,7 @@ def test_malformed_page(tmp_path: Path, spec, api_key: str) -> None:
         (f"{where}, résultat 2 (id 405)", "titre absent (champs 'name', 'name_initial' et 'short_title')"),
         (f"{where}, résultat 3 (id 406)", "champ 'financers' de type inattendu : objet"),
         (f"{where}, résultat 4", "élément qui n'est pas un objet JSON : texte"),
-        (f"{where}, résultat 5 (id 404)",
-         f"identifiant en double : '404' déjà lu ({where}, résultat 1 (id 404))"),
+        (f"{where}, résultat 5 (id 404)", f"identifiant en double : '404' déjà lu ({where}, résultat 1 (id 404))"),
     ]
     assert all(r.source == "aides-territoires" for r in result.rejections)
     assert '"financers": {"name": "ADEME"}' in result.rejections[1].excerpt
@@ -171,8 +170,12 @@ def test_malformed_page(tmp_path: Path, spec, api_key: str) -> None:
 
 def test_unreadable_page_is_one_rejection(spec) -> None:
     good = (FIXTURES / "page-1.json").read_bytes()
-    payload = Payload.build([(PAGE_1, good[: len(good) // 2], "application/json"),
-                             (PAGE_2, b'{"count": 3, "results": {"id": 1}}', "application/json")])
+    payload = Payload.build(
+        [
+            (PAGE_1, good[: len(good) // 2], "application/json"),
+            (PAGE_2, b'{"count": 3, "results": {"id": 1}}', "application/json"),
+        ]
+    )
     result = aides_territoires.parse(spec, payload)
     assert result.records == []
     assert [r.location for r in result.rejections] == [f"page 1 ({PAGE_1})", f"page 2 ({PAGE_2})"]
@@ -193,11 +196,37 @@ def test_result_shape_on_the_real_drome_feed(spec) -> None:
 # -- corruption --------------------------------------------------------------------------
 
 FIELDS = [
-    "id", "slug", "url", "name", "name_initial", "short_title", "financers", "financers_full", "instructors",
-    "instructors_full", "programs", "description", "eligibility", "perimeter", "perimeter_scale", "origin_url",
-    "application_url", "targeted_audiences", "aid_types", "categories", "start_date", "submission_deadline",
-    "subvention_rate_lower_bound", "subvention_rate_upper_bound", "subvention_rate", "subvention_comment",
-    "loan_amount", "recoverable_advance_amount", "recurrence", "date_created", "date_updated",
+    "id",
+    "slug",
+    "url",
+    "name",
+    "name_initial",
+    "short_title",
+    "financers",
+    "financers_full",
+    "instructors",
+    "instructors_full",
+    "programs",
+    "description",
+    "eligibility",
+    "perimeter",
+    "perimeter_scale",
+    "origin_url",
+    "application_url",
+    "targeted_audiences",
+    "aid_types",
+    "categories",
+    "start_date",
+    "submission_deadline",
+    "subvention_rate_lower_bound",
+    "subvention_rate_upper_bound",
+    "subvention_rate",
+    "subvention_comment",
+    "loan_amount",
+    "recoverable_advance_amount",
+    "recurrence",
+    "date_created",
+    "date_updated",
 ]
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -239,10 +268,12 @@ def test_truncated_pages_are_one_rejection(data: st.DataObject) -> None:
 @given(st.lists(ITEMS, max_size=6), st.lists(ITEMS, max_size=3))
 def test_wrong_types_never_raise(page_1: list, page_2: list) -> None:
     spec = get_spec("aides-territoires")
-    payload = Payload.build([
-        (PAGE_1, json.dumps({"count": 9, "next": PAGE_2, "results": page_1}).encode(), "application/json"),
-        (PAGE_2, json.dumps({"count": 9, "next": None, "results": page_2}).encode(), "application/json"),
-    ])
+    payload = Payload.build(
+        [
+            (PAGE_1, json.dumps({"count": 9, "next": PAGE_2, "results": page_1}).encode(), "application/json"),
+            (PAGE_2, json.dumps({"count": 9, "next": None, "results": page_2}).encode(), "application/json"),
+        ]
+    )
     result = aides_territoires.parse(spec, payload)
     assert result.items_seen == len(page_1) + len(page_2)
     for record in result.records:

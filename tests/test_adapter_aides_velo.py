@@ -12,9 +12,18 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from npm_test_helpers import (
+    LocalPackages,
+    NpmModel,
+    accounted_for,
+    assert_no_unexpected_error,
+    by_id,
+    fixture_models,
+    json_values_with,
+    make_tarball,
+    with_field,
+)
 
-from npm_test_helpers import LocalPackages, NpmModel, by_id, fixture_models, make_tarball
-from npm_test_helpers import accounted_for, assert_no_unexpected_error, json_values_with, with_field
 from sources.adapters import aides_velo
 from sources.adapters.publicodes import normalise_keys
 from sources.ingest import IngestStatus, ingest
@@ -28,8 +37,15 @@ MEMBER = "publicodes-build/aides-velo.model.json"
 VELO = NpmModel(aides_velo, SPEC, MEMBER)
 payload_of, parse_bytes = VELO.payload_of, VELO.parse_bytes
 FIXTURE_AIDS = [
-    "aides . paris", "aides . ile de france", "aides . ardèche", "aides . caen", "aides . sarlat",
-    "aides . la côtière à montluel", "aides . saintes", "aides . region centre", "aides . monaco",
+    "aides . paris",
+    "aides . ile de france",
+    "aides . ardèche",
+    "aides . caen",
+    "aides . sarlat",
+    "aides . la côtière à montluel",
+    "aides . saintes",
+    "aides . region centre",
+    "aides . monaco",
     "aides . bonus vélo",
 ]
 
@@ -91,7 +107,9 @@ def test_levels_and_territories_stay_as_stated(fixture_result):
     assert records["aides . ardèche"].geo_inclusions == [GeoMention("departement", code="07")]
     assert records["aides . ardèche"].date_cloture == "31/12/2025"
     assert records["aides . la côtière à montluel"].niveau == "intercommunalité"
-    assert records["aides . la côtière à montluel"].geo_inclusions == [GeoMention("epci", nom="CC de la Côtière à Montluel")]
+    assert records["aides . la côtière à montluel"].geo_inclusions == [
+        GeoMention("epci", nom="CC de la Côtière à Montluel")
+    ]
     assert records["aides . monaco"].geo_inclusions == [GeoMention("pays", nom="Monaco")]
 
 
@@ -103,7 +121,9 @@ def test_an_epci_name_holding_quotes_is_kept_whole(fixture_result):
 def test_not_equal_and_non_applicable_conditions_are_exclusions(fixture_result):
     centre = by_id(fixture_result)["aides . region centre"]
     assert centre.geo_inclusions == [
-        GeoMention("region", code="24"), GeoMention("epci", nom="CC du Perche"), GeoMention("epci", nom="CC du Bonnevalais"),
+        GeoMention("region", code="24"),
+        GeoMention("epci", nom="CC du Perche"),
+        GeoMention("epci", nom="CC du Bonnevalais"),
     ]
     assert centre.geo_exclusions == [
         GeoMention("commune", code="37261"),
@@ -126,7 +146,8 @@ def test_real_key_typos_are_read_under_their_intended_name(fixture_result):
     assert records["aides . sarlat"].montants == ["100 €", "250 €"]  # "plaond"
     assert "plaond" in records["aides . sarlat"].raw["aides . sarlat"]  # raw keeps the source's spelling
     assert normalise_keys({"unite": "€", "variations": [{"alors": {"plaond": "1 €"}}]}) == {
-        "unité": "€", "variations": [{"alors": {"plafond": "1 €"}}]
+        "unité": "€",
+        "variations": [{"alors": {"plafond": "1 €"}}],
     }
     # the intended spelling wins when both are there
     assert normalise_keys({"plafond": "2 €", "plaond": "1 €"}) == {"plafond": "2 €"}
@@ -159,7 +180,7 @@ def test_malformed_aids_are_rejected_one_by_one_and_their_neighbours_kept():
     ("content", "reason_start"),
     [
         (b'{"aides . paris": {"titre": "Ville de Paris"', "JSON illisible (ligne 1"),
-        ("{\"aides . a\": {\"titre\": \"Ville\"}}".encode("utf-16"), "encodage invalide"),
+        ('{"aides . a": {"titre": "Ville"}}'.encode("utf-16"), "encodage invalide"),
         (b'[{"titre": "Ville de Paris"}]', "un objet JSON de règles est attendu, trouvé : list"),
         (b"", "JSON illisible"),
     ],
@@ -192,8 +213,20 @@ geo_strings = st.builds(
     st.one_of(st.text(max_size=12).map(lambda text: f"'{text}'"), st.text(max_size=12)),
 )
 json_values = json_values_with(geo_strings)
-FIELDS = ["titre", "remplace", "applicable si", "non applicable si", "lien", "description", "valeur", "plafond",
-          "variations", "dernière mise à jour", "date de fin", "plaond"]
+FIELDS = [
+    "titre",
+    "remplace",
+    "applicable si",
+    "non applicable si",
+    "lien",
+    "description",
+    "valeur",
+    "plafond",
+    "variations",
+    "dernière mise à jour",
+    "date de fin",
+    "plaond",
+]
 
 
 rule_names = st.one_of(
@@ -201,9 +234,7 @@ rule_names = st.one_of(
     st.text(max_size=15).map(lambda text: f"aides . {text}"),
     st.text(max_size=15),
 )
-aid_like = st.fixed_dictionaries(
-    {}, optional={key: json_values for key in ["titre", "remplace", *FIELDS]}
-)
+aid_like = st.fixed_dictionaries({}, optional={key: json_values for key in ["titre", "remplace", *FIELDS]})
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -313,7 +344,9 @@ def test_real_package_3_6_1_values(pinned_result):
     assert records["aides . sarlat"].montants == ["100 €"]
     assert records["aides . ardèche"].geo_inclusions == [GeoMention("departement", code="07")]
     assert records["aides . luxembourg"].geo_inclusions == [GeoMention("pays", nom="Luxembourg")]
-    assert records["aides . saintes"].geo_inclusions == [GeoMention("epci", nom='CA "Saintes - Grandes Rives - L\'Agglo"')]
+    assert records["aides . saintes"].geo_inclusions == [
+        GeoMention("epci", nom='CA "Saintes - Grandes Rives - L\'Agglo"')
+    ]
     centre = records["aides . region centre"]
     assert GeoMention("region", code="24") in centre.geo_inclusions
     assert GeoMention("epci", nom="Tours Métropole Val de Loire") in centre.geo_exclusions
@@ -323,8 +356,11 @@ def test_real_package_3_6_1_values(pinned_result):
 def test_latest_package_has_aids_at_every_level(latest_result):
     payload, result = latest_result
     model = json.loads(payload.content(MEMBER))
-    titled = [name for name, rule in model.items()
-              if name.startswith("aides . ") and name.count(" . ") == 1 and isinstance(rule, dict) and "titre" in rule]
+    titled = [
+        name
+        for name, rule in model.items()
+        if name.startswith("aides . ") and name.count(" . ") == 1 and isinstance(rule, dict) and "titre" in rule
+    ]
     assert len(result.records) > 300
     assert len(result.records) + len(result.rejections) == len(titled)
     assert len(result.rejections) <= 3, result.rejections

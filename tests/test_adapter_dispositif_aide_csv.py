@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 
 import pytest
+from collect_test_helpers import context as _context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from collect_test_helpers import context as _context
 from paths import FIXTURES as FIXTURES_ROOT
 from paths import MTE, OFFICIAL_SCHEMA, OFFICIAL_SCHEMA_DIR
+
 from sources.adapters import dispositif_aide_csv as adapter
 from sources.base import Payload, SourceSpec
 from sources.fetch.transport import ReplayTransport

@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from collect_test_helpers import context as _context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from collect_test_helpers import context as _context
 from paths import FIXTURES
+
 from sources.adapters import html_scraper
 from sources.adapters.html import FETCH_ERROR_MEDIA
 from sources.base import Payload, SourceSpec
@@ -41,8 +41,10 @@ def test_angers_cards_over_two_pages_through_collect(tmp_path):
     result = html_scraper.parse(ANGERS, payload)
     assert result.rejections == []
     assert [r.titre for r in result.records] == [
-        "Aide à l'achat d'un composteur", "Récupérateur d'eau de pluie",
-        "Aide à l'achat d'un vélo à assistance électrique", "Végétaliser le pied de sa façade",
+        "Aide à l'achat d'un composteur",
+        "Récupérateur d'eau de pluie",
+        "Aide à l'achat d'un vélo à assistance électrique",
+        "Végétaliser le pied de sa façade",
         "Rénovation énergétique : Mieux chez moi",
     ]
     composteur, eau, velo = result.records[:3]
@@ -67,8 +69,11 @@ def test_angers_cards_over_two_pages_through_collect(tmp_path):
         "titre": "Aide à l'achat d'un vélo à assistance électrique",
         "promesse": "Une aide pour l'achat d'un vélo à assistance électrique neuf ou d'occasion.",
         "description": velo.description,
-        "montants": ["jusqu'à 400 €"], "cibles": ["Particuliers"], "porteurs": ["Angers Loire Métropole"],
-        "url_demarche": "https://e-services.angers.fr/demarches/aide-vae", "thematiques": ["Mobilité", "Vélo"],
+        "montants": ["jusqu'à 400 €"],
+        "cibles": ["Particuliers"],
+        "porteurs": ["Angers Loire Métropole"],
+        "url_demarche": "https://e-services.angers.fr/demarches/aide-vae",
+        "thematiques": ["Mobilité", "Vélo"],
     }
 
 
@@ -79,15 +84,20 @@ def test_gironde_rows_with_a_next_link_and_a_page_without_body(tmp_path):
 
     result = html_scraper.parse(GIRONDE, payload)
     assert [r.titre for r in result.records] == [
-        "Plantation de haies champêtres", "Rénovation énergétique des bâtiments communaux",
-        "Appel à projets « Alimentation durable et circuits courts »", "Gestion des cours d'eau et des zones humides",
+        "Plantation de haies champêtres",
+        "Rénovation énergétique des bâtiments communaux",
+        "Appel à projets « Alimentation durable et circuits courts »",
+        "Gestion des cours d'eau et des zones humides",
     ]
     haies, renovation, alimentation, rivieres = result.records
     assert haies.taux == ["80 %"] and haies.cibles == ["Agriculteurs", "Communes", "Associations"]
     assert haies.eligibilite == "<p>Linéaire minimum de 100 mètres.</p>"
     assert (renovation.date_ouverture, renovation.date_cloture) == ("06/01/2025", "30/06/2025")  # as stated
     assert renovation.montants == ["plafonné à 100 000 € par projet"]
-    assert alimentation.url_demarche == "https://www.gironde.fr/aides-et-subventions/alimentation-durable/deposer-un-projet"
+    assert (
+        alimentation.url_demarche
+        == "https://www.gironde.fr/aides-et-subventions/alimentation-durable/deposer-un-projet"
+    )
     assert rivieres.taux == ["de 20 à 40 %"] and rivieres.url_demarche is None
     assert rivieres.geo_inclusions == [GeoMention("departement", code="33", nom="Gironde")]
     assert rivieres.financeurs == ["Département de la Gironde"]
@@ -96,15 +106,21 @@ def test_gironde_rows_with_a_next_link_and_a_page_without_body(tmp_path):
     assert len(result.rejections) == 1
     rejection = result.rejections[0]
     assert rejection.location == "https://www.gironde.fr/aides-et-subventions/velos-cargos-pour-les-associations"
-    assert rejection.reason == "champ obligatoire introuvable sur la page : description (sélecteur div.field--name-body@html)"
+    assert (
+        rejection.reason
+        == "champ obligatoire introuvable sur la page : description (sélecteur div.field--name-body@html)"
+    )
     assert result.items_seen == 5
 
 
 def test_a_detail_page_that_cannot_be_fetched_is_one_rejection(tmp_path):
     folder = FIXTURES / GIRONDE.name
     index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-    files = {entry["url"]: folder / entry["file"] for entry in index["responses"]
-             if "plantation-de-haies" not in entry["url"]}
+    files = {
+        entry["url"]: folder / entry["file"]
+        for entry in index["responses"]
+        if "plantation-de-haies" not in entry["url"]
+    }
     payload = html_scraper.collect(GIRONDE, _context(tmp_path, ReplayTransport.from_files(files)))
     haies = "https://www.gironde.fr/aides-et-subventions/plantation-de-haies-champetres"
     assert dict((doc.name, doc.media_type) for doc, _ in payload.documents)[haies] == FETCH_ERROR_MEDIA
@@ -116,58 +132,81 @@ def test_a_detail_page_that_cannot_be_fetched_is_one_rejection(tmp_path):
 
 def _spec(**config: object) -> SourceSpec:
     base = {
-        "list_url": "https://www.example.fr/aides", "item_selector": "li.aide", "link_selector": "a",
-        "next_selector": "a.suivante", "required": ["titre", "montants"],
-        "detail": {"titre": "h1", "description": "div.corps@html", "montants": "p.montant", "url_demarche": "a.demarche@href"},
+        "list_url": "https://www.example.fr/aides",
+        "item_selector": "li.aide",
+        "link_selector": "a",
+        "next_selector": "a.suivante",
+        "required": ["titre", "montants"],
+        "detail": {
+            "titre": "h1",
+            "description": "div.corps@html",
+            "montants": "p.montant",
+            "url_demarche": "a.demarche@href",
+        },
         "constants": {"geo": {"niveau": "commune", "nom": "Exempleville"}},
     }
     return dataclasses.replace(ANGERS, name="ville-exemple", config={**base, **config})
 
 
 def _list_page(*hrefs: str | None, next_href: str | None = None) -> bytes:
-    items = "".join(f"<li class='aide'><a href='{h}'>aide</a></li>" if h else "<li class='aide'>sans lien</li>" for h in hrefs)
+    items = "".join(
+        f"<li class='aide'><a href='{h}'>aide</a></li>" if h else "<li class='aide'>sans lien</li>" for h in hrefs
+    )
     following = f"<a class='suivante' href='{next_href}'>Page suivante</a>" if next_href else ""
     return _html(f"<ul>{items}</ul>{following}")
 
 
 def test_missing_selectors_duplicates_and_broken_pages_are_rejected_where_they_are():
     spec = _spec()
-    good = _html("<h1>Aide complète</h1><div class='corps'><p>Texte</p></div><p class='montant'>500 €</p>"
-                 "<a class='demarche' href='/demande'>Demander</a>")
+    good = _html(
+        "<h1>Aide complète</h1><div class='corps'><p>Texte</p></div><p class='montant'>500 €</p>"
+        "<a class='demarche' href='/demande'>Demander</a>"
+    )
     no_amount = _html("<h1>Aide sans montant</h1><div class='corps'>x</div>")
     no_title = _html("<h2>Pas de h1</h2><p class='montant'>10 €</p>")
     truncated = good[: good.index(b"<p class='montant'>")]
     cp1252 = _html("<h1>Aide à l'éco-rénovation</h1><p class='montant'>1 000 €</p>").decode().encode("cp1252")
-    payload = Payload.build([
-        ("https://www.example.fr/aides", _list_page("/a", "/b", None, "/c", "/a"), "text/html"),
-        ("https://www.example.fr/a", good, "text/html"),
-        ("https://www.example.fr/b", no_amount, "text/html"),
-        ("https://www.example.fr/c", no_title, "text/html"),
-    ])
+    payload = Payload.build(
+        [
+            ("https://www.example.fr/aides", _list_page("/a", "/b", None, "/c", "/a"), "text/html"),
+            ("https://www.example.fr/a", good, "text/html"),
+            ("https://www.example.fr/b", no_amount, "text/html"),
+            ("https://www.example.fr/c", no_title, "text/html"),
+        ]
+    )
     result = html_scraper.parse(spec, payload)
     assert [(r.native_id, r.titre, r.montants, r.url_demarche) for r in result.records] == [
         ("https://www.example.fr/a", "Aide complète", ["500 €"], "https://www.example.fr/demande"),
     ]
     assert [(r.location, r.reason) for r in result.rejections] == [
         ("https://www.example.fr/b", "champ obligatoire introuvable sur la page : montants (sélecteur p.montant)"),
-        ("https://www.example.fr/aides : page de liste 1, élément 3",
-         "élément sans lien vers une page de détail (sélecteur « a »)"),
+        (
+            "https://www.example.fr/aides : page de liste 1, élément 3",
+            "élément sans lien vers une page de détail (sélecteur « a »)",
+        ),
         ("https://www.example.fr/c", "champ obligatoire introuvable sur la page : titre (sélecteur h1)"),
-        ("https://www.example.fr/a",
-         "aide déjà listée (https://www.example.fr/aides : page de liste 1, élément 1), "
-         "ignorée ici (https://www.example.fr/aides : page de liste 1, élément 5)"),
+        (
+            "https://www.example.fr/a",
+            "aide déjà listée (https://www.example.fr/aides : page de liste 1, élément 1), "
+            "ignorée ici (https://www.example.fr/aides : page de liste 1, élément 5)",
+        ),
     ]
     assert result.items_seen == 5
 
-    payload = Payload.build([
-        ("https://www.example.fr/aides", _list_page("/t", "/l", "/x"), "text/html"),
-        ("https://www.example.fr/t", truncated, "text/html"),
-        ("https://www.example.fr/l", cp1252, "text/html; charset=utf-8"),
-        ("https://www.example.fr/x", b"\x00\xff\xfe<<<>>>", "text/html"),
-    ])
+    payload = Payload.build(
+        [
+            ("https://www.example.fr/aides", _list_page("/t", "/l", "/x"), "text/html"),
+            ("https://www.example.fr/t", truncated, "text/html"),
+            ("https://www.example.fr/l", cp1252, "text/html; charset=utf-8"),
+            ("https://www.example.fr/x", b"\x00\xff\xfe<<<>>>", "text/html"),
+        ]
+    )
     result = html_scraper.parse(spec, payload)
     assert [(r.titre, r.montants) for r in result.records] == [("Aide à l'éco-rénovation", ["1 000 €"])]
-    assert result.records[0].raw["encodage"] == "octets non conformes à l'encodage déclaré (utf-8) : page lue en windows-1252"
+    assert (
+        result.records[0].raw["encodage"]
+        == "octets non conformes à l'encodage déclaré (utf-8) : page lue en windows-1252"
+    )
     assert [(r.location, r.reason) for r in result.rejections] == [
         ("https://www.example.fr/t", "page de détail tronquée (ni </body> ni </html>)"),
         ("https://www.example.fr/x", "page de détail tronquée (ni </body> ni </html>)"),
@@ -180,7 +219,10 @@ def test_a_list_page_without_items_is_one_rejection():
     result = html_scraper.parse(spec, Payload.build([("https://www.example.fr/aides", page, "text/html")]))
     assert result.records == []
     assert [(r.location, r.reason) for r in result.rejections] == [
-        ("https://www.example.fr/aides (page de liste 1)", "aucune aide trouvée : le sélecteur « li.aide » ne désigne rien"),
+        (
+            "https://www.example.fr/aides (page de liste 1)",
+            "aucune aide trouvée : le sélecteur « li.aide » ne désigne rien",
+        ),
     ]
 
 
@@ -205,10 +247,14 @@ def test_pagination_stops_at_max_pages_and_on_loops(tmp_path):
 
     capped = html_scraper.collect(_spec(max_pages=2), _context(tmp_path / "2", ReplayTransport.from_files(files)))
     assert [doc.name for doc, _ in capped.documents] == [
-        "https://www.example.fr/aides", "https://www.example.fr/aides?p=2", "https://www.example.fr/a", "https://www.example.fr/b",
+        "https://www.example.fr/aides",
+        "https://www.example.fr/aides?p=2",
+        "https://www.example.fr/a",
+        "https://www.example.fr/b",
     ]
     assert [r.native_id for r in html_scraper.parse(_spec(max_pages=2), capped).records] == [
-        "https://www.example.fr/a", "https://www.example.fr/b",
+        "https://www.example.fr/a",
+        "https://www.example.fr/b",
     ]
 
 
@@ -221,7 +267,9 @@ detail_bytes = st.one_of(
     st.builds(lambda page, cut: page[:cut], st.sampled_from(_DETAILS), st.integers(0, 3000)),
     st.builds(lambda text: _html(text), st.text(max_size=200)),
 )
-hrefs = st.one_of(st.none(), st.sampled_from(["/a", "/b", "/c", "https://autre.example.org/d", "javascript:void(0)", "#"]))
+hrefs = st.one_of(
+    st.none(), st.sampled_from(["/a", "/b", "/c", "https://autre.example.org/d", "javascript:void(0)", "#"])
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -238,13 +286,17 @@ def test_generated_list_and_detail_pages_account_for_every_item(links, details):
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(listing=st.one_of(st.binary(max_size=400), st.builds(lambda cut: _LIST[:cut], st.integers(0, len(_LIST)))),
-       detail=detail_bytes)
+@given(
+    listing=st.one_of(st.binary(max_size=400), st.builds(lambda cut: _LIST[:cut], st.integers(0, len(_LIST)))),
+    detail=detail_bytes,
+)
 def test_corrupt_gironde_pages_never_raise(listing, detail):
-    payload = Payload.build([
-        (GIRONDE_LIST, listing, "text/html"),
-        ("https://www.gironde.fr/aides-et-subventions/plantation-de-haies-champetres", detail, "text/html"),
-    ])
+    payload = Payload.build(
+        [
+            (GIRONDE_LIST, listing, "text/html"),
+            ("https://www.gironde.fr/aides-et-subventions/plantation-de-haies-champetres", detail, "text/html"),
+        ]
+    )
     result = html_scraper.parse(GIRONDE, payload)
     links, _ = html_scraper.read_list(listing, "text/html", GIRONDE_LIST, GIRONDE.config)
     assert result.items_seen == (len(links) or 1)

@@ -12,11 +12,12 @@ import json
 from pathlib import Path
 
 import pytest
+from collect_test_helpers import HeaderRecorder
+from collect_test_helpers import context as _context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from collect_test_helpers import HeaderRecorder, context as _context
 from paths import AT_API, FIXTURES
+
 from sources.adapters import ademe_agir, departement_drome, departement_manche, ile_de_france
 from sources.base import Payload
 from sources.fetch.client import FetchError
@@ -64,8 +65,10 @@ def test_ademe_real_payload(tmp_path: Path, ademe_credentials: tuple[str, str]) 
     assert [r.native_id for r in result.records] == ["1ed7d411", "1ed7d40a", "1ec8f1be", "1ed7fb5d", "1ed85d34"]
     first = result.records[0]
     assert first.titre == "Investissements d’écoconception pour améliorer la performance environnementale"
-    assert first.url_source == ("https: //agirpourlatransition.ademe.fr/entreprises/aides-financieres/2023/"
-                                     "investissements-decoconception-ameliorer-performance-environnementale")
+    assert first.url_source == (
+        "https: //agirpourlatransition.ademe.fr/entreprises/aides-financieres/2023/"
+        "investissements-decoconception-ameliorer-performance-environnementale"
+    )
     assert first.cibles == ["SCA3", "SCA2", "SCA1"]
     assert first.thematiques == ["ECD", "ECO", "ALIBIO", "PRODUR"]
     assert first.types_aides == ["GAG"]
@@ -109,9 +112,12 @@ def test_ademe_unreadable_payload(tmp_path: Path) -> None:
     spec = get_spec("ademe-agir")
     url = spec.config["url"]
     for content, reason in [
-        (b'{"success": false, "message": "unauthorized"}', "structure inattendue : objet sans liste 'ListeDispositifs'"),
+        (
+            b'{"success": false, "message": "unauthorized"}',
+            "structure inattendue : objet sans liste 'ListeDispositifs'",
+        ),
         (b'{"ListeDispositifs": "none"}', "structure inattendue : 'ListeDispositifs' de type texte"),
-        ("{\"ListeDispositifs\": [{\"titre\": \"é\"}]}".encode("latin-1"), "encodage invalide"),
+        ('{"ListeDispositifs": [{"titre": "é"}]}'.encode("latin-1"), "encodage invalide"),
         (b"", "document vide : aucune donnée JSON"),
     ]:
         result = ademe_agir.parse(spec, Payload.build([(url, content, "application/json")]))
@@ -228,10 +234,21 @@ def test_manche_real_payload(tmp_path: Path, manche_credentials: tuple[str, str]
     # the recorded feed says count 110 but carries 10 aids: one record per aid
     assert len(result.records) == _count_items(AT_API / "departement_manche_data.json", "aides") == 10
     assert [r.native_id for r in result.records] == [
-        "36021", "36027", "30802", "30801", "30798", "30788", "30791", "39672", "39620", "35024"]
+        "36021",
+        "36027",
+        "30802",
+        "30801",
+        "30798",
+        "30788",
+        "30791",
+        "39672",
+        "39620",
+        "35024",
+    ]
     first = result.records[0]
-    assert first.titre == ("Appel à projets pour une mise en place d&rsquo;un centre parental "
-                           "d&rsquo;une capacité de 20 places")  # entities kept for normalisation
+    assert first.titre == (
+        "Appel à projets pour une mise en place d&rsquo;un centre parental d&rsquo;une capacité de 20 places"
+    )  # entities kept for normalisation
     assert first.description is None and first.cibles == ["Associations"]
     assert first.url_source.startswith("https://test.manche.fr/guide-des-aides/appel-a-projets-")
     assert first.financeurs == ["Département de la Manche"]
@@ -275,20 +292,92 @@ def test_manche_needs_credentials_except_in_fixture_replay(tmp_path: Path, monke
 # -- corruption --------------------------------------------------------------------------------
 
 ADAPTERS = {
-    "ademe-agir": (ademe_agir, "ListeDispositifs", "ademe_agir_data.json", [
-        "id", "titre", "type", "sous_type_aap", "date_debut", "date_fin", "date_derniere_modification",
-        "description_longue", "cible_projet", "thematiques", "couverture_geo", "regions", "url_agir"]),
-    "region-ile-de-france": (ile_de_france, None, "ile_de_france_data.json", [
-        "reference", "id", "title", "entete", "objectif", "publicsBeneficiairePrecision", "publicsBeneficiaire",
-        "competences", "dateOuvertureCampagne", "dateFinCampagne", "date"]),
-    "departement-drome": (departement_drome, "results", "departement_drome_data.json", [
-        "id", "slug", "name", "short_title", "description", "eligibility", "origin_url", "application_url",
-        "targeted_audiences", "aid_types", "subvention_rate", "subvention_comment", "recurrence", "perimeter",
-        "financers", "instructors", "programs", "categories", "start_date", "submission_deadline"]),
-    "departement-manche": (departement_manche, "aides", "departement_manche_data.json", [
-        "id", "name", "description", "origin_url", "application_url", "categories", "targeted_audiences",
-        "aid_types", "recurrence", "date_created", "date_updated", "start_date", "submission_deadline",
-        "eligibility"]),
+    "ademe-agir": (
+        ademe_agir,
+        "ListeDispositifs",
+        "ademe_agir_data.json",
+        [
+            "id",
+            "titre",
+            "type",
+            "sous_type_aap",
+            "date_debut",
+            "date_fin",
+            "date_derniere_modification",
+            "description_longue",
+            "cible_projet",
+            "thematiques",
+            "couverture_geo",
+            "regions",
+            "url_agir",
+        ],
+    ),
+    "region-ile-de-france": (
+        ile_de_france,
+        None,
+        "ile_de_france_data.json",
+        [
+            "reference",
+            "id",
+            "title",
+            "entete",
+            "objectif",
+            "publicsBeneficiairePrecision",
+            "publicsBeneficiaire",
+            "competences",
+            "dateOuvertureCampagne",
+            "dateFinCampagne",
+            "date",
+        ],
+    ),
+    "departement-drome": (
+        departement_drome,
+        "results",
+        "departement_drome_data.json",
+        [
+            "id",
+            "slug",
+            "name",
+            "short_title",
+            "description",
+            "eligibility",
+            "origin_url",
+            "application_url",
+            "targeted_audiences",
+            "aid_types",
+            "subvention_rate",
+            "subvention_comment",
+            "recurrence",
+            "perimeter",
+            "financers",
+            "instructors",
+            "programs",
+            "categories",
+            "start_date",
+            "submission_deadline",
+        ],
+    ),
+    "departement-manche": (
+        departement_manche,
+        "aides",
+        "departement_manche_data.json",
+        [
+            "id",
+            "name",
+            "description",
+            "origin_url",
+            "application_url",
+            "categories",
+            "targeted_audiences",
+            "aid_types",
+            "recurrence",
+            "date_created",
+            "date_updated",
+            "start_date",
+            "submission_deadline",
+            "eligibility",
+        ],
+    ),
 }
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -11,9 +11,18 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from npm_test_helpers import (
+    LocalPackages,
+    NpmModel,
+    accounted_for,
+    assert_no_unexpected_error,
+    by_id,
+    fixture_models,
+    json_values_with,
+    make_tarball,
+    with_field,
+)
 
-from npm_test_helpers import LocalPackages, NpmModel, by_id, fixture_models, make_tarball
-from npm_test_helpers import accounted_for, assert_no_unexpected_error, json_values_with, with_field
 from sources.adapters import mesaidesreno
 from sources.npm import NpmPackageError
 from sources.record import GeoMention
@@ -26,12 +35,23 @@ RENO = NpmModel(mesaidesreno, SPEC, MEMBER)
 parse_bytes = RENO.parse_bytes
 FRANCE = GeoMention("pays", nom="France")
 NATIONAL = [
-    "MPR . accompagnée", "MPR . accompagnée . prise en charge MAR", "CEE . rénovation d'ampleur", "denormandie",
-    "taxe foncière", "PTZ", "PAR", "ampleur . prime individuelle copropriété", "MPR . non accompagnée", "copropriété",
+    "MPR . accompagnée",
+    "MPR . accompagnée . prise en charge MAR",
+    "CEE . rénovation d'ampleur",
+    "denormandie",
+    "taxe foncière",
+    "PTZ",
+    "PAR",
+    "ampleur . prime individuelle copropriété",
+    "MPR . non accompagnée",
+    "copropriété",
 ]
 LOCAL = [
-    "aides locales . besançon", "aides locales . charente-maritime", "aides locales . côte-d'or",
-    "aides locales . doubs-25", "aides locales . morlaix",
+    "aides locales . besançon",
+    "aides locales . charente-maritime",
+    "aides locales . côte-d'or",
+    "aides locales . doubs-25",
+    "aides locales . morlaix",
 ]
 
 
@@ -115,7 +135,8 @@ def test_local_aids_carry_their_stated_geography_level_and_amounts(fixture_resul
     morlaix = records["aides locales . morlaix"]
     assert morlaix.geo_inclusions == [GeoMention("commune", code="29151")]  # from the nested rule
     assert set(morlaix.raw) == {
-        "aides locales . morlaix", "aides locales . morlaix . bailleur . conditions géo",
+        "aides locales . morlaix",
+        "aides locales . morlaix . bailleur . conditions géo",
         "aides locales . morlaix . bailleur . montant",
     }
 
@@ -127,7 +148,9 @@ def test_malformed_aids_are_rejected_one_by_one_and_their_neighbours_kept():
     model = json.loads(MALFORMED.read_text(encoding="utf-8"))
     result = parse_bytes(MALFORMED.read_bytes())
     assert [record.native_id for record in result.records] == [
-        "PTZ", "aides locales . besançon", "aides locales . essonne",
+        "PTZ",
+        "aides locales . besançon",
+        "aides locales . essonne",
     ]
     assert len(result.records) + len(result.rejections) == len(items_of(model)) == 12
     assert {rejection.location: rejection.reason for rejection in result.rejections} == {
@@ -164,17 +187,36 @@ BASELINE = {record.native_id: record.to_row() for record in parse_bytes(VALID).r
 test_random_bytes_never_raise = RENO.random_bytes_test(items_of)
 test_truncated_models_are_one_rejection = RENO.truncated_models_test(VALID)
 json_values = json_values_with(
-    st.builds(lambda field, op, value: f"logement . {field} {op} '{value}'",
-              st.sampled_from(["EPCI", "commune", "département", "région", "type"]),
-              st.sampled_from(["=", "!="]), st.text(max_size=10))
+    st.builds(
+        lambda field, op, value: f"logement . {field} {op} '{value}'",
+        st.sampled_from(["EPCI", "commune", "département", "région", "type"]),
+        st.sampled_from(["=", "!="]),
+        st.text(max_size=10),
+    )
 )
 TARGETS = sorted({name for name in json.loads(VALID) if name.startswith(tuple(NATIONAL + LOCAL))})
-FIELDS = ["titre", "marque", "complément de marque", "type", "lien", "description", "conditions éligibilités",
-          "montant", "valeur", "plafond", "variations", "formule", "remplace", "toutes ces conditions"]
+FIELDS = [
+    "titre",
+    "marque",
+    "complément de marque",
+    "type",
+    "lien",
+    "description",
+    "conditions éligibilités",
+    "montant",
+    "valeur",
+    "plafond",
+    "variations",
+    "formule",
+    "remplace",
+    "toutes ces conditions",
+]
 
 
 rule_names = st.one_of(
-    st.sampled_from(["aides locales", "aides locales . montant", "PTZ", "copropriété", "MPR . non accompagnée", *TARGETS]),
+    st.sampled_from(
+        ["aides locales", "aides locales . montant", "PTZ", "copropriété", "MPR . non accompagnée", *TARGETS]
+    ),
     st.text(max_size=10).map(lambda text: f"aides locales . {text}"),
     st.text(max_size=10).map(lambda text: f"aides locales . {text} . conditions géo"),
     st.text(max_size=10).map(lambda text: f"aides locales . {text} . montant"),
@@ -247,10 +289,21 @@ def test_real_package_2_3_1_national_and_local_aids(pinned):
     payload, result = pinned
     records = by_id(result)
     assert [r.native_id for r in result.records] == [
-        "ampleur . prime individuelle copropriété", "MPR . accompagnée", "MPR . accompagnée . prise en charge MAR",
-        "CEE . rénovation d'ampleur", "denormandie", "taxe foncière", "PTZ", "PAR", "MPR . non accompagnée",
-        "copropriété", "aides locales . besançon", "aides locales . charente-maritime", "aides locales . côte-d'or",
-        "aides locales . angers", "aides locales . essonne",
+        "ampleur . prime individuelle copropriété",
+        "MPR . accompagnée",
+        "MPR . accompagnée . prise en charge MAR",
+        "CEE . rénovation d'ampleur",
+        "denormandie",
+        "taxe foncière",
+        "PTZ",
+        "PAR",
+        "MPR . non accompagnée",
+        "copropriété",
+        "aides locales . besançon",
+        "aides locales . charente-maritime",
+        "aides locales . côte-d'or",
+        "aides locales . angers",
+        "aides locales . essonne",
     ]
     assert {(r.location, r.reason) for r in result.rejections} == {
         ("règle 'aides locales . doubs'", "aide locale sans titre (règle vide)"),
@@ -276,13 +329,27 @@ def test_latest_package_has_every_national_aid_and_every_titled_local_aid(latest
     payload, result = latest
     model = json.loads(payload.content(MEMBER))
     records = by_id(result)
-    for name in ["MPR . accompagnée", "MPR . non accompagnée", "CEE . rénovation d'ampleur", "PTZ", "PAR",
-                 "denormandie", "taxe foncière", "copropriété", "ampleur . prime individuelle copropriété"]:
+    for name in [
+        "MPR . accompagnée",
+        "MPR . non accompagnée",
+        "CEE . rénovation d'ampleur",
+        "PTZ",
+        "PAR",
+        "denormandie",
+        "taxe foncière",
+        "copropriété",
+        "ampleur . prime individuelle copropriété",
+    ]:
         assert name in records, name
         assert records[name].geo_inclusions == [FRANCE]
-    titled_local = [name for name, rule in model.items()
-                    if name.startswith("aides locales . ") and name.count(" . ") == 1
-                    and isinstance(rule, dict) and isinstance(rule.get("titre"), str)]
+    titled_local = [
+        name
+        for name, rule in model.items()
+        if name.startswith("aides locales . ")
+        and name.count(" . ") == 1
+        and isinstance(rule, dict)
+        and isinstance(rule.get("titre"), str)
+    ]
     assert titled_local
     for name in titled_local:
         assert name in records, name

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from collect_test_helpers import context as _context
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from collect_test_helpers import context as _context
 from paths import FIXTURES as FIXTURES_ROOT
 from paths import MTE
+
 from sources.adapters import mte_programmes as adapter
 from sources.base import Payload
 from sources.fetch.transport import ReplayTransport
@@ -92,7 +92,10 @@ def test_real_accelerateur_decarbonation(real) -> None:
         "https://www.bpifrance.fr/nos-appels-a-projets-concours/"
         "candidatez-a-la-3e-promotion-de-laccelerateur-decarbonation"
     )
-    assert record.url_source == "https://mission-transition-ecologique.beta.gouv.fr/aides-entreprise/accelerateur-decarbonation"
+    assert (
+        record.url_source
+        == "https://mission-transition-ecologique.beta.gouv.fr/aides-entreprise/accelerateur-decarbonation"
+    )
     assert record.cibles == ["entreprises"]
     assert record.eligibilite.splitlines()[:3] == [
         "taille de l'entreprise :",
@@ -138,7 +141,11 @@ def test_real_dates_and_geography_as_stated(real) -> None:
     assert places.count("France et territoires d'outre-mer") == 142
     assert places.count("Landes, Nouvelle-Aquitaine, Occitanie") == 7
     assert {tuple(r.types_aides) for r in result.records} == {
-        ("étude",), ("financement",), ("formation",), ("prêt",), ("avantage fiscal",)
+        ("étude",),
+        ("financement",),
+        ("formation",),
+        ("prêt",),
+        ("avantage fiscal",),
     }
 
 
@@ -264,9 +271,19 @@ _VALUE = st.recursive(
 )
 _KEYS = st.sampled_from(
     [
-        "promesse", "description", "opérateur de contact", "autres opérateurs", "nature de l'aide",
-        "conditions d'éligibilité", "début de validité", "fin de validité", "montant du financement",
-        "coût de l'accompagnement", "url", "champs conditionnels", "ouvert aux administrations publiques",
+        "promesse",
+        "description",
+        "opérateur de contact",
+        "autres opérateurs",
+        "nature de l'aide",
+        "conditions d'éligibilité",
+        "début de validité",
+        "fin de validité",
+        "montant du financement",
+        "coût de l'accompagnement",
+        "url",
+        "champs conditionnels",
+        "ouvert aux administrations publiques",
     ]
 )
 

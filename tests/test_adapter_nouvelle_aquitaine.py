@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from xml.sax.saxutils import escape, quoteattr
 
+from collect_test_helpers import context as _context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from collect_test_helpers import context as _context
 from paths import FIXTURES
+
 from sources.adapters import nouvelle_aquitaine
 from sources.adapters.html import FETCH_ERROR_MEDIA
 from sources.base import Payload
@@ -73,12 +73,14 @@ def test_feed_and_detail_pages_through_collect(tmp_path):
 
 def test_failed_latin1_and_truncated_detail_pages(tmp_path):
     """A page that fails or is cut leaves a feed-only record; a mis-declared charset is read anyway."""
-    replay = ReplayTransport.from_files({
-        FEED: FIXTURE / "fiches-rss.xml",
-        # CIRCULAIRE is not served: the fetch fails
-        CHALEUR: FIXTURE / "chaleur-renouvelable-latin1.html",
-        TRAME: FIXTURE / "trame-verte-et-bleue-tronquee.html",
-    })
+    replay = ReplayTransport.from_files(
+        {
+            FEED: FIXTURE / "fiches-rss.xml",
+            # CIRCULAIRE is not served: the fetch fails
+            CHALEUR: FIXTURE / "chaleur-renouvelable-latin1.html",
+            TRAME: FIXTURE / "trame-verte-et-bleue-tronquee.html",
+        }
+    )
     payload = nouvelle_aquitaine.collect(SPEC, _context(tmp_path, replay))
     assert [doc.media_type for doc, _ in payload.documents][1] == FETCH_ERROR_MEDIA
 
@@ -112,21 +114,24 @@ def test_items_without_title_or_link_are_rejected_and_neighbours_kept():
     feed = _feed(
         "<item><title>Aide A</title><guid>https://les-aides.nouvelle-aquitaine.fr/a</guid></item>"
         "<item><description>ni titre ni lien</description></item>"
-        "<item><title>Sans lien</title><guid isPermaLink=\"false\">na-42</guid></item>"
+        '<item><title>Sans lien</title><guid isPermaLink="false">na-42</guid></item>'
         "<item><title>Sans rien</title></item>"
         "<item><guid>https://les-aides.nouvelle-aquitaine.fr/sans-titre</guid></item>"
     )
     payload = Payload.build([(FEED, feed, "application/rss+xml")])
     result = nouvelle_aquitaine.parse(SPEC, payload)
     assert [(r.native_id, r.titre) for r in result.records] == [
-        ("https://les-aides.nouvelle-aquitaine.fr/a", "Aide A"), ("na-42", "Sans lien"),
+        ("https://les-aides.nouvelle-aquitaine.fr/a", "Aide A"),
+        ("na-42", "Sans lien"),
     ]
     assert result.records[0].raw["page_detail"] == {"erreur": "page de détail absente de la collecte"}
     assert [(r.location, r.reason) for r in result.rejections] == [
         (f"{FEED} : item 2", "item sans titre ni lien"),
         (f"{FEED} : item 4", "item sans lien ni guid : aucune page ni identifiant"),
-        (f"{FEED} : item 5 (https://les-aides.nouvelle-aquitaine.fr/sans-titre)",
-         "item sans titre (ni dans le flux, ni sur la page)"),
+        (
+            f"{FEED} : item 5 (https://les-aides.nouvelle-aquitaine.fr/sans-titre)",
+            "item sans titre (ni dans le flux, ni sur la page)",
+        ),
     ]
     assert result.items_seen == 5
 
@@ -134,8 +139,12 @@ def test_items_without_title_or_link_are_rejected_and_neighbours_kept():
 def test_truncated_feed_keeps_the_items_before_the_cut():
     feed = (FIXTURE / "fiches-rss.xml").read_bytes()
     cut = feed.index(b"<title>Restauration de la trame")
-    payload = Payload.build([(FEED, feed[:cut], "application/rss+xml"),
-                             (CIRCULAIRE, (FIXTURE / "economie-circulaire.html").read_bytes(), "text/html")])
+    payload = Payload.build(
+        [
+            (FEED, feed[:cut], "application/rss+xml"),
+            (CIRCULAIRE, (FIXTURE / "economie-circulaire.html").read_bytes(), "text/html"),
+        ]
+    )
     result = nouvelle_aquitaine.parse(SPEC, payload)
     assert [r.native_id for r in result.records] == [CIRCULAIRE, CHALEUR]
     assert result.records[0].cibles == ["Collectivité territoriale", "Entreprise", "Association"]
@@ -160,7 +169,9 @@ def test_an_html_page_instead_of_the_feed_is_one_rejection():
     page = b"<html><head><title>Maintenance</title></head><body><p>Site en maintenance</p></body></html>"
     result = nouvelle_aquitaine.parse(SPEC, Payload.build([(FEED, page, "text/html")]))
     assert result.records == [] and len(result.rejections) == 1
-    assert result.rejections[0].reason == "flux RSS illisible : document qui n'est pas un flux RSS (élément racine <html>)"
+    assert (
+        result.rejections[0].reason == "flux RSS illisible : document qui n'est pas un flux RSS (élément racine <html>)"
+    )
 
 
 def test_a_latin1_feed_declared_utf8_is_read_as_latin1():
@@ -179,13 +190,17 @@ def test_category_values_split_only_on_the_sites_separator():
         "</body></html>"
     ).encode()
     detail = nouvelle_aquitaine.read_detail(page, "text/html", TRAME)
-    assert detail["categories"] == {"Domaines secondaires": ["Cuir, luxe", "Export"],
-                                    "Publics concernés": ["Entreprise", "Association"]}
+    assert detail["categories"] == {
+        "Domaines secondaires": ["Cuir, luxe", "Export"],
+        "Publics concernés": ["Entreprise", "Association"],
+    }
 
 
 def test_an_unrecognisable_detail_page_leaves_a_feed_only_record():
     feed = _feed(f"<item><title>Aide X</title><description>Résumé</description><guid>{TRAME}</guid></item>")
-    payload = Payload.build([(FEED, feed, "application/rss+xml"), (TRAME, b"<html><body><p>404</p></body></html>", "text/html")])
+    payload = Payload.build(
+        [(FEED, feed, "application/rss+xml"), (TRAME, b"<html><body><p>404</p></body></html>", "text/html")]
+    )
     record = nouvelle_aquitaine.parse(SPEC, payload).records[0]
     assert (record.titre, record.description) == ("Aide X", "Résumé")
     assert record.raw["page_detail"]["erreur"] == "page de détail sans contenu reconnaissable (ni titre, ni sections)"
@@ -193,10 +208,17 @@ def test_an_unrecognisable_detail_page_leaves_a_feed_only_record():
 
 # -- generated corrupt payloads ---------------------------------------------------------
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
-items = st.fixed_dictionaries({}, optional={
-    "title": texts, "guid": st.one_of(texts, st.just(TRAME), st.just(CHALEUR)), "link": st.one_of(texts, st.just(CIRCULAIRE)),
-    "description": texts, "pubDate": texts, "category": texts,
-})
+items = st.fixed_dictionaries(
+    {},
+    optional={
+        "title": texts,
+        "guid": st.one_of(texts, st.just(TRAME), st.just(CHALEUR)),
+        "link": st.one_of(texts, st.just(CIRCULAIRE)),
+        "description": texts,
+        "pubDate": texts,
+        "category": texts,
+    },
+)
 
 
 def _xml_char_ok(text: str) -> str:
@@ -215,15 +237,27 @@ def _item_xml(item: dict[str, str]) -> str:
 
 
 _FEED_BYTES = (FIXTURE / "fiches-rss.xml").read_bytes()
-pages = st.one_of(st.binary(max_size=300), st.sampled_from([
-    (FIXTURE / name).read_bytes()
-    for name in ("economie-circulaire.html", "chaleur-renouvelable-latin1.html", "trame-verte-et-bleue-tronquee.html")
-]))
+pages = st.one_of(
+    st.binary(max_size=300),
+    st.sampled_from(
+        [
+            (FIXTURE / name).read_bytes()
+            for name in (
+                "economie-circulaire.html",
+                "chaleur-renouvelable-latin1.html",
+                "trame-verte-et-bleue-tronquee.html",
+            )
+        ]
+    ),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(generated=st.lists(items, max_size=6), details=st.dictionaries(st.sampled_from([CIRCULAIRE, CHALEUR, TRAME]), pages),
-       failed=st.booleans())
+@given(
+    generated=st.lists(items, max_size=6),
+    details=st.dictionaries(st.sampled_from([CIRCULAIRE, CHALEUR, TRAME]), pages),
+    failed=st.booleans(),
+)
 def test_generated_feeds_account_for_every_item(generated, details, failed):
     feed = _feed("".join(_item_xml(item) for item in generated))
     parts = [(FEED, feed, "application/rss+xml")]
@@ -237,8 +271,10 @@ def test_generated_feeds_account_for_every_item(generated, details, failed):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(feed=st.one_of(st.binary(max_size=300), st.builds(lambda cut: _FEED_BYTES[:cut], st.integers(0, len(_FEED_BYTES)))),
-       detail=pages)
+@given(
+    feed=st.one_of(st.binary(max_size=300), st.builds(lambda cut: _FEED_BYTES[:cut], st.integers(0, len(_FEED_BYTES)))),
+    detail=pages,
+)
 def test_corrupt_feeds_never_raise(feed, detail):
     payload = Payload.build([(FEED, feed, "application/rss+xml"), (CIRCULAIRE, detail, "text/html")])
     result = nouvelle_aquitaine.parse(SPEC, payload)

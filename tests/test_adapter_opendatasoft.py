@@ -10,11 +10,11 @@ import dataclasses
 import json
 
 import pytest
+from collect_test_helpers import context as _context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from collect_test_helpers import context as _context
 from paths import FIXTURES
+
 from sources.adapters import opendatasoft
 from sources.base import Payload, SourceSpec
 from sources.fetch.transport import ReplayTransport
@@ -74,7 +74,8 @@ def test_pagination_follows_total_count_over_two_pages(tmp_path):
     replay = ReplayTransport.from_folder(FIXTURES / spec.name)
     payload = opendatasoft.collect(spec, _context(tmp_path, replay))
     assert [doc.name for doc, _ in payload.documents] == [
-        PDL_RECORDS + "?limit=3&offset=0", PDL_RECORDS + "?limit=3&offset=3",
+        PDL_RECORDS + "?limit=3&offset=0",
+        PDL_RECORDS + "?limit=3&offset=3",
     ]
     assert [url for url in replay.requested if "/records" in url] == [doc.name for doc, _ in payload.documents]
 
@@ -94,7 +95,11 @@ def test_occitanie_maps_its_own_field_names(tmp_path):
         "Agriculture biologique : aide à la conversion",
     ]
     renovation = result.records[0]
-    assert renovation.native_id == renovation.url_source == "https://www.laregion.fr/AAP-renovation-energetique-batiments-publics"
+    assert (
+        renovation.native_id
+        == renovation.url_source
+        == "https://www.laregion.fr/AAP-renovation-energetique-batiments-publics"
+    )
     assert renovation.types_aides == ["Appels à projets"]
     assert renovation.thematiques == ["Environnement - Climat", "Aménagement du territoire"]
     assert renovation.date_mise_a_jour == "2025-03-12T09:41:00+00:00"
@@ -109,14 +114,20 @@ def test_beyond_ten_thousand_rows_the_export_is_fetched(tmp_path):
     first = tmp_path / "first.json"
     first.write_text(json.dumps({"total_count": 12000, "results": [{"titre": "x", "url": "https://x"}]}))
     export = tmp_path / "export.json"
-    export.write_text(json.dumps([
-        {"titre": "Aide A", "url": "https://www.laregion.fr/A", "type": "Aides"},
-        {"titre": "Aide B", "type": "Aides"},
-    ]))
-    replay = ReplayTransport.from_files({
-        base + "/records?limit=100&offset=0&where=type+%3D+%22Aides%22": first,
-        base + "/exports/json?where=type+%3D+%22Aides%22": export,
-    })
+    export.write_text(
+        json.dumps(
+            [
+                {"titre": "Aide A", "url": "https://www.laregion.fr/A", "type": "Aides"},
+                {"titre": "Aide B", "type": "Aides"},
+            ]
+        )
+    )
+    replay = ReplayTransport.from_files(
+        {
+            base + "/records?limit=100&offset=0&where=type+%3D+%22Aides%22": first,
+            base + "/exports/json?where=type+%3D+%22Aides%22": export,
+        }
+    )
     payload = opendatasoft.collect(spec, _context(tmp_path, replay))
     assert [doc.name for doc, _ in payload.documents] == [base + "/exports/json?where=type+%3D+%22Aides%22"]
     result = opendatasoft.parse(spec, payload)
@@ -144,7 +155,12 @@ def test_missing_and_malformed_fields_are_rejected_one_by_one():
         {"intervention_id": 4, "aide_nom": "Bénéficiaires objet", "aid_benef": {"a": 1}},
         "pas un objet",
         {"intervention_id": 6, "aide_nom": "   "},
-        {"intervention_id": 7, "aide_nom": "Montant booléen", "montant_interv_max": True, "aid_benef": ["Jeunes", None]},
+        {
+            "intervention_id": 7,
+            "aide_nom": "Montant booléen",
+            "montant_interv_max": True,
+            "aid_benef": ["Jeunes", None],
+        },
     ]
     payload = Payload.build([("https://data.paysdelaloire.fr/records?page=1", _page(rows), "application/json")])
     result = opendatasoft.parse(spec, payload)
@@ -165,11 +181,21 @@ def test_missing_and_malformed_fields_are_rejected_one_by_one():
 def test_a_broken_page_is_one_rejection_and_spares_the_others():
     spec = get_spec("region-pays-de-la-loire")
     good = _page([{"intervention_id": 1, "aide_nom": "A"}, {"intervention_id": 2, "aide_nom": "B"}], total=5)
-    payload = Payload.build([
-        (PDL_RECORDS + "?limit=2&offset=0", good, "application/json"),
-        (PDL_RECORDS + "?limit=2&offset=2", b'{"total_count": 5, "results": [{"intervention_id": 3, "aide_', "application/json"),
-        (PDL_RECORDS + "?limit=2&offset=4", b'{"error_code": "ODSQLError", "message": "Invalid"}', "application/json"),
-    ])
+    payload = Payload.build(
+        [
+            (PDL_RECORDS + "?limit=2&offset=0", good, "application/json"),
+            (
+                PDL_RECORDS + "?limit=2&offset=2",
+                b'{"total_count": 5, "results": [{"intervention_id": 3, "aide_',
+                "application/json",
+            ),
+            (
+                PDL_RECORDS + "?limit=2&offset=4",
+                b'{"error_code": "ODSQLError", "message": "Invalid"}',
+                "application/json",
+            ),
+        ]
+    )
     result = opendatasoft.parse(spec, payload)
     assert [r.titre for r in result.records] == ["A", "B"]
     assert [(r.location, r.reason.split(" (")[0]) for r in result.rejections] == [
@@ -208,7 +234,9 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=10,
 )
-field_names = st.sampled_from(["intervention_id", "aide_nom", "aid_benef", "aid_objet", "montantintervmini", "date_de_fin"])
+field_names = st.sampled_from(
+    ["intervention_id", "aide_nom", "aid_benef", "aid_objet", "montantintervmini", "date_de_fin"]
+)
 rows = st.one_of(json_values, st.dictionaries(field_names, json_values, max_size=6))
 _VALID = (FIXTURES / "region-pays-de-la-loire" / "records-all.json").read_bytes()
 
@@ -223,12 +251,15 @@ _VALID = (FIXTURES / "region-pays-de-la-loire" / "records-all.json").read_bytes(
             st.builds(lambda r: json.dumps(r).encode(), st.lists(rows, max_size=4)),  # an export
             st.builds(lambda v: json.dumps(v).encode(), json_values),
         ),
-        min_size=1, max_size=4,
+        min_size=1,
+        max_size=4,
     )
 )
 def test_parse_never_raises_and_accounts_for_every_item(documents):
     spec = get_spec("region-pays-de-la-loire")
-    payload = Payload.build([(f"{PDL_RECORDS}?doc={i}", content, "application/json") for i, content in enumerate(documents)])
+    payload = Payload.build(
+        [(f"{PDL_RECORDS}?doc={i}", content, "application/json") for i, content in enumerate(documents)]
+    )
     result = opendatasoft.parse(spec, payload)
     assert result.items_seen == sum(_items_in(content) for content in documents)
     for record in result.records:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -20,10 +19,23 @@ from warehouse.settings import PROJECT_ROOT
 SIZE = 500
 STAGES = {
     "ingest": {"ingest (total)", "collect", "parse", "store"},
-    "catalogue": {"catalogue (build_catalogue)", "load records", "normalise", "geography: resolver index",
-                  "geography: resolve", "dedupe", "ids (identity)", "store catalogue", "check aides_conformes_au_schema"},
-    "publish": {"publish (publish_release)", "publish: aides-communes file", "validate: frictionless (in publish)",
-                "publish: own checks"},
+    "catalogue": {
+        "catalogue (build_catalogue)",
+        "load records",
+        "normalise",
+        "geography: resolver index",
+        "geography: resolve",
+        "dedupe",
+        "ids (identity)",
+        "store catalogue",
+        "check aides_conformes_au_schema",
+    },
+    "publish": {
+        "publish (publish_release)",
+        "publish: aides-communes file",
+        "validate: frictionless (in publish)",
+        "publish: own checks",
+    },
     "validate": {"validate: project's validator"},
     "lookup": {"lookup: load index (CatalogueIndex)", "lookup: communes"},
 }
@@ -34,9 +46,22 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("bench")
     out = folder / "results.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", str(SIZE), "--json", str(out), "--workdir", str(folder / "work"),
-         "--seed", "7"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            str(SIZE),
+            "--json",
+            str(out),
+            "--workdir",
+            str(folder / "work"),
+            "--seed",
+            "7",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Targets" in done.stdout  # the table was printed
@@ -55,7 +80,11 @@ def test_every_phase_ran_and_reports_every_stage_with_rows(results: dict) -> Non
         assert phase["ok"], phase["error"]
         stages = {s["stage"]: s for s in phase["stages"]}
         assert expected <= set(stages), expected - set(stages)
-        for name in expected - {"geography: resolver index", "publish: own checks", "validate: frictionless (in publish)"}:
+        for name in expected - {
+            "geography: resolver index",
+            "publish: own checks",
+            "validate: frictionless (in publish)",
+        }:
             assert stages[name]["rows"] and stages[name]["rows"] > 0, name
         assert all(s["seconds"] >= 0 and s["peak_rss_mb"] > 0 for s in phase["stages"])
 

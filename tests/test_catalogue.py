@@ -11,16 +11,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-
 from paths import AT_API, MTE, OFFICIAL_SCHEMA
+
 from schemas.validate import validate_relation
-from sources.base import CollectContext, adapter_module
+from sources.base import CollectContext
 from sources.fetch import FetchPolicy, ReplayTransport, SnapshotStore
 from sources.ingest import ingest
 from sources.registry import get_spec, load_specs
-from warehouse.normalise.catalogue import build_catalogue
 from warehouse.db import connect_writer
 from warehouse.ingestion import previous_digest, store_outcome
+from warehouse.normalise.catalogue import build_catalogue
 from warehouse.publication.projection import DESCRIPTION_MAX, published_frame
 from warehouse.referential import load_referential
 from warehouse.settings import WarehousePaths
@@ -38,15 +38,25 @@ def _replay_files(tmp: Path) -> dict[str, Path]:
     }
     programmes = get_spec("mission-transition-ecologique-programmes").config["url"]
     raw_base = "https://raw.githubusercontent.com/betagouv/mission-transition-ecologique/main/libs/data/programs/"
-    listing = [{"name": p.name, "type": "file", "download_url": raw_base + p.name} for p in sorted((MTE / "programs").glob("*.yaml"))]
+    listing = [
+        {"name": p.name, "type": "file", "download_url": raw_base + p.name}
+        for p in sorted((MTE / "programs").glob("*.yaml"))
+    ]
     (tmp / "listing.json").write_text(json.dumps(listing), encoding="utf-8")
     files[programmes] = tmp / "listing.json"
     files.update({raw_base + p.name: p for p in (MTE / "programs").glob("*.yaml")})
     return files
 
 
-SOURCES = ("aides-velo", "mesaidesreno", "mission-transition-ecologique-csv", "mission-transition-ecologique-programmes",
-           "departement-manche", "departement-drome", "region-ile-de-france")
+SOURCES = (
+    "aides-velo",
+    "mesaidesreno",
+    "mission-transition-ecologique-csv",
+    "mission-transition-ecologique-programmes",
+    "departement-manche",
+    "departement-drome",
+    "region-ile-de-france",
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +66,12 @@ def built(tmp_path_factory, referential_package):
     with pytest.MonkeyPatch.context() as mp:
         for name in ("MANCHE_API_USERNAME", "MANCHE_API_PASSWORD"):
             mp.setenv(name, "test")
-        ctx = CollectContext(SnapshotStore(tmp / "snap"), tmp / "npm", FetchPolicy(user_agent="t", min_interval_s=0),
-                             transport=ReplayTransport.from_files(_replay_files(tmp)))
+        ctx = CollectContext(
+            SnapshotStore(tmp / "snap"),
+            tmp / "npm",
+            FetchPolicy(user_agent="t", min_interval_s=0),
+            transport=ReplayTransport.from_files(_replay_files(tmp)),
+        )
         ctx_npm = CollectContext(SnapshotStore(tmp / "snap"), tmp / "npm", FetchPolicy(user_agent="t"))
         with connect_writer(paths) as conn:
             load_referential(conn, referential_package)
@@ -82,7 +96,8 @@ def test_every_npm_aid_has_resolved_geography(built):
                JOIN aides a ON a.id = p.aid_id WHERE p.source IN ('aides-velo', 'mesaidesreno')"""
         ).fetchall()
         epci_named = conn.execute(
-            """SELECT count(*) FROM source_records r, unnest(from_json(r.geo_inclusions, '[{"niveau":"VARCHAR","code":"VARCHAR","nom":"VARCHAR"}]')) AS t(m)
+            """SELECT count(*) FROM source_records r,
+                      unnest(from_json(r.geo_inclusions, '[{"niveau":"VARCHAR","code":"VARCHAR","nom":"VARCHAR"}]')) AS t(m)
                WHERE r.source = 'aides-velo' AND m.niveau = 'epci' AND m.code IS NULL"""
         ).fetchone()[0]
         epci_resolved = conn.execute(
@@ -98,10 +113,12 @@ def test_every_npm_aid_has_resolved_geography(built):
 def test_paris_and_ile_de_france_bike_aids_have_their_codes(built):
     paths, *_ = built
     with connect_writer(paths) as conn:
-        geo = dict(conn.execute(
-            """SELECT p.native_id, a.eligibilite_geographique FROM aides_provenance p JOIN aides a ON a.id = p.aid_id
+        geo = dict(
+            conn.execute(
+                """SELECT p.native_id, a.eligibilite_geographique FROM aides_provenance p JOIN aides a ON a.id = p.aid_id
                WHERE p.source = 'aides-velo' AND p.native_id IN ('aides . paris', 'aides . ile de france', 'aides . monaco')"""
-        ).fetchall())
+            ).fetchall()
+        )
     assert geo["aides . paris"] == ["COM-75056"]
     assert geo["aides . ile de france"] == ["REG-11"]
 
@@ -150,7 +167,9 @@ def test_mte_long_description_is_kept_whole_and_cut_only_in_exports(built):
         conn.execute("CREATE TEMP TABLE longue AS SELECT * FROM aides WHERE publiable LIMIT 1")
         conn.execute("UPDATE longue SET description = repeat('mot ', 2000)")  # 8000 characters
         long_id = conn.execute("SELECT id::VARCHAR FROM longue").fetchone()[0]
-        conn.execute("UPDATE aides SET description = (SELECT description FROM longue) WHERE id = (SELECT id FROM longue)")
+        conn.execute(
+            "UPDATE aides SET description = (SELECT description FROM longue) WHERE id = (SELECT id FROM longue)"
+        )
         published = dict(published_frame(conn).select("id", "description").iter_rows())
         kept = conn.execute("SELECT length(description) FROM aides WHERE id = ?", [long_id]).fetchone()[0]
         conn.execute("ROLLBACK")
@@ -199,6 +218,7 @@ def test_aides_territoires_like_payloads_defects_are_cleaned(built):
 
 # -- releases and lookup (issue 5) on the same real catalogue ---------------------------------
 
+
 @pytest.fixture(scope="module")
 def released(built, tmp_path_factory):
     """A copy of the built warehouse, published once, then republished after one source change."""
@@ -217,11 +237,14 @@ def released(built, tmp_path_factory):
         native_id, old_title = conn.execute(
             "SELECT native_id, titre FROM source_records WHERE source = 'aides-velo' AND native_id = 'aides . paris'"
         ).fetchone()
-        conn.execute("UPDATE source_records SET titre = 'Ville de Paris — aide vélo' WHERE source = 'aides-velo' "
-                     "AND native_id = 'aides . paris'")
+        conn.execute(
+            "UPDATE source_records SET titre = 'Ville de Paris — aide vélo' WHERE source = 'aides-velo' "
+            "AND native_id = 'aides . paris'"
+        )
         build_catalogue(conn, load_specs(), TODAY)
         changed_id = conn.execute(
-            "SELECT aid_id::VARCHAR FROM aides_provenance WHERE record_key = 'aides-velo:aides . paris'").fetchone()[0]
+            "SELECT aid_id::VARCHAR FROM aides_provenance WHERE record_key = 'aides-velo:aides . paris'"
+        ).fetchone()[0]
         second = publish_release(conn, paths, GeoResolver.from_warehouse(conn))
     return paths, first, unchanged, second, changed_id
 
@@ -233,8 +256,12 @@ def test_release_is_a_valid_frictionless_package(released):
     paths, first, *_ = released
     assert first.published and first.counts["aides"] > 300
     package = paths.exports_dir / "latest" / "datapackage.json"
-    done = subprocess.run([str(Path(sys.executable).parent / "frictionless"), "validate", str(package)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "frictionless"), "validate", str(package)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     names = {r["name"] for r in json.loads(package.read_text())["resources"]}
     assert {"aides", "dispositif-aide", "aides-communes"} <= names
@@ -287,9 +314,10 @@ def test_a_collectivite_correction_and_withdrawal_win_and_keep_the_ids(built, tm
     paths = WarehousePaths(tmp_path / "warehouse")
     shutil.copytree(source_paths.root, paths.root)
     with connect_writer(paths) as conn:
-        paris, lyon = (conn.execute(
-            "SELECT aid_id::VARCHAR FROM aides_provenance WHERE record_key = ?", [key]).fetchone()[0]
-            for key in ("aides-velo:aides . paris", "aides-velo:aides . lyon"))
+        paris, lyon = (
+            conn.execute("SELECT aid_id::VARCHAR FROM aides_provenance WHERE record_key = ?", [key]).fetchone()[0]
+            for key in ("aides-velo:aides . paris", "aides-velo:aides . lyon")
+        )
         conn.execute(
             """INSERT INTO source_records (source, native_id, digest, titre, geo_inclusions, geo_exclusions, cibles,
                                             types_aides, thematiques, porteurs, financeurs, montants, taux, programmes_parents, raw)

@@ -8,12 +8,15 @@ import pytest
 
 from sources.base import SourceSpec
 from warehouse import catalogue_state
-from warehouse.normalise.catalogue import CatalogueSummary
 from warehouse.catalogue_state import build_if_changed, check_schema
 from warehouse.db import connect_writer
+from warehouse.normalise.catalogue import CatalogueSummary
 
-SPECS = [SourceSpec("ville-test", "fake", "commune", "Ville de Test", "etalab-2.0", "https://exemple.fr", "http",
-                    "0 4 * * *")]
+SPECS = [
+    SourceSpec(
+        "ville-test", "fake", "commune", "Ville de Test", "etalab-2.0", "https://exemple.fr", "http", "0 4 * * *"
+    )
+]
 DAY = date(2026, 11, 29)
 
 
@@ -23,8 +26,16 @@ def builds(monkeypatch):
 
     def fake_build(conn, specs, today):
         calls.append(today)
-        return CatalogueSummary(records=3, aides=2, publiables=2, geo_resolues=2, doublons_fusionnes=1, a_revoir=0,
-                                problemes=0, par_statut={"ouverte": 2})
+        return CatalogueSummary(
+            records=3,
+            aides=2,
+            publiables=2,
+            geo_resolues=2,
+            doublons_fusionnes=1,
+            a_revoir=0,
+            problemes=0,
+            par_statut={"ouverte": 2},
+        )
 
     monkeypatch.setattr(catalogue_state, "build_catalogue", fake_build)
     return calls
@@ -32,8 +43,10 @@ def builds(monkeypatch):
 
 def test_unchanged_inputs_reuse_the_stored_catalogue(warehouse, builds):
     with connect_writer(warehouse) as conn:
-        conn.execute("INSERT INTO source_state (source, digest, records, rejected, fetched_at, version, parsed_at) "
-                     "VALUES ('ville-test', 'aaa', 3, 0, '2026-11-29', NULL, now())").fetchall()
+        conn.execute(
+            "INSERT INTO source_state (source, digest, records, rejected, fetched_at, version, parsed_at) "
+            "VALUES ('ville-test', 'aaa', 3, 0, '2026-11-29', NULL, now())"
+        ).fetchall()
         first, rebuilt = build_if_changed(conn, SPECS, DAY)
         assert rebuilt and builds == [DAY]
         again, rebuilt = build_if_changed(conn, SPECS, DAY)

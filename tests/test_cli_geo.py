@@ -12,11 +12,11 @@ import json
 import pytest
 import typer
 from typer.testing import CliRunner
+from warehouse_test_helpers import warehouse_with_referential
 
 from aides_cli.geo import geo_app
 from warehouse.db import connect_reader, connect_writer
 from warehouse.settings import WarehousePaths
-from warehouse_test_helpers import warehouse_with_referential
 
 app = typer.Typer()
 app.add_typer(geo_app, name="geo")
@@ -116,8 +116,12 @@ def test_every_example_resolves_in_one_call(real_warehouse):
         if status == "resolved":
             ok = answer["status"] == "resolved" and answer["codes"] == codes
         else:
-            ok = answer["status"] == status and answer["codes"] == [] and set(codes) <= set(answer["candidates"]) \
+            ok = (
+                answer["status"] == status
+                and answer["codes"] == []
+                and set(codes) <= set(answer["candidates"])
                 and bool(answer["reason"])
+            )
         if not ok:
             wrong.append(f"{text!r}: attendu {status} {codes}, obtenu {answer}")
     assert not wrong, "\n".join(wrong)
@@ -130,8 +134,10 @@ def test_every_example_resolves_in_one_call(real_warehouse):
 @pytest.mark.registry
 def test_levels_and_context_options(real_warehouse):
     with connect_reader(real_warehouse) as conn:
-        shared = sorted(f"COM-{c}" for (c,) in conn.execute(
-            "SELECT commune FROM ref_codes_postaux WHERE code_postal = '01400'").fetchall())
+        shared = sorted(
+            f"COM-{c}"
+            for (c,) in conn.execute("SELECT commune FROM ref_codes_postaux WHERE code_postal = '01400'").fetchall()
+        )
     postal = json.loads(run("--json", "--niveau", "code_postal", "01400").stdout)
     assert postal[0]["status"] == "resolved" and postal[0]["codes"] == shared and len(shared) == 10
     assert "code_postal_partage" in postal[0]["flags"]

@@ -28,8 +28,16 @@ from warehouse.settings import DATA_ROOT, WarehousePaths
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = DATA_ROOT / "screenshots"
 STARTUP_TIMEOUT = 120.0
 DAEMON_TIMEOUT = 90.0
@@ -37,8 +45,9 @@ DAEMON_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healt
 # Asset names the lineage graph must draw: one per end of the chain.
 EXPECTED_GROUPS = ("referentiel", "ingestion", "catalogue", "publication", "qualite")
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Chromium absent (/usr/bin/chromium) : `make browser` installe le paquet Debian")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Chromium absent (/usr/bin/chromium) : `make browser` installe le paquet Debian"
+)
 
 
 def _free_port() -> int:
@@ -53,8 +62,9 @@ def _get(url: str, timeout: float = 5.0) -> bytes:
 
 
 def _graphql(base_url: str, query: str) -> dict:
-    request = urllib.request.Request(f"{base_url}/graphql", data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base_url}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local server only
         return json.loads(response.read())
 
@@ -103,7 +113,12 @@ def test_dagster_ui_shows_the_asset_graph(warehouse: WarehousePaths, tmp_path: P
     with log.open("wb") as output:
         process = subprocess.Popen(
             [str(dagster), "dev", "-w", "workspace.yaml", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             _wait_for_server(base_url, process, log)
             statuses = _wait_for_daemon(base_url)
@@ -111,8 +126,7 @@ def test_dagster_ui_shows_the_asset_graph(warehouse: WarehousePaths, tmp_path: P
 
             SCREENSHOTS.mkdir(exist_ok=True)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                                     headless=True)
+                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
                 try:
                     page = browser.new_page(viewport={"width": 1920, "height": 1200})
                     # The global asset lineage ("Global asset lineage" in the UI of Dagster 1.13).

@@ -13,15 +13,15 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from paths import AT_API, MTE
+
 from sources.adapters import dispositif_aide_csv, mte_programmes
 from sources.base import Payload
 from sources.registry import get_spec
 from warehouse.normalise.dedup import (
-    INPUT_COLUMNS,
     DEFAULT_MERGE_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
+    INPUT_COLUMNS,
     DedupResult,
     find_duplicates,
     normalise_titles,
@@ -55,11 +55,11 @@ def frame(*rows: dict) -> pl.DataFrame:
 
 
 def cluster_of(result: DedupResult) -> dict[str, str]:
-    return dict(zip(result.clusters["record_key"].to_list(), result.clusters["cluster_key"].to_list()))
+    return dict(zip(result.clusters["record_key"].to_list(), result.clusters["cluster_key"].to_list(), strict=False))
 
 
 def pairs(table: pl.DataFrame) -> set[tuple[str, str]]:
-    return set(zip(table["record_key_a"].to_list(), table["record_key_b"].to_list()))
+    return set(zip(table["record_key_a"].to_list(), table["record_key_b"].to_list(), strict=False))
 
 
 # -- normalisation ---------------------------------------------------------------------------
@@ -102,21 +102,27 @@ def test_titles_lose_case_accents_punctuation_stop_words_and_plurals():
 def test_the_publishers_name_repeated_in_the_title_is_ignored():
     base = prepare(
         frame(
-            record("region-ile-de-france:1", "Région Île-de-France : chèque vert",
-                   porteurs=["Région Île-de-France"]),
+            record("region-ile-de-france:1", "Région Île-de-France : chèque vert", porteurs=["Région Île-de-France"]),
             record("aides-territoires:1", "Chèque vert Île-de-France", porteurs=["Conseil régional d'Île-de-France"]),
-            record("mte:1", "Prêt vert ADEME",
-                   porteurs=["Agence de l'environnement et de la maîtrise de l'énergie (ADEME)"]),
+            record(
+                "mte:1",
+                "Prêt vert ADEME",
+                porteurs=["Agence de l'environnement et de la maîtrise de l'énergie (ADEME)"],
+            ),
             # only part of the publisher's name: the title keeps it
             record("caen-la-mer:1", "Vélo Caen", porteurs=["Communauté urbaine Caen la mer"]),
         )
     )
     # prepare numbers the records in record_key order, whatever the input order
     assert base["record_key"].to_list() == sorted(base["record_key"].to_list())
-    titles = dict(zip(base["record_key"], base["titre_norm"]))
-    keys = dict(zip(base["record_key"], base["porteur_keys"].to_list()))
-    assert titles == {"region-ile-de-france:1": "cheque vert", "aides-territoires:1": "cheque vert",
-                      "mte:1": "pret vert", "caen-la-mer:1": "velo caen"}
+    titles = dict(zip(base["record_key"], base["titre_norm"], strict=False))
+    keys = dict(zip(base["record_key"], base["porteur_keys"].to_list(), strict=False))
+    assert titles == {
+        "region-ile-de-france:1": "cheque vert",
+        "aides-territoires:1": "cheque vert",
+        "mte:1": "pret vert",
+        "caen-la-mer:1": "velo caen",
+    }
     assert keys["region-ile-de-france:1"] == keys["aides-territoires:1"] == ["france ile"]
     assert "ademe" in keys["mte:1"]
 
@@ -145,8 +151,13 @@ def test_ile_de_france_aid_in_its_own_feed_and_in_aides_territoires_is_one_aid()
         porteurs=["Conseil régional d'Île-de-France"],
         url=f"http://iledefrance.fr/aides-appels-a-projets/{item['reference']}/?utm_source=aides-territoires",
     )
-    other = record("aides-territoires:119025", "Soutien aux radios associatives", geo_key="REG-11",
-                    precedence=territoires.precedence, porteurs=["Conseil régional d'Île-de-France"])
+    other = record(
+        "aides-territoires:119025",
+        "Soutien aux radios associatives",
+        geo_key="REG-11",
+        precedence=territoires.precedence,
+        porteurs=["Conseil régional d'Île-de-France"],
+    )
     result = find_duplicates(frame(copy, own, other))
     clusters = cluster_of(result)
     assert clusters[copy["record_key"]] == clusters[own["record_key"]] == own["record_key"]  # the region's wins
@@ -156,10 +167,20 @@ def test_ile_de_france_aid_in_its_own_feed_and_in_aides_territoires_is_one_aid()
 
 
 def test_the_same_title_in_two_communes_is_two_aids():
-    caen = record("ville-caen:velo", "Aide à l'achat d'un vélo électrique", geo_key="COM-14118",
-                  porteurs=["Ville"], url="https://www.aides-velo.fr/aide")
-    angers = record("ville-angers:velo", "Aide à l'achat d'un vélo électrique", geo_key="COM-49007",
-                    porteurs=["Ville"], url="https://www.aides-velo.fr/aide")
+    caen = record(
+        "ville-caen:velo",
+        "Aide à l'achat d'un vélo électrique",
+        geo_key="COM-14118",
+        porteurs=["Ville"],
+        url="https://www.aides-velo.fr/aide",
+    )
+    angers = record(
+        "ville-angers:velo",
+        "Aide à l'achat d'un vélo électrique",
+        geo_key="COM-49007",
+        porteurs=["Ville"],
+        url="https://www.aides-velo.fr/aide",
+    )
     result = find_duplicates(frame(caen, angers))
     assert result.clusters["cluster_key"].n_unique() == 2
     assert result.review.is_empty() and result.merged_pairs.is_empty()
@@ -182,8 +203,14 @@ def mte_records() -> pl.DataFrame:
     assert len(rows) == 190 and len(programmes) == 264
 
     def to_row(r, spec, url):
-        return record(f"{spec.name}:{r.native_id}", r.titre, geo_key="PAYS-99100", precedence=spec.precedence,
-                      porteurs=r.porteurs, url=url)
+        return record(
+            f"{spec.name}:{r.native_id}",
+            r.titre,
+            geo_key="PAYS-99100",
+            precedence=spec.precedence,
+            porteurs=r.porteurs,
+            url=url,
+        )
 
     return frame(
         *(to_row(r, csv_spec, r.url_source) for r in rows),
@@ -238,7 +265,13 @@ def test_borderline_pairs_are_reviewed_not_merged():
     result = find_duplicates(rows)
     assert result.clusters["cluster_key"].n_unique() == 6
     assert result.merged_pairs.is_empty()
-    review = dict(zip(zip(result.review["record_key_a"], result.review["record_key_b"]), result.review["raison"]))
+    review = dict(
+        zip(
+            zip(result.review["record_key_a"], result.review["record_key_b"], strict=False),
+            result.review["raison"],
+            strict=False,
+        )
+    )
     assert set(review) == {
         ("aides-territoires:1", "ville-caen:1"),
         ("aides-territoires:2", "ville-caen:2"),
@@ -267,8 +300,12 @@ def test_closing_dates_far_apart_lower_the_score():
     def score(closing_b: dt.date) -> float:
         result = find_duplicates(
             frame(
-                record("a:1", "Chèque rénovation énergétique", porteurs=["Ville de Caen"],
-                       date_cloture=dt.date(2025, 3, 31)),
+                record(
+                    "a:1",
+                    "Chèque rénovation énergétique",
+                    porteurs=["Ville de Caen"],
+                    date_cloture=dt.date(2025, 3, 31),
+                ),
                 record("b:1", "Chèque rénovation énergétique", porteurs=["Ville de Caen"], date_cloture=closing_b),
             )
         )
@@ -282,8 +319,14 @@ def test_closing_dates_far_apart_lower_the_score():
 
 def test_precedence_then_completeness_then_key_pick_the_representative():
     rows = frame(
-        record("aides-territoires:1", "Fonds chaleur", url="https://x.fr/fonds-chaleur", precedence=40,
-               porteurs=["ADEME"], date_cloture=dt.date(2026, 1, 1)),
+        record(
+            "aides-territoires:1",
+            "Fonds chaleur",
+            url="https://x.fr/fonds-chaleur",
+            precedence=40,
+            porteurs=["ADEME"],
+            date_cloture=dt.date(2026, 1, 1),
+        ),
         record("ademe-agir:9", "Fonds chaleur", url="https://x.fr/fonds-chaleur", precedence=60),
         record("ademe-agir:1", "Fonds Chaleur !", url="https://x.fr/fonds-chaleur/", precedence=60),
         record("zz-source:1", "Fonds chaleur", url="https://x.fr/fonds-chaleur", precedence=60, porteurs=["ADEME"]),
@@ -297,8 +340,9 @@ def test_precedence_then_completeness_then_key_pick_the_representative():
 def test_records_without_resolved_geography_are_never_merged():
     twin = dict(porteurs=["ADEME"], url="https://x.fr/fonds-chaleur", date_cloture=dt.date(2026, 1, 1))
     result = find_duplicates(
-        frame(record("a:1", "Fonds chaleur", geo_key=None, **twin),
-              record("b:1", "Fonds chaleur", geo_key=None, **twin))
+        frame(
+            record("a:1", "Fonds chaleur", geo_key=None, **twin), record("b:1", "Fonds chaleur", geo_key=None, **twin)
+        )
     )
     assert result.clusters["cluster_key"].to_list() == ["a:1", "b:1"]
     assert result.review.is_empty()
@@ -310,8 +354,12 @@ def test_a_chain_through_another_source_cannot_join_two_aids_of_one_source():
     porteur = ["Ville de Caen"]
     rows = frame(
         record("a:1", "Prime rénovation énergétique", porteurs=porteur, url="https://caen.fr/prime-renovation"),
-        record("a:2", "Prime rénovation énergétique des copropriétés", porteurs=porteur,
-               url="https://caen.fr/prime-renovation-coproprietes"),
+        record(
+            "a:2",
+            "Prime rénovation énergétique des copropriétés",
+            porteurs=porteur,
+            url="https://caen.fr/prime-renovation-coproprietes",
+        ),
         record("b:1", "Prime rénovation énergétique", porteurs=porteur, url="https://caen.fr/prime-renovation/"),
     )
     result = find_duplicates(rows)
@@ -331,12 +379,25 @@ def test_a_chain_through_another_source_cannot_join_two_aids_of_one_source():
 def test_transitive_duplicates_form_one_cluster():
     porteur = ["Département de la Drôme"]
     rows = frame(
-        record("departement-drome:1", "Aide aux haies champêtres", geo_key="DEP-26", porteurs=porteur,
-               url="https://www.ladrome.fr/aides/haies", precedence=60),
-        record("aides-territoires:1", "Plantation de haies champêtres", geo_key="DEP-26", porteurs=porteur,
-               url="https://ladrome.fr/aides/haies?utm_source=at", precedence=40),
-        record("ademe-agir:1", "Plantation de haies champêtres (Drôme)", geo_key="DEP-26", porteurs=porteur,
-               precedence=60),
+        record(
+            "departement-drome:1",
+            "Aide aux haies champêtres",
+            geo_key="DEP-26",
+            porteurs=porteur,
+            url="https://www.ladrome.fr/aides/haies",
+            precedence=60,
+        ),
+        record(
+            "aides-territoires:1",
+            "Plantation de haies champêtres",
+            geo_key="DEP-26",
+            porteurs=porteur,
+            url="https://ladrome.fr/aides/haies?utm_source=at",
+            precedence=40,
+        ),
+        record(
+            "ademe-agir:1", "Plantation de haies champêtres (Drôme)", geo_key="DEP-26", porteurs=porteur, precedence=60
+        ),
     )
     result = find_duplicates(rows)
     assert set(cluster_of(result).values()) == {"departement-drome:1"}
@@ -354,8 +415,13 @@ def test_input_is_checked():
 
 def test_optional_columns_may_be_missing_and_dates_may_be_iso_text():
     rows = pl.DataFrame(
-        {"record_key": ["a:1", "b:1"], "source": ["a", "b"], "titre": ["Fonds chaleur", "Fonds chaleur"],
-         "geo_key": ["REG-84", "REG-84"], "date_cloture": ["2026-01-01", "2026-01-10"]}
+        {
+            "record_key": ["a:1", "b:1"],
+            "source": ["a", "b"],
+            "titre": ["Fonds chaleur", "Fonds chaleur"],
+            "geo_key": ["REG-84", "REG-84"],
+            "date_cloture": ["2026-01-01", "2026-01-10"],
+        }
     )
     assert set(cluster_of(find_duplicates(rows)).values()) == {"a:1"}
 
@@ -369,8 +435,14 @@ geos = st.sampled_from([None, "COM-14118", "REG-11", "PAYS-99100", "COM-14118|CO
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["a", "b", "c"]), texts, urls, geos, st.lists(texts, max_size=2),
-                  st.one_of(st.none(), st.dates(dt.date(2000, 1, 1), dt.date(2040, 1, 1)))),
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            texts,
+            urls,
+            geos,
+            st.lists(texts, max_size=2),
+            st.one_of(st.none(), st.dates(dt.date(2000, 1, 1), dt.date(2040, 1, 1))),
+        ),
         max_size=25,
     )
 )

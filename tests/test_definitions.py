@@ -33,7 +33,11 @@ def test_dagster_cli_validates_the_code_location(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     done = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Validation successful for code location catalogue_aides" in done.stderr + done.stdout
@@ -46,7 +50,11 @@ def test_catalogue_assets_and_their_blocking_schema_check():
     graph = definitions.resolve_asset_graph()
     upstream = graph.get(dg.AssetKey("aides")).parent_keys
     assert dg.AssetKey("territoires") in upstream and dg.AssetKey("records_aides_velo") in upstream
-    check = next(c for c in definitions.asset_checks if dg.AssetCheckKey(dg.AssetKey("aides"), "aides_conformes_au_schema") in c.check_keys)
+    check = next(
+        c
+        for c in definitions.asset_checks
+        if dg.AssetCheckKey(dg.AssetKey("aides"), "aides_conformes_au_schema") in c.check_keys
+    )
     assert check.check_specs_by_output_name and all(spec.blocking for spec in check.check_specs)
 
 
@@ -92,9 +100,14 @@ def test_every_source_has_a_schedule_at_its_declared_cadence():
 def test_quality_gates_are_declared():
     checks = defs().resolve_asset_graph().asset_check_keys
     names = {(key.asset_key.to_user_string(), key.name) for key in checks}
-    assert {("aides", "aides_conformes_au_schema"), ("aides", "part_geographie_resolue"), ("aides", "taux_de_doublons"),
-            ("publication", "publication_valide"), ("records_aides_velo", "source_disponible"),
-            ("records_aides_velo", "source_fraiche")} <= names
+    assert {
+        ("aides", "aides_conformes_au_schema"),
+        ("aides", "part_geographie_resolue"),
+        ("aides", "taux_de_doublons"),
+        ("publication", "publication_valide"),
+        ("records_aides_velo", "source_disponible"),
+        ("records_aides_velo", "source_fraiche"),
+    } <= names
 
 
 def test_every_quality_gate_of_the_operations_is_defined_with_its_severity():
@@ -105,8 +118,12 @@ def test_every_quality_gate_of_the_operations_is_defined_with_its_severity():
     specs = {spec.key: spec for checks in definitions.asset_checks for spec in checks.check_specs}
     blocking = {(key.asset_key.to_user_string(), key.name) for key, spec in specs.items() if spec.blocking}
     assert {("aides", "aides_conformes_au_schema"), ("publication", "publication_valide")} <= blocking
-    expected = {("aides", "part_geographie_resolue"), ("aides", "taux_de_doublons"), ("liens", "liens_casses"),
-                ("territoires", "territoires_complets")}
+    expected = {
+        ("aides", "part_geographie_resolue"),
+        ("aides", "taux_de_doublons"),
+        ("liens", "liens_casses"),
+        ("territoires", "territoires_complets"),
+    }
     for source in load_specs():
         expected |= {(asset_name(source), "source_disponible"), (asset_name(source), "source_fraiche")}
     assert expected <= {(key.asset_key.to_user_string(), key.name) for key in specs}

@@ -25,8 +25,8 @@ import dagster as dg
 import frictionless
 import polars as pl
 import pytest
-
 from paths import FIXTURES
+
 from pipelines.defs.ingestion.assets import asset_name
 from pipelines.run import RunSummary, run_pipeline
 from sources.registry import get_spec
@@ -38,8 +38,10 @@ pytestmark = pytest.mark.registry
 
 # The source that breaks, and the one answer of its recording that the pipeline asks for.
 FAILING = "region-pays-de-la-loire"
-FAILING_URL = ("https://data.paysdelaloire.fr/api/explore/v2.1/catalog/datasets/"
-               "234400034_referentiel-aides-paysdelaloirefr/records?limit=100&offset=0")
+FAILING_URL = (
+    "https://data.paysdelaloire.fr/api/explore/v2.1/catalog/datasets/"
+    "234400034_referentiel-aides-paysdelaloirefr/records?limit=100&offset=0"
+)
 # Meanwhile another source changed a title: that change must still reach the release.
 CHANGED_PAGE = "aides-territoires/page-1.json"
 OLD_TITLE = "Rénover énergétiquement les bâtiments publics"
@@ -106,8 +108,12 @@ class Scene:
         path.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "AIDES_WAREHOUSE_DIR": str(self.paths.root), "AIDES_REPLAY_DIR": str(self.replay),
-                "DAGSTER_HOME": str(self.home)}
+        return {
+            **os.environ,
+            "AIDES_WAREHOUSE_DIR": str(self.paths.root),
+            "AIDES_REPLAY_DIR": str(self.replay),
+            "DAGSTER_HOME": str(self.home),
+        }
 
 
 @pytest.fixture
@@ -159,8 +165,9 @@ def assert_shown_failed(instance: dg.DagsterInstance, summary: RunSummary, statu
         assert word in metadata["erreur"], metadata["erreur"]
         assert word in evaluation.metadata["erreur"].value
     others = [name for name, passed in summary.checks if name.endswith(":source_disponible") and not passed]
-    assert [name.split(":")[0] for name in others if "mission_transition_ecologique_csv" not in name] \
-        == [key.to_user_string()]  # only the broken source (the MTE CSV has no recording of its live URL)
+    assert [name.split(":")[0] for name in others if "mission_transition_ecologique_csv" not in name] == [
+        key.to_user_string()
+    ]  # only the broken source (the MTE CSV has no recording of its live URL)
 
 
 def _break_by_http_500(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,7 +180,8 @@ def _break_by_timeout(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _break_by_malformed_payload(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
     (scene.replay / FAILING / "maintenance.html").write_text(
-        "<html><body><h1>Maintenance</h1>Le portail revient bientôt.</body></html>", encoding="utf-8")
+        "<html><body><h1>Maintenance</h1>Le portail revient bientôt.</body></html>", encoding="utf-8"
+    )
     scene.answer(FAILING, FAILING_URL, file="maintenance.html", headers={"Content-Type": "text/html"})
 
 
@@ -182,8 +190,9 @@ def _break_by_adapter_crash(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> No
     import sources.adapters.opendatasoft as adapter
 
     records = scene.replay / FAILING / "records-all.json"
-    records.write_text(records.read_text(encoding="utf-8").replace("Éco-chèque logement", "Éco-chèque logement 2027"),
-                       encoding="utf-8")
+    records.write_text(
+        records.read_text(encoding="utf-8").replace("Éco-chèque logement", "Éco-chèque logement 2027"), encoding="utf-8"
+    )
     original = adapter.parse
 
     def crashing(spec, payload):
@@ -194,13 +203,23 @@ def _break_by_adapter_crash(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(adapter, "parse", crashing)
 
 
-@pytest.mark.parametrize(("breaks", "status", "words"), [
-    (_break_by_http_500, "unchanged", ["HTTP 500 après 4 tentatives", FAILING_URL]),
-    (_break_by_timeout, "unchanged", ["injoignable après 4 tentatives", "ReadTimeout"]),
-    (_break_by_malformed_payload, "held", ["changement retenu : 0 enregistrements au lieu de 4", "JSON invalide"]),
-    (_break_by_adapter_crash, "failed", ["échec de l'analyse : KeyError : 'aide_nom' (tests/test_failure_isolation.py:"]),
-], ids=["http-500", "timeout", "malformed-payload", "adapter-crash"])
-def test_a_broken_source_fails_alone_and_the_release_keeps_its_aids(scene, baseline, monkeypatch, breaks, status, words):
+@pytest.mark.parametrize(
+    ("breaks", "status", "words"),
+    [
+        (_break_by_http_500, "unchanged", ["HTTP 500 après 4 tentatives", FAILING_URL]),
+        (_break_by_timeout, "unchanged", ["injoignable après 4 tentatives", "ReadTimeout"]),
+        (_break_by_malformed_payload, "held", ["changement retenu : 0 enregistrements au lieu de 4", "JSON invalide"]),
+        (
+            _break_by_adapter_crash,
+            "failed",
+            ["échec de l'analyse : KeyError : 'aide_nom' (tests/test_failure_isolation.py:"],
+        ),
+    ],
+    ids=["http-500", "timeout", "malformed-payload", "adapter-crash"],
+)
+def test_a_broken_source_fails_alone_and_the_release_keeps_its_aids(
+    scene, baseline, monkeypatch, breaks, status, words
+):
     breaks(scene, monkeypatch)
     with dg.instance_for_test() as instance:
         summary = run_pipeline(instance)
@@ -260,9 +279,17 @@ _KILLED_IN_PUBLICATION = textwrap.dedent("""
 """)
 
 
-def test_a_run_killed_during_publication_leaves_the_last_release_and_the_next_run_recovers(scene, baseline, monkeypatch):
-    done = subprocess.run([sys.executable, "-c", _KILLED_IN_PUBLICATION], cwd=PROJECT_ROOT, env=scene.env(),
-                          capture_output=True, text=True, timeout=900)
+def test_a_run_killed_during_publication_leaves_the_last_release_and_the_next_run_recovers(
+    scene, baseline, monkeypatch
+):
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_IN_PUBLICATION],
+        cwd=PROJECT_ROOT,
+        env=scene.env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == -9, done.stderr[-3000:]
     leftovers = [p for p in scene.paths.exports_dir.iterdir() if p.name.startswith(".building-")]
     assert len(leftovers) == 1 and (leftovers[0] / "aides.csv").exists()  # half a release, never under releases/
@@ -284,10 +311,19 @@ def test_a_run_killed_during_publication_leaves_the_last_release_and_the_next_ru
 
 def test_two_runs_started_at_once_both_finish_and_publish_one_release(scene, baseline):
     aides = Path(sys.executable).parent / "aides"
-    runs = [subprocess.Popen([str(aides), "run"], cwd=PROJECT_ROOT, env=scene.env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [str(aides), "run"],
+            cwd=PROJECT_ROOT,
+            env=scene.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=900)[0] for run in runs]
-    for run, output in zip(runs, outputs):
+    for run, output in zip(runs, outputs, strict=False):
         assert run.returncode == 0, output[-4000:]
         assert "réussi" in output
     release = assert_release_whole(scene, baseline, published_change=True)

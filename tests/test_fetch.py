@@ -80,7 +80,9 @@ def test_every_request_carries_the_identifying_user_agent():
 
 def test_robots_txt_disallow_is_obeyed():
     robots = b"User-agent: *\nDisallow: /prive/\n"
-    transport = ScriptedTransport({"https://a.fr/robots.txt": [(200, {}, robots)], "https://a.fr/public": [(200, {}, b"ok")]})
+    transport = ScriptedTransport(
+        {"https://a.fr/robots.txt": [(200, {}, robots)], "https://a.fr/public": [(200, {}, b"ok")]}
+    )
     client, _ = make_client(transport)
     assert client.get("https://a.fr/public").content == b"ok"
     with pytest.raises(RobotsDisallowedError, match="robots.txt"):
@@ -97,8 +99,9 @@ def test_unreachable_robots_txt_means_disallowed():
 
 
 def test_requests_to_one_host_are_spaced():
-    transport = ScriptedTransport({"https://a.fr/1": [(200, {}, b"1")], "https://a.fr/2": [(200, {}, b"2")],
-                                   "https://b.fr/1": [(200, {}, b"b")]})
+    transport = ScriptedTransport(
+        {"https://a.fr/1": [(200, {}, b"1")], "https://a.fr/2": [(200, {}, b"2")], "https://b.fr/1": [(200, {}, b"b")]}
+    )
     client, clock = make_client(transport)
     client.get("https://a.fr/1")
     client.get("https://a.fr/2")
@@ -133,7 +136,9 @@ def test_persistent_errors_end_in_a_fetch_error_naming_source_and_url():
 
 
 def test_connection_errors_and_timeouts_are_retried():
-    transport = ScriptedTransport({"https://a.fr/x": [TransportError("timeout"), TransportError("reset"), (200, {}, b"ok")]})
+    transport = ScriptedTransport(
+        {"https://a.fr/x": [TransportError("timeout"), TransportError("reset"), (200, {}, b"ok")]}
+    )
     client, _ = make_client(transport, policy=FetchPolicy(user_agent="t", min_interval_s=0))
     assert client.get("https://a.fr/x").content == b"ok"
     down = ScriptedTransport({"https://a.fr/x": [TransportError("refused")]})
@@ -152,10 +157,14 @@ def test_client_errors_are_not_retried():
 
 def test_conditional_requests_reuse_the_archived_body_on_304(tmp_path):
     store = SnapshotStore(tmp_path / "snap")
-    transport = ScriptedTransport({"https://a.fr/x": [
-        (200, {"ETag": '"v1"', "Last-Modified": "Wed, 01 Oct 2025 10:00:00 GMT"}, b"body v1"),
-        (304, {}, b""),
-    ]})
+    transport = ScriptedTransport(
+        {
+            "https://a.fr/x": [
+                (200, {"ETag": '"v1"', "Last-Modified": "Wed, 01 Oct 2025 10:00:00 GMT"}, b"body v1"),
+                (304, {}, b""),
+            ]
+        }
+    )
     client, _ = make_client(transport, store=store)
     first = client.get("https://a.fr/x")
     second = client.get("https://a.fr/x")
@@ -177,7 +186,9 @@ def test_snapshot_store_is_content_addressed_with_a_manifest(tmp_path):
 
 
 def test_recorded_responses_replay_identically(tmp_path):
-    live = ScriptedTransport({"https://a.fr/api?page=1": [(200, {"Content-Type": "application/json", "X-Other": "1"}, b'{"p": 1}')]})
+    live = ScriptedTransport(
+        {"https://a.fr/api?page=1": [(200, {"Content-Type": "application/json", "X-Other": "1"}, b'{"p": 1}')]}
+    )
     recorder = RecordingTransport(live, tmp_path / "fixture", "Reproduit l'API de a.fr")
     recorder.send("https://a.fr/api?page=1", {}, 5)
     replay = ReplayTransport.from_folder(tmp_path / "fixture")
@@ -217,7 +228,9 @@ def test_concurrency_per_host_is_capped():
 
 
 def test_unresolvable_host_fails_at_once_without_backoff():
-    transport = ScriptedTransport({"https://a.fr/robots.txt": [TransportError("nom d'hôte introuvable", retryable=False)]})
+    transport = ScriptedTransport(
+        {"https://a.fr/robots.txt": [TransportError("nom d'hôte introuvable", retryable=False)]}
+    )
     client, clock = make_client(transport)
     with pytest.raises(FetchError, match="robots.txt injoignable sans nouvel essai"):
         client.get("https://a.fr/x")
@@ -245,9 +258,17 @@ def test_the_live_transport_turns_a_server_that_never_answers_into_a_retryable_t
 def test_a_recorded_timeout_replays_as_the_live_transport_would_raise_it(tmp_path):
     from sources.fetch.transport import TransportError
 
-    (tmp_path / "index.json").write_text(json.dumps({"description": "t", "responses": [
-        {"url": "https://lent.example/aides", "error": "timeout"},
-        {"url": "https://lent.example/autre", "error": "panne"}]}))
+    (tmp_path / "index.json").write_text(
+        json.dumps(
+            {
+                "description": "t",
+                "responses": [
+                    {"url": "https://lent.example/aides", "error": "timeout"},
+                    {"url": "https://lent.example/autre", "error": "panne"},
+                ],
+            }
+        )
+    )
     replay = ReplayTransport.from_folder(tmp_path)
     with pytest.raises(TransportError) as caught:
         replay.send("https://lent.example/aides", {}, 1)
@@ -283,11 +304,13 @@ def test_probe_returns_any_status_without_raising_or_archiving(tmp_path):
 
 
 def test_probe_obeys_robots_txt_and_tells_whether_trying_again_can_help():
-    transport = ScriptedTransport({
-        "https://a.fr/robots.txt": [(200, {}, b"User-agent: *\nDisallow: /prive/\n")],
-        "https://a.fr/lent": [TransportError("ReadTimeout")],
-        "https://nulle-part.fr/robots.txt": [TransportError("nom d'hôte introuvable", retryable=False)],
-    })
+    transport = ScriptedTransport(
+        {
+            "https://a.fr/robots.txt": [(200, {}, b"User-agent: *\nDisallow: /prive/\n")],
+            "https://a.fr/lent": [TransportError("ReadTimeout")],
+            "https://nulle-part.fr/robots.txt": [TransportError("nom d'hôte introuvable", retryable=False)],
+        }
+    )
     client, _ = make_client(transport, policy=FetchPolicy(user_agent="t", min_interval_s=0, attempts=2))
     with pytest.raises(RobotsDisallowedError):
         client.probe("https://a.fr/prive/x")

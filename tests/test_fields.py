@@ -28,11 +28,20 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "webapp" / "templates" / "aide.
 
 def test_every_published_field_is_computed_by_a_stage_or_carried():
     unknown = set(COMPUTED_BY_STAGE) - SCHEMA
-    assert not unknown, f"warehouse/normalise/fields.py : COMPUTED_BY_STAGE nomme des champs absents du schéma : {unknown}"
+    assert not unknown, (
+        f"warehouse/normalise/fields.py : COMPUTED_BY_STAGE nomme des champs absents du schéma : {unknown}"
+    )
     carried = {f.name for f in carried_fields()}
     assert carried | set(COMPUTED_BY_STAGE) == SCHEMA and not carried & set(COMPUTED_BY_STAGE)
-    assert carried == {"titre", "promesse", "description", "eligibilite", "programmes_parents", "url_source",
-                       "url_demarche"}
+    assert carried == {
+        "titre",
+        "promesse",
+        "description",
+        "eligibilite",
+        "programmes_parents",
+        "url_source",
+        "url_demarche",
+    }
 
 
 def test_the_record_states_every_carried_field_under_its_schema_name():
@@ -55,7 +64,6 @@ def test_other_published_fields_are_checked_by_name_and_shape():
         AidRecord("s", "1", "Titre", other_fields={"statut": "ouverte"})
 
 
-
 def test_a_field_the_schema_gains_is_held_by_the_record_in_its_shape(monkeypatch):
     """As sources/record.py derives them when the schema has an optional ``contact`` (text) and
     ``mots_cles`` (multi-valued) field with no attribute."""
@@ -66,7 +74,9 @@ def test_a_field_the_schema_gains_is_held_by_the_record_in_its_shape(monkeypatch
     monkeypatch.setattr(record, "LIST_FIELDS", (*LIST_FIELDS, "mots_cles"))
     aid = AidRecord.from_values("s", "1", "Titre", contact="mairie@example.fr", mots_cles=["vélo"], description="d")
     assert aid.other_fields == {"contact": "mairie@example.fr", "mots_cles": ["vélo"]} and aid.description == "d"
-    assert AidRecord("s", "2", "Titre").value("mots_cles") == [] and AidRecord("s", "2", "Titre").value("contact") is None
+    assert (
+        AidRecord("s", "2", "Titre").value("mots_cles") == [] and AidRecord("s", "2", "Titre").value("contact") is None
+    )
     row = aid.to_row()
     assert row["contact"] == "mairie@example.fr" and row["mots_cles"] == ["vélo"] and "other_fields" not in row
     with pytest.raises(ValueError, match="'mots_cles' : liste de textes attendue"):
@@ -77,9 +87,14 @@ def test_a_field_the_schema_gains_is_held_by_the_record_in_its_shape(monkeypatch
 
 def test_the_warehouse_tables_have_a_column_for_every_field(warehouse):
     with connect_writer(warehouse) as conn:
+
         def columns(table: str) -> dict[str, str]:
-            return dict(conn.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?",
-                                     [table]).fetchall())
+            return dict(
+                conn.execute(
+                    "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?", [table]
+                ).fetchall()
+            )
+
         records, aides = columns("source_records"), columns("aides")
         for name in (*TEXT_FIELDS, *LIST_FIELDS):
             assert name in records, f"source_records (warehouse/migrations) : colonne {name} absente"
@@ -88,7 +103,8 @@ def test_the_warehouse_tables_have_a_column_for_every_field(warehouse):
         for field in carried_fields():  # the stages type their own columns (dates as DATE, porteurs as a list…)
             assert aides[field.name] == sql_type(field), (
                 f"aides (warehouse/migrations/0004_catalogue.sql) : {field.name} est {aides.get(field.name)}, "
-                f"le schéma dit {sql_type(field)}")
+                f"le schéma dit {sql_type(field)}"
+            )
         assert published_frame(conn).columns == field_names(), "warehouse/publication/projection.py"
 
 
@@ -101,5 +117,6 @@ def test_the_aid_page_shows_every_field_it_claims_and_lists_the_others():
     shown = set(re.findall(r"\ba\.(\w+)", TEMPLATE.read_text(encoding="utf-8"))) & SCHEMA
     assert shown == set(AID_PAGE_FIELDS), (
         "webapp/queries.py AID_PAGE_FIELDS et webapp/templates/aide.html ne citent pas les mêmes champs : "
-        f"{shown ^ set(AID_PAGE_FIELDS)}")
+        f"{shown ^ set(AID_PAGE_FIELDS)}"
+    )
     assert "a.autres_champs" in TEMPLATE.read_text(encoding="utf-8")

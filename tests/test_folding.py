@@ -31,15 +31,45 @@ from warehouse.normalise.vocabulary import VOCAB_DIR, normalise_key
 
 TESTS = Path(__file__).resolve().parent
 REAL_SOURCES = TESTS.parents[1] / "shared" / "real-sources"
-SOURCE_DATA = (REAL_SOURCES / "mission-transition-ecologique", REAL_SOURCES / "aides-territoires",
-               TESTS / "fixtures", VOCAB_DIR)
+SOURCE_DATA = (
+    REAL_SOURCES / "mission-transition-ecologique",
+    REAL_SOURCES / "aides-territoires",
+    TESTS / "fixtures",
+    VOCAB_DIR,
+)
 
 SAMPLE = [
-    "Œuvre d’Été", "L'ÉCOLE  des  Cœurs", "Cæsar et l’ŒUF", "Saint-Étienne", "ST ETIENNE", "Côte-d'Or",
-    "Aide  à   l’achat d’un vélo", "Île-de-France", "dʼagglomération", "éco‑rénovation", "‘guillemets’",
-    "Straße", "STRASSE", "ﬁnancement", "1ᵉʳ mars 2024", "31/12/2025 à 14h30", "  espaces\u00a0insécables\u202f",
-    "Bourg-en-Bresse / Ain", "Collectivités - Institutions", "Établissements publics (écoles, …)", "", "---",
-    "Ærø", "Ǽ", "São Paulo", "Ⅻ siècle", "x²", "tab\tet\nligne", "snake_case", "`backtick´", "l´école",
+    "Œuvre d’Été",
+    "L'ÉCOLE  des  Cœurs",
+    "Cæsar et l’ŒUF",
+    "Saint-Étienne",
+    "ST ETIENNE",
+    "Côte-d'Or",
+    "Aide  à   l’achat d’un vélo",
+    "Île-de-France",
+    "dʼagglomération",
+    "éco‑rénovation",
+    "‘guillemets’",
+    "Straße",
+    "STRASSE",
+    "ﬁnancement",
+    "1ᵉʳ mars 2024",
+    "31/12/2025 à 14h30",
+    "  espaces\u00a0insécables\u202f",
+    "Bourg-en-Bresse / Ain",
+    "Collectivités - Institutions",
+    "Établissements publics (écoles, …)",
+    "",
+    "---",
+    "Ærø",
+    "Ǽ",
+    "São Paulo",
+    "Ⅻ siècle",
+    "x²",
+    "tab\tet\nligne",
+    "snake_case",
+    "`backtick´",
+    "l´école",
 ]
 
 
@@ -115,26 +145,45 @@ def test_python_and_polars_agree(keep_punctuation: bool, real_texts: list[str]) 
 
 def _before_dedup(text: pl.Expr) -> pl.Expr:
     return (
-        text.fill_null("").str.to_lowercase().str.replace_all("œ", "oe", literal=True)
-        .str.replace_all("æ", "ae", literal=True).str.replace_all("ß", "ss", literal=True)
-        .str.normalize("NFKD").str.replace_all(r"\p{M}+", "").str.replace_all(r"[^\p{L}\p{N}]+", " ")
-        .str.strip_chars().str.replace_all(r"(\S{3})[sx]( |$)", "${1}${2}")
+        text.fill_null("")
+        .str.to_lowercase()
+        .str.replace_all("œ", "oe", literal=True)
+        .str.replace_all("æ", "ae", literal=True)
+        .str.replace_all("ß", "ss", literal=True)
+        .str.normalize("NFKD")
+        .str.replace_all(r"\p{M}+", "")
+        .str.replace_all(r"[^\p{L}\p{N}]+", " ")
+        .str.strip_chars()
+        .str.replace_all(r"(\S{3})[sx]( |$)", "${1}${2}")
     )
 
 
 def _before_vocabulary(expr: pl.Expr) -> pl.Expr:
     return (
-        expr.cast(pl.String, strict=False).str.replace_all("œ", "oe").str.replace_all("Œ", "OE")
-        .str.replace_all("æ", "ae").str.replace_all("Æ", "AE").str.normalize("NFKD").str.replace_all(r"\p{M}", "")
-        .str.replace_all(r"[’‘`´ʼ]", "'").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+        expr.cast(pl.String, strict=False)
+        .str.replace_all("œ", "oe")
+        .str.replace_all("Œ", "OE")
+        .str.replace_all("æ", "ae")
+        .str.replace_all("Æ", "AE")
+        .str.normalize("NFKD")
+        .str.replace_all(r"\p{M}", "")
+        .str.replace_all(r"[’‘`´ʼ]", "'")
+        .str.to_lowercase()
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
     )
 
 
 def _before_dates(stated: pl.Expr) -> pl.Expr:
     return (
-        stated.str.to_lowercase().str.normalize("NFD").str.replace_all(r"\p{M}", "").str.replace_all(r"\s+", " ")
-        .str.replace_all(r"(\d) ?: ?(\d)", "${1}:${2}").str.replace_all(r"(\d) ?: ?(\d)", "${1}:${2}")
-        .str.replace_all(r"(\d) t (\d)", "${1}t${2}").str.strip_chars()
+        stated.str.to_lowercase()
+        .str.normalize("NFD")
+        .str.replace_all(r"\p{M}", "")
+        .str.replace_all(r"\s+", " ")
+        .str.replace_all(r"(\d) ?: ?(\d)", "${1}:${2}")
+        .str.replace_all(r"(\d) ?: ?(\d)", "${1}:${2}")
+        .str.replace_all(r"(\d) t (\d)", "${1}t${2}")
+        .str.strip_chars()
     )
 
 
@@ -192,8 +241,9 @@ def test_nouvelle_aquitaine_headings_are_recognised_as_before() -> None:
     headings = {
         " ".join(tag.get_text(" ", strip=True).split())
         for page in pages
-        for tag in BeautifulSoup(page.read_text(encoding="utf-8", errors="replace"), "html.parser")
-        .select("h1, h2, h3, h4, strong, span, a, li")
+        for tag in BeautifulSoup(page.read_text(encoding="utf-8", errors="replace"), "html.parser").select(
+            "h1, h2, h3, h4, strong, span, a, li"
+        )
     }
     assert len(headings) > 20
     for keys in (nouvelle_aquitaine.SECTION_KEYS, nouvelle_aquitaine.CATEGORY_KEYS):

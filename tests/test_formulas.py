@@ -15,8 +15,26 @@ from schemas.formulas import (
 )
 
 SAMPLE = [
-    "=HYPERLINK(\"http://x\")", "+33 1 23", "-50 %", "@SUM(A1)", "\tcaché", "\rretour", "texte", "", " =espace",
-    "'=neutralisée", "'-liste", "'texte", "''=deux", "a=b", "—tiret long", "•puce", "\n=ligne", "^", "\\", "]",
+    '=HYPERLINK("http://x")',
+    "+33 1 23",
+    "-50 %",
+    "@SUM(A1)",
+    "\tcaché",
+    "\rretour",
+    "texte",
+    "",
+    " =espace",
+    "'=neutralisée",
+    "'-liste",
+    "'texte",
+    "''=deux",
+    "a=b",
+    "—tiret long",
+    "•puce",
+    "\n=ligne",
+    "^",
+    "\\",
+    "]",
 ]
 
 
@@ -33,9 +51,11 @@ def test_python_polars_and_duckdb_agree() -> None:
     polars = frame.select(pl.col("v").str.contains(FORMULA_START_PATTERN)).to_series().to_list()
     conn = duckdb.connect()
     conn.register("sample", frame.with_row_index("i").to_arrow())
-    sql = conn.execute("SELECT regexp_matches(v, ?), regexp_matches(v, ?), "
-                       "CASE WHEN regexp_matches(v, ?) THEN substr(v, 2) ELSE v END FROM sample ORDER BY i",
-                       [FORMULA_START_PATTERN, NEUTRALISED_PATTERN, NEUTRALISED_PATTERN]).fetchall()
+    sql = conn.execute(
+        "SELECT regexp_matches(v, ?), regexp_matches(v, ?), "
+        "CASE WHEN regexp_matches(v, ?) THEN substr(v, 2) ELSE v END FROM sample ORDER BY i",
+        [FORMULA_START_PATTERN, NEUTRALISED_PATTERN, NEUTRALISED_PATTERN],
+    ).fetchall()
     assert polars == python == [row[0] for row in sql]
     neutralised = [text.startswith(NEUTRALISING_QUOTE) and bool(FORMULA_START.match(text[1:])) for text in SAMPLE]
     assert [row[1] for row in sql] == neutralised

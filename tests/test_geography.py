@@ -11,12 +11,12 @@ from __future__ import annotations
 import csv
 import re
 import time
-from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from warehouse_test_helpers import warehouse_with_referential
 
 from schemas import GEO_CODE_PATTERN
 from warehouse.db import connect_reader
@@ -36,7 +36,6 @@ from warehouse.normalise.geography import (
 )
 from warehouse.normalise.vocabulary import VOCAB_DIR
 from warehouse.settings import WarehousePaths
-from warehouse_test_helpers import warehouse_with_referential
 
 METRO_REGIONS = ("11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94")
 VOCAB = VOCAB_DIR
@@ -48,8 +47,10 @@ ONE_CODE = re.compile(GEO_CODE_PATTERN)
 @pytest.mark.parametrize(
     ("variants", "key"),
     [
-        (["Saint-Étienne", "SAINT ETIENNE", "saint étienne", "St-Etienne", "St Étienne", "  Saint -  Étienne "],
-         "saint etienne"),
+        (
+            ["Saint-Étienne", "SAINT ETIENNE", "saint étienne", "St-Etienne", "St Étienne", "  Saint -  Étienne "],
+            "saint etienne",
+        ),
         (["Sainte-Foy-lès-Lyon", "Ste Foy les Lyon", "STE-FOY-LÈS-LYON"], "sainte foy lyon"),
         (["Côte-d'Or", "Côte d’Or", "cote d or", "COTE-D'OR"], "cote or"),
         (["L'Haÿ-les-Roses", "L’Haÿ les Roses", "l hay les roses"], "hay roses"),
@@ -83,8 +84,10 @@ def test_epci_type_prefixes_are_read_in_their_long_and_short_forms():
     assert epci_core(normalise_name("CC des Monts du Pilat")) == "monts pilat"
     assert epci_core(normalise_name("Bordeaux Métropole")) == "bordeaux metropole"
     # only a leading type phrase is rewritten
-    assert epci_key(normalise_name("CC Grand Orb Communauté de Communes en Languedoc")) == \
-        "cc grand orb communaute communes en languedoc"
+    assert (
+        epci_key(normalise_name("CC Grand Orb Communauté de Communes en Languedoc"))
+        == "cc grand orb communaute communes en languedoc"
+    )
 
 
 def test_designations_give_the_name_and_its_level():
@@ -144,9 +147,21 @@ def small_resolver() -> GeoResolver:
             ("01278", None, "ancien-code", "01004"),
         ],
         codes_postaux=[
-            ("14000", "14118"), ("49000", "49007"), ("93200", "93066"), ("97400", "97411"), ("75001", "75056"),
-            ("13100", "13001"), ("13001", "13055"), ("01500", "01004"), ("01400", "01001"), ("01400", "01093"),
-            ("17800", "17202"), ("40000", "40192"), ("97500", "97502"), ("20000", "2A004"), ("50100", "50129"),
+            ("14000", "14118"),
+            ("49000", "49007"),
+            ("93200", "93066"),
+            ("97400", "97411"),
+            ("75001", "75056"),
+            ("13100", "13001"),
+            ("13001", "13055"),
+            ("01500", "01004"),
+            ("01400", "01001"),
+            ("01400", "01093"),
+            ("17800", "17202"),
+            ("40000", "40192"),
+            ("97500", "97502"),
+            ("20000", "2A004"),
+            ("50100", "50129"),
             ("26000", "26362"),
         ],
         epci=[
@@ -157,23 +172,38 @@ def small_resolver() -> GeoResolver:
         ],
         epci_membres=[("200065597", "14118")],
         departements=[
-            ("14", "Calvados", "28", "metro"), ("49", "Maine-et-Loire", "52", "metro"),
-            ("93", "Seine-Saint-Denis", "11", "metro"), ("974", "La Réunion", "04", "drom"),
-            ("75", "Paris", "11", "metro"), ("13", "Bouches-du-Rhône", "93", "metro"), ("01", "Ain", "84", "metro"),
-            ("17", "Charente-Maritime", "75", "metro"), ("40", "Landes", "75", "metro"),
-            ("975", "Saint-Pierre-et-Miquelon", "975", "com"), ("2A", "Corse-du-Sud", "94", "metro"),
-            ("50", "Manche", "28", "metro"), ("26", "Drôme", "84", "metro"),
+            ("14", "Calvados", "28", "metro"),
+            ("49", "Maine-et-Loire", "52", "metro"),
+            ("93", "Seine-Saint-Denis", "11", "metro"),
+            ("974", "La Réunion", "04", "drom"),
+            ("75", "Paris", "11", "metro"),
+            ("13", "Bouches-du-Rhône", "93", "metro"),
+            ("01", "Ain", "84", "metro"),
+            ("17", "Charente-Maritime", "75", "metro"),
+            ("40", "Landes", "75", "metro"),
+            ("975", "Saint-Pierre-et-Miquelon", "975", "com"),
+            ("2A", "Corse-du-Sud", "94", "metro"),
+            ("50", "Manche", "28", "metro"),
+            ("26", "Drôme", "84", "metro"),
         ],
         regions=[
-            ("28", "Normandie", "metro"), ("52", "Pays de la Loire", "metro"), ("11", "Île-de-France", "metro"),
-            ("04", "La Réunion", "drom"), ("93", "Provence-Alpes-Côte d'Azur", "metro"),
-            ("84", "Auvergne-Rhône-Alpes", "metro"), ("75", "Nouvelle-Aquitaine", "metro"),
-            ("975", "Saint-Pierre-et-Miquelon", "com"), ("94", "Corse", "metro"), ("76", "Occitanie", "metro"),
+            ("28", "Normandie", "metro"),
+            ("52", "Pays de la Loire", "metro"),
+            ("11", "Île-de-France", "metro"),
+            ("04", "La Réunion", "drom"),
+            ("93", "Provence-Alpes-Côte d'Azur", "metro"),
+            ("84", "Auvergne-Rhône-Alpes", "metro"),
+            ("75", "Nouvelle-Aquitaine", "metro"),
+            ("975", "Saint-Pierre-et-Miquelon", "com"),
+            ("94", "Corse", "metro"),
+            ("76", "Occitanie", "metro"),
         ],
         pays=[("99100", "France"), ("99138", "Monaco"), ("1234", "Nulle part")],
         aliases=[
-            ("Grand Lyon", "EPCI-200046977", ""), ("Région Sud", "REG-93", ""),
-            ("France métropolitaine", "REG-11", ""), ("France métropolitaine", "REG-28", ""),
+            ("Grand Lyon", "EPCI-200046977", ""),
+            ("Région Sud", "REG-93", ""),
+            ("France métropolitaine", "REG-11", ""),
+            ("France métropolitaine", "REG-28", ""),
             ("Ailleurs", "EPCI-999999999", "code absent : laissé de côté"),
         ],
     )
@@ -428,7 +458,13 @@ def test_resolve_mentions_keeps_rows_and_order_and_resolves_each_distinct_mentio
     assert out["id"].to_list() == list(range(7))
     assert out["status"].to_list() == [RESOLVED, RESOLVED, RESOLVED, RESOLVED, RESOLVED, AMBIGUOUS, RESOLVED]
     assert out["codes"].to_list() == [
-        ["COM-14118"], ["COM-97411"], ["EPCI-244200622"], ["COM-14118"], ["COM-75056"], [], ["COM-14118"],
+        ["COM-14118"],
+        ["COM-97411"],
+        ["EPCI-244200622"],
+        ["COM-14118"],
+        ["COM-75056"],
+        [],
+        ["COM-14118"],
     ]
     assert out["candidates"][5].to_list() == ["COM-93066", "COM-97411"]
     assert out["flags"][4].to_list() == ["arrondissement_municipal"]
@@ -455,19 +491,57 @@ def assert_well_formed(result: Resolution, text: str) -> None:
         assert result.candidates
 
 
-GEO_LIKE = st.sampled_from([
-    "Saint", "Denis", "Caen", "CC", "Communauté de communes", "(", ")", "(974)", "(Département)", ",", ";", "|",
-    " et ", "-", "'", "’", "COM-", "DEP-", "REG-", "EPCI-", "PAYS-", "2A", "13001", "1004", "975", "99138",
-    "Ville de ", "Région ", "Mairie d'", "France", "Landes", "Paris", " ", "\u00a0", "é", "0", "9",
-])
+GEO_LIKE = st.sampled_from(
+    [
+        "Saint",
+        "Denis",
+        "Caen",
+        "CC",
+        "Communauté de communes",
+        "(",
+        ")",
+        "(974)",
+        "(Département)",
+        ",",
+        ";",
+        "|",
+        " et ",
+        "-",
+        "'",
+        "’",
+        "COM-",
+        "DEP-",
+        "REG-",
+        "EPCI-",
+        "PAYS-",
+        "2A",
+        "13001",
+        "1004",
+        "975",
+        "99138",
+        "Ville de ",
+        "Région ",
+        "Mairie d'",
+        "France",
+        "Landes",
+        "Paris",
+        " ",
+        "\u00a0",
+        "é",
+        "0",
+        "9",
+    ]
+)
 
 
 @settings(max_examples=400, deadline=None)
 @given(
     st.one_of(st.text(max_size=40), st.lists(GEO_LIKE, max_size=8).map("".join)),
     st.sampled_from([None, *MENTION_LEVELS]),
-    st.one_of(st.none(), st.builds(GeoContext, st.sampled_from([None, "974", "1", "2a", ""]),
-                                   st.sampled_from([None, "11", "4"]))),
+    st.one_of(
+        st.none(),
+        st.builds(GeoContext, st.sampled_from([None, "974", "1", "2a", ""]), st.sampled_from([None, "11", "4"])),
+    ),
 )
 def test_resolve_never_raises_and_always_explains(text, niveau, context):
     assert_well_formed(SMALL.resolve(text, niveau, context), text)
@@ -507,10 +581,29 @@ def test_the_vocab_files_point_at_real_territories(real):
     assert aliases and all(real.is_known(row["code"]) for row in aliases)
     with open(VOCAB / "pays.csv", encoding="utf-8") as handle:
         pays = {row["nom"]: row["code"] for row in csv.DictReader(handle)}
-    assert {name: pays[name] for name in ("France", "Monaco", "Luxembourg", "Belgique", "Suisse", "Allemagne",
-                                          "Espagne", "Italie", "Andorre")} == {
-        "France": "99100", "Monaco": "99138", "Luxembourg": "99137", "Belgique": "99131", "Suisse": "99140",
-        "Allemagne": "99109", "Espagne": "99134", "Italie": "99127", "Andorre": "99130",
+    assert {
+        name: pays[name]
+        for name in (
+            "France",
+            "Monaco",
+            "Luxembourg",
+            "Belgique",
+            "Suisse",
+            "Allemagne",
+            "Espagne",
+            "Italie",
+            "Andorre",
+        )
+    } == {
+        "France": "99100",
+        "Monaco": "99138",
+        "Luxembourg": "99137",
+        "Belgique": "99131",
+        "Suisse": "99140",
+        "Allemagne": "99109",
+        "Espagne": "99134",
+        "Italie": "99127",
+        "Andorre": "99130",
     }
 
 
@@ -577,8 +670,9 @@ def test_real_homonyms_and_shared_postal_codes(real, ref_rows):
     assert saint_denis.status == AMBIGUOUS and {"COM-93066", "COM-97411"} <= set(saint_denis.candidates)
     assert_resolved(real.resolve("Saint-Denis", context=GeoContext(departement="974")), ["COM-97411"])
     assert_resolved(real.resolve("Saint-Denis", "commune", GeoContext(departement="93")), ["COM-93066"])
-    shared = sorted(f"COM-{c}" for (c,) in ref_rows(
-        "SELECT commune FROM ref_codes_postaux WHERE code_postal = '01400'"))
+    shared = sorted(
+        f"COM-{c}" for (c,) in ref_rows("SELECT commune FROM ref_codes_postaux WHERE code_postal = '01400'")
+    )
     assert len(shared) == 10
     assert_resolved(real.resolve("01400", "code_postal"), shared, "code_postal_partage")
     # 01400 is also Seillonnaz's INSEE code: without a level both readings are candidates
@@ -653,8 +747,12 @@ def test_resolve_mentions_scales_with_distinct_mentions(real_warehouse, ref_rows
     assert len(distinct) > 1_900
     rows = [distinct[(i * 7919) % len(distinct)] for i in range(100_000)]
     frame = pl.DataFrame(
-        {"niveau": [r[0] for r in rows], "code": [r[1] for r in rows], "nom": [r[2] for r in rows],
-         "ctx_departement": [r[3] for r in rows]},
+        {
+            "niveau": [r[0] for r in rows],
+            "code": [r[1] for r in rows],
+            "nom": [r[2] for r in rows],
+            "ctx_departement": [r[3] for r in rows],
+        },
         schema={"niveau": pl.Utf8, "code": pl.Utf8, "nom": pl.Utf8, "ctx_departement": pl.Utf8},
     )
     with connect_reader(real_warehouse) as conn:
@@ -667,8 +765,12 @@ def test_resolve_mentions_scales_with_distinct_mentions(real_warehouse, ref_rows
     resolved_share = (out["status"] == RESOLVED).mean()
     assert resolved_share > 0.95, out.filter(pl.col("status") != RESOLVED).unique("nom").head(10)
     sample = out.row(12_345, named=True)
-    expected = real.resolve_mention(sample["niveau"], sample["code"], sample["nom"],
-                                    GeoContext(sample["ctx_departement"]) if sample["ctx_departement"] else None)
+    expected = real.resolve_mention(
+        sample["niveau"],
+        sample["code"],
+        sample["nom"],
+        GeoContext(sample["ctx_departement"]) if sample["ctx_departement"] else None,
+    )
     assert (sample["status"], sample["codes"]) == (expected.status, list(expected.codes))
     assert elapsed < 10, f"{elapsed:.1f} s pour 100 000 lignes"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from golden_release import GOLDEN, build
 
 pytestmark = pytest.mark.registry

@@ -16,17 +16,29 @@ from warehouse.normalise.dedup import find_duplicates
 from warehouse.normalise.identity import assign_ids
 from warehouse.settings import WarehousePaths
 
-COLUMNS = {"record_key": pl.Utf8, "cluster_key": pl.Utf8, "source": pl.Utf8, "titre": pl.Utf8,
-           "url": pl.Utf8, "geo_key": pl.Utf8}
+COLUMNS = {
+    "record_key": pl.Utf8,
+    "cluster_key": pl.Utf8,
+    "source": pl.Utf8,
+    "titre": pl.Utf8,
+    "url": pl.Utf8,
+    "geo_key": pl.Utf8,
+}
 
 
 def day(n: int) -> dt.datetime:
-    return dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=n)
+    return dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + dt.timedelta(days=n)
 
 
 def rec(key: str, titre: str, cluster: str | None = None, url: str | None = None, geo: str | None = "REG-11") -> dict:
-    return {"record_key": key, "cluster_key": cluster or key, "source": key.split(":", 1)[0], "titre": titre,
-            "url": url, "geo_key": geo}
+    return {
+        "record_key": key,
+        "cluster_key": cluster or key,
+        "source": key.split(":", 1)[0],
+        "titre": titre,
+        "url": url,
+        "geo_key": geo,
+    }
 
 
 @pytest.fixture
@@ -45,7 +57,7 @@ def run(conn, rows: list[dict], n: int) -> dict[str, str]:
     assert sorted(ids["cluster_key"].to_list()) == sorted(clusters["cluster_key"].unique().to_list())
     assert ids["aid_id"].n_unique() == ids.height  # one id per cluster, never shared
     assert all(uuid.UUID(value).version == 4 for value in ids["aid_id"])
-    by_cluster = dict(zip(ids["cluster_key"], ids["aid_id"]))
+    by_cluster = dict(zip(ids["cluster_key"], ids["aid_id"], strict=False))
     return {row["record_key"]: by_cluster[row["cluster_key"]] for row in rows}
 
 
@@ -54,7 +66,8 @@ def events(conn, n: int | None = None) -> list[tuple]:
     params = [] if n is None else [day(n)]
     return conn.execute(
         f"SELECT kind, aid_id::VARCHAR, other_aid_id::VARCHAR, record_key, detail FROM id_events {where} "
-        "ORDER BY kind, record_key, aid_id", params
+        "ORDER BY kind, record_key, aid_id",
+        params,
     ).fetchall()
 
 
@@ -69,14 +82,16 @@ def test_two_runs_in_a_row_give_the_same_ids(conn):
     assert events(conn, 1) == []
     rows = conn.execute("SELECT record_key, first_seen, last_seen, active FROM id_map ORDER BY 1").fetchall()
     assert [(r[0], r[1] == day(0), r[2] == day(1), r[3]) for r in rows] == [
-        (CHEQUE["record_key"], True, True, True), (VELO["record_key"], True, True, True)
+        (CHEQUE["record_key"], True, True, True),
+        (VELO["record_key"], True, True, True),
     ]
 
 
 def test_a_title_edit_keeps_the_id(conn):
     first = run(conn, [CHEQUE], 0)
-    edited = dict(CHEQUE, titre="Chèque vert 2026 : nouvelles conditions",
-                  url="https://www.iledefrance.fr/cheque-vert-2026")
+    edited = dict(
+        CHEQUE, titre="Chèque vert 2026 : nouvelles conditions", url="https://www.iledefrance.fr/cheque-vert-2026"
+    )
     assert run(conn, [edited], 1) == first
     assert conn.execute("SELECT titre_norm FROM id_map").fetchone()[0] == "cheque vert 2026 nouvelle condition"
 
@@ -84,8 +99,9 @@ def test_a_title_edit_keeps_the_id(conn):
 def test_a_source_renaming_its_records_keeps_their_ids(conn):
     """The region renumbers its aids: same page for one, same title and territory for the other."""
     first = run(conn, [CHEQUE, VELO], 0)
-    renamed_by_page = rec("region-ile-de-france:A1", "Le chèque vert régional",
-                          url="http://iledefrance.fr/aides/cheque-vert/")
+    renamed_by_page = rec(
+        "region-ile-de-france:A1", "Le chèque vert régional", url="http://iledefrance.fr/aides/cheque-vert/"
+    )
     renamed_by_title = rec("region-ile-de-france:A2", "Prime vélo", url="https://www.iledefrance.fr/nouveau-site/velo")
     second = run(conn, [renamed_by_page, renamed_by_title], 1)
     assert second[renamed_by_page["record_key"]] == first[CHEQUE["record_key"]]
@@ -93,10 +109,20 @@ def test_a_source_renaming_its_records_keeps_their_ids(conn):
     assert events(conn, 1) == [
         ("disparition", first[CHEQUE["record_key"]], None, CHEQUE["record_key"], None),
         ("disparition", first[VELO["record_key"]], None, VELO["record_key"], None),
-        ("rattachement", first[CHEQUE["record_key"]], None, "region-ile-de-france:A1",
-         "remplace region-ile-de-france:1 (même page)"),
-        ("rattachement", first[VELO["record_key"]], None, "region-ile-de-france:A2",
-         "remplace region-ile-de-france:2 (même titre et même territoire)"),
+        (
+            "rattachement",
+            first[CHEQUE["record_key"]],
+            None,
+            "region-ile-de-france:A1",
+            "remplace region-ile-de-france:1 (même page)",
+        ),
+        (
+            "rattachement",
+            first[VELO["record_key"]],
+            None,
+            "region-ile-de-france:A2",
+            "remplace region-ile-de-france:2 (même titre et même territoire)",
+        ),
     ]
     # and from then on the new records are the link
     assert run(conn, [renamed_by_page, renamed_by_title], 2) == second
@@ -188,8 +214,15 @@ def test_a_wrong_merge_undone_gives_the_absorbed_id_back(conn):
     undone = run(conn, [CHEQUE, copy], 2)
     assert undone == first
     scission = [e for e in events(conn, 2) if e[0] == "scission"]
-    assert scission == [("scission", first[copy["record_key"]], first[CHEQUE["record_key"]], copy["record_key"],
-                         f"séparé de {first[CHEQUE['record_key']]} : identifiant d'origine rendu")]
+    assert scission == [
+        (
+            "scission",
+            first[copy["record_key"]],
+            first[CHEQUE["record_key"]],
+            copy["record_key"],
+            f"séparé de {first[CHEQUE['record_key']]} : identifiant d'origine rendu",
+        )
+    ]
 
 
 def test_a_vanished_record_comes_back_with_its_old_id(conn):
@@ -226,32 +259,67 @@ def test_input_is_checked(conn):
 def test_with_dedup_ids_survive_a_new_source_and_a_retitling(conn):
     def catalogue(*records: dict) -> list[dict]:
         frame = pl.DataFrame(
-            [{**r, "precedence": r.get("precedence", 50), "porteurs": r.get("porteurs", []),
-              "date_ouverture": None, "date_cloture": None} for r in records],
-            schema={"record_key": pl.Utf8, "source": pl.Utf8, "precedence": pl.Int64, "titre": pl.Utf8,
-                    "porteurs": pl.List(pl.Utf8), "geo_key": pl.Utf8, "url": pl.Utf8,
-                    "date_ouverture": pl.Date, "date_cloture": pl.Date},
+            [
+                {
+                    **r,
+                    "precedence": r.get("precedence", 50),
+                    "porteurs": r.get("porteurs", []),
+                    "date_ouverture": None,
+                    "date_cloture": None,
+                }
+                for r in records
+            ],
+            schema={
+                "record_key": pl.Utf8,
+                "source": pl.Utf8,
+                "precedence": pl.Int64,
+                "titre": pl.Utf8,
+                "porteurs": pl.List(pl.Utf8),
+                "geo_key": pl.Utf8,
+                "url": pl.Utf8,
+                "date_ouverture": pl.Date,
+                "date_cloture": pl.Date,
+            },
         )
-        clusters = find_duplicates(frame).clusters.join(frame.select("record_key", "source", "titre", "url", "geo_key"),
-                                                        on="record_key")
+        clusters = find_duplicates(frame).clusters.join(
+            frame.select("record_key", "source", "titre", "url", "geo_key"), on="record_key"
+        )
         return clusters.to_dicts()
 
-    region = {"record_key": "region-ile-de-france:1", "source": "region-ile-de-france", "precedence": 60,
-              "titre": "Chèque vert", "geo_key": "REG-11", "url": "https://www.iledefrance.fr/aides/cheque-vert"}
-    velo = {"record_key": "region-ile-de-france:2", "source": "region-ile-de-france", "precedence": 60,
-            "titre": "Prime vélo", "geo_key": "REG-11", "url": "https://www.iledefrance.fr/aides/prime-velo"}
+    region = {
+        "record_key": "region-ile-de-france:1",
+        "source": "region-ile-de-france",
+        "precedence": 60,
+        "titre": "Chèque vert",
+        "geo_key": "REG-11",
+        "url": "https://www.iledefrance.fr/aides/cheque-vert",
+    }
+    velo = {
+        "record_key": "region-ile-de-france:2",
+        "source": "region-ile-de-france",
+        "precedence": 60,
+        "titre": "Prime vélo",
+        "geo_key": "REG-11",
+        "url": "https://www.iledefrance.fr/aides/prime-velo",
+    }
     first = run(conn, catalogue(region, velo), 0)
-    copy = {"record_key": "aides-territoires:9", "source": "aides-territoires", "precedence": 40,
-            "titre": "Chèque vert pour les Franciliens", "geo_key": "REG-11",
-            "url": "http://iledefrance.fr/aides/cheque-vert?utm_source=at"}
+    copy = {
+        "record_key": "aides-territoires:9",
+        "source": "aides-territoires",
+        "precedence": 40,
+        "titre": "Chèque vert pour les Franciliens",
+        "geo_key": "REG-11",
+        "url": "http://iledefrance.fr/aides/cheque-vert?utm_source=at",
+    }
     second = run(conn, catalogue(region, velo, copy), 1)
     assert second[copy["record_key"]] == second[region["record_key"]] == first[region["record_key"]]
     retitled = dict(region, titre="Chèque vert francilien")
     assert run(conn, catalogue(retitled, velo, copy), 2) == second
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(st.lists(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 3)), max_size=8), min_size=1, max_size=4))
 def test_any_sequence_of_runs_keeps_ids_unique_and_unchanged_clusters_stable(tmp_path_factory, runs):
     """Records 0–7 grouped at random into clusters 0–3, run after run: every cluster gets one
@@ -262,8 +330,15 @@ def test_any_sequence_of_runs_keeps_ids_unique_and_unchanged_clusters_stable(tmp
         for n, assignment in enumerate(runs):
             previous = dict(connection.execute("SELECT record_key, aid_id::VARCHAR FROM id_map").fetchall())
             members: dict[int, int] = dict(assignment)  # record → cluster (last wins)
-            rows = [rec(f"s{r % 2}:{r}", f"Aide {r}", cluster=f"s{min(k for k, c in members.items() if c == cl) % 2}:"
-                        f"{min(k for k, c in members.items() if c == cl)}") for r, cl in members.items()]
+            rows = [
+                rec(
+                    f"s{r % 2}:{r}",
+                    f"Aide {r}",
+                    cluster=f"s{min(k for k, c in members.items() if c == cl) % 2}:"
+                    f"{min(k for k, c in members.items() if c == cl)}",
+                )
+                for r, cl in members.items()
+            ]
             ids = run(connection, rows, n)
             clusters: dict[str, frozenset] = {}
             for row in rows:

@@ -41,8 +41,16 @@ class FakeAdapter(types.ModuleType):
             if not item["id"]:
                 result.reject(spec.name, f"résultat {position}", "identifiant absent", item)
                 continue
-            result.records.append(AidRecord(spec.name, item["id"], item["titre"], geo_inclusions=[GeoMention("commune", code="49007")],
-                                            montants=["50 €"], raw=item))
+            result.records.append(
+                AidRecord(
+                    spec.name,
+                    item["id"],
+                    item["titre"],
+                    geo_inclusions=[GeoMention("commune", code="49007")],
+                    montants=["50 €"],
+                    raw=item,
+                )
+            )
         return result
 
 
@@ -53,7 +61,9 @@ def adapter(monkeypatch):
     return fake
 
 
-SPEC = SourceSpec("ville-test", "fake_for_tests", "commune", "Ville de Test", "etalab-2.0", "https://exemple.fr", "http", "0 4 * * *")
+SPEC = SourceSpec(
+    "ville-test", "fake_for_tests", "commune", "Ville de Test", "etalab-2.0", "https://exemple.fr", "http", "0 4 * * *"
+)
 
 
 @pytest.fixture
@@ -138,7 +148,9 @@ def test_a_large_drop_is_held_back_until_acknowledged(adapter, ctx, warehouse):
     _, line, records, _ = run_once(ctx, warehouse, "r4")
     assert line.status == "parsed" and [r[0] for r in records] == ["a1"]
     with connect_writer(warehouse) as conn:
-        holds = conn.execute("SELECT previous_records, new_records, acknowledged_at IS NOT NULL FROM source_holds").fetchall()
+        holds = conn.execute(
+            "SELECT previous_records, new_records, acknowledged_at IS NOT NULL FROM source_holds"
+        ).fetchall()
     assert holds == [(10, 1, True)]
 
 
@@ -175,8 +187,19 @@ def test_a_held_change_says_what_the_rejections_were(adapter, ctx, warehouse):
 
 def _reference_frame(source: str, digest: str, records: list[AidRecord]) -> pl.DataFrame:
     """records_frame as first written: one Python list per column, then pl.DataFrame."""
-    text = ("titre", "description", "promesse", "eligibilite", "url_source", "url_demarche", "niveau",
-            "date_ouverture", "date_cloture", "date_mise_a_jour", "recurrence")
+    text = (
+        "titre",
+        "description",
+        "promesse",
+        "eligibilite",
+        "url_source",
+        "url_demarche",
+        "niveau",
+        "date_ouverture",
+        "date_cloture",
+        "date_mise_a_jour",
+        "recurrence",
+    )
     lists = ("porteurs", "financeurs", "montants", "taux", "cibles", "types_aides", "thematiques", "programmes_parents")
     columns: dict[str, list] = {
         "source": [source] * len(records),
@@ -190,7 +213,9 @@ def _reference_frame(source: str, digest: str, records: list[AidRecord]) -> pl.D
     for name in ("geo_inclusions", "geo_exclusions"):
         columns[name] = [json.dumps([asdict(g) for g in getattr(r, name)], ensure_ascii=False) for r in records]
     columns["raw"] = [json.dumps(r.raw, ensure_ascii=False, default=str) for r in records]
-    schema = {name: pl.Utf8 for name in ("source", "native_id", "digest", *text, "geo_inclusions", "geo_exclusions", "raw")}
+    schema = {
+        name: pl.Utf8 for name in ("source", "native_id", "digest", *text, "geo_inclusions", "geo_exclusions", "raw")
+    }
     schema.update({name: pl.List(pl.Utf8) for name in lists})
     return pl.DataFrame(columns, schema=schema)
 
@@ -200,19 +225,50 @@ def _varied_records() -> list[AidRecord]:
     return [
         AidRecord("s", "a1", "Aide minimale"),  # every optional field None, every list empty, raw None
         AidRecord(
-            "s", "é-2", "Rénovation « énergétique » – 100 % 😀", description="<p>d&rsquo;un\n\"guillemet\" \\ \t</p>",
-            promesse="", eligibilite="Ελληνικά 中文", url_source="https: //exemple.fr/é", url_demarche=None,
-            porteurs=["ADEME", "Région Bretagne"], financeurs=["État"], niveau="région",
-            geo_inclusions=[GeoMention("commune", code="75056"), landes, GeoMention("epci", code="200054781", nom="Métropole du Grand Paris")],
-            geo_exclusions=[GeoMention("commune", code="75056")], date_ouverture="2024-01-01", date_cloture="31/12/2025",
-            date_mise_a_jour="2024-05-01T00:00:00Z", montants=["jusqu'à 8 500 €", ""], taux=["50 %"],
-            cibles=["Communes", "Associations"], types_aides=["Subvention"], thematiques=["Eau", "Énergie", "Eau"],
-            programmes_parents=["France 2030"], recurrence="permanente",
-            raw={"id": 2, "titre": "Rénovation 😀", "nested": {"liste": [1, 2.5, None, True, {"k": "ü"}], "vide": {}},
-                 "quand": date(2024, 1, 2), "ensemble": ("a", "b"), "controle": "\x00\x1f\u2028"},
+            "s",
+            "é-2",
+            "Rénovation « énergétique » – 100 % 😀",
+            description='<p>d&rsquo;un\n"guillemet" \\ \t</p>',
+            promesse="",
+            eligibilite="Ελληνικά 中文",
+            url_source="https: //exemple.fr/é",
+            url_demarche=None,
+            porteurs=["ADEME", "Région Bretagne"],
+            financeurs=["État"],
+            niveau="région",
+            geo_inclusions=[
+                GeoMention("commune", code="75056"),
+                landes,
+                GeoMention("epci", code="200054781", nom="Métropole du Grand Paris"),
+            ],
+            geo_exclusions=[GeoMention("commune", code="75056")],
+            date_ouverture="2024-01-01",
+            date_cloture="31/12/2025",
+            date_mise_a_jour="2024-05-01T00:00:00Z",
+            montants=["jusqu'à 8 500 €", ""],
+            taux=["50 %"],
+            cibles=["Communes", "Associations"],
+            types_aides=["Subvention"],
+            thematiques=["Eau", "Énergie", "Eau"],
+            programmes_parents=["France 2030"],
+            recurrence="permanente",
+            raw={
+                "id": 2,
+                "titre": "Rénovation 😀",
+                "nested": {"liste": [1, 2.5, None, True, {"k": "ü"}], "vide": {}},
+                "quand": date(2024, 1, 2),
+                "ensemble": ("a", "b"),
+                "controle": "\x00\x1f\u2028",
+            },
         ),
-        AidRecord("s", 3, "Identifiant entier", porteurs=("tuple",), geo_inclusions=[landes, landes],  # type: ignore[arg-type]
-                  raw=["une", "liste", ["imbriquée"]]),
+        AidRecord(
+            "s",
+            3,
+            "Identifiant entier",
+            porteurs=("tuple",),
+            geo_inclusions=[landes, landes],  # type: ignore[arg-type]
+            raw=["une", "liste", ["imbriquée"]],
+        ),
         AidRecord("s", "a4", "Brut texte", thematiques=[""], raw="juste du texte « brut »"),
         AidRecord("s", "a5", "Brut nombre", description="   ", raw=3.25),
     ]

@@ -6,16 +6,14 @@ import json
 
 import dagster as dg
 import pytest
+from paths import FIXTURES
 from typer.testing import CliRunner
 
 from aides_cli.main import app
-from paths import FIXTURES
 from pipelines.definitions import defs
 from pipelines.defs.ingestion.assets import asset_name
 from sources import base as base_module
-from sources.fetch.transport import TransportResponse
 from sources.registry import load_specs
-
 
 
 def test_every_declared_source_has_an_ingestion_asset_with_pool_and_retries():
@@ -82,8 +80,10 @@ def test_record_writes_a_fixture_folder_that_replays(warehouse, monkeypatch, tmp
     assert replay.send(url, {}, 1).content == original.send(url, {}, 1).content
 
 
-@pytest.mark.parametrize(("args", "message"), [(["record", "nulle-part"], "source inconnue"),
-                                               (["record", "aides-velo"], "pas une source web")])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["record", "nulle-part"], "source inconnue"), (["record", "aides-velo"], "pas une source web")],
+)
 def test_record_refuses_unknown_and_non_web_sources(args, message):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and message in result.output

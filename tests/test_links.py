@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
@@ -16,7 +16,7 @@ from warehouse.quality.links import LinkCheck, check_links, check_urls, urls_to_
 from webapp.queries import aid_rows
 
 POLICY = FetchPolicy(user_agent="test-liens/0.1 (+https://example.org)", attempts=3, backoff_s=0.5, min_interval_s=1.0)
-NOW = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
 
 
 class ScriptedTransport:
@@ -158,9 +158,15 @@ def test_retries_back_off_and_requests_to_one_host_are_spaced(catalogue):
             return transport2.send(url, headers, timeout, method)
 
     with connect_writer() as conn:
-        check_links(conn, Stamping({}), POLICY, now=datetime(2025, 3, 2, tzinfo=timezone.utc),
-                    sleep=fake2.sleep, clock=fake2.clock)
-    assert len(times) >= 3 and all(b - a >= POLICY.min_interval_s - 0.1 for a, b in zip(times, times[1:]))
+        check_links(
+            conn,
+            Stamping({}),
+            POLICY,
+            now=datetime(2025, 3, 2, tzinfo=UTC),
+            sleep=fake2.sleep,
+            clock=fake2.clock,
+        )
+    assert len(times) >= 3 and all(b - a >= POLICY.min_interval_s - 0.1 for a, b in zip(times, times[1:], strict=False))
 
 
 def test_offline_nothing_is_called_broken(catalogue):
@@ -187,8 +193,7 @@ def test_the_webapp_flags_the_latest_broken_link_only(catalogue):
     # a later check where the page is back: history is kept, the flag goes away
     fixed = {**_script(), ("HEAD", "https://b.example/disparue"): 200}
     with connect_writer() as conn:
-        check_links(conn, ScriptedTransport(fixed), POLICY, now=datetime(2025, 4, 1, tzinfo=timezone.utc),
-                    sleep=lambda s: None)
+        check_links(conn, ScriptedTransport(fixed), POLICY, now=datetime(2025, 4, 1, tzinfo=UTC), sleep=lambda s: None)
         assert conn.execute("SELECT count(*) FROM liens WHERE url = 'https://b.example/disparue'").fetchone()[0] == 2
     with connect_reader() as conn:
         rows = {r["id"]: r for r in aid_rows(conn, [catalogue["casse"]])}
@@ -217,7 +222,12 @@ def test_the_asset_runs_offline_and_records_unchecked_links(catalogue, monkeypat
     assert result.success
     [event] = result.get_asset_materialization_events()
     metadata = {k: getattr(v, "value", v) for k, v in event.step_materialization_data.materialization.metadata.items()}
-    assert (metadata["nb_verifies"], metadata["nb_ok"], metadata["nb_casses"], metadata["nb_non_verifies"]) == (6, 0, 0, 6)
+    assert (metadata["nb_verifies"], metadata["nb_ok"], metadata["nb_casses"], metadata["nb_non_verifies"]) == (
+        6,
+        0,
+        0,
+        6,
+    )
     [check] = result.get_asset_check_evaluations()
     assert check.passed and check.severity == dg.AssetCheckSeverity.WARN
     with connect_reader() as conn:
@@ -234,12 +244,21 @@ def test_in_replay_the_asset_reaches_no_server_and_answers_from_a_liens_recordin
     with dg.instance_for_test() as instance:
         assert dg.materialize([assets.liens], instance=instance).success
     with connect_reader() as conn:
-        assert conn.execute("SELECT DISTINCT statut, detail LIKE 'aucune réponse enregistrée%' FROM liens").fetchall() \
-            == [("non_verifie", True)]
+        assert conn.execute(
+            "SELECT DISTINCT statut, detail LIKE 'aucune réponse enregistrée%' FROM liens"
+        ).fetchall() == [("non_verifie", True)]
     (tmp_path / "liens").mkdir()
-    (tmp_path / "liens" / "index.json").write_text(json.dumps({"description": "t", "responses": [
-        {"url": "https://b.example/disparue", "method": "HEAD", "status": 404},
-        {"url": "https://b.example/disparue", "method": "GET", "status": 404}]}))
+    (tmp_path / "liens" / "index.json").write_text(
+        json.dumps(
+            {
+                "description": "t",
+                "responses": [
+                    {"url": "https://b.example/disparue", "method": "HEAD", "status": 404},
+                    {"url": "https://b.example/disparue", "method": "GET", "status": 404},
+                ],
+            }
+        )
+    )
     with dg.instance_for_test() as instance:
         assert dg.materialize([assets.liens], instance=instance).success
     with connect_reader() as conn:
@@ -254,8 +273,9 @@ def test_the_check_warns_when_too_many_links_are_broken(catalogue, monkeypatch):
     with connect_writer() as conn:
         check_links(conn, ScriptedTransport(_script()), POLICY, now=NOW, sleep=lambda s: None)
     with dg.instance_for_test() as instance:
-        result = dg.materialize([assets.liens_casses], instance=instance,
-                                selection=dg.AssetSelection.checks_for_assets(assets.liens))
+        result = dg.materialize(
+            [assets.liens_casses], instance=instance, selection=dg.AssetSelection.checks_for_assets(assets.liens)
+        )
     [check] = result.get_asset_check_evaluations()
     assert not check.passed  # 1 broken out of 3 answered: 33 % > 10 %
     assert check.metadata["nb_casses"].value == 1 and check.metadata["nb_ok"].value == 2
@@ -289,8 +309,9 @@ def test_a_replayed_run_without_recording_says_so_and_sends_no_get(tmp_path):
 
 def test_the_checker_and_the_fetch_client_share_each_host_s_spacing():
     fake = FakeTime()
-    transport = ScriptedTransport({("GET", "https://a.example/donnees"): (200, b"{}"),
-                                   ("HEAD", "https://a.example/aide"): 200})
+    transport = ScriptedTransport(
+        {("GET", "https://a.example/donnees"): (200, b"{}"), ("HEAD", "https://a.example/aide"): 200}
+    )
     PoliteClient("source", transport, POLICY, sleep=fake.sleep, clock=fake.clock).get("https://a.example/donnees")
     fake.slept.clear()
     [check] = check_urls(["https://a.example/aide"], transport, POLICY, sleep=fake.sleep, clock=fake.clock)

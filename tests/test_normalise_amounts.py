@@ -10,8 +10,8 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from paths import AT_API, MTE
+
 from warehouse.normalise.amounts import amounts_max, normalise_amounts
 
 PROGRAMS = MTE / "programs"
@@ -25,11 +25,25 @@ def _run(montants: list[str] | None, taux: list[str] | None = None) -> dict:
 
 
 def test_the_example_list_of_the_brief() -> None:
-    got = _run(["400 €", "jusqu'à 8 500 €", "21 667,00 €", "50 %", "de 20 à 40 %", "1 200€", "15 000 € HT",
-                "10000 €/an", "0 €"])
+    got = _run(
+        [
+            "400 €",
+            "jusqu'à 8 500 €",
+            "21 667,00 €",
+            "50 %",
+            "de 20 à 40 %",
+            "1 200€",
+            "15 000 € HT",
+            "10000 €/an",
+            "0 €",
+        ]
+    )
     # 10000 €/an is a per-period amount (an income ceiling here): excluded, and said so
-    assert got == {"montant_max": 21667.0, "taux_max": 50.0,
-                   "montant_probleme": "montant par période ou par unité ignoré : 10000 €/an"}
+    assert got == {
+        "montant_max": 21667.0,
+        "taux_max": 50.0,
+        "montant_probleme": "montant par période ou par unité ignoré : 10000 €/an",
+    }
 
 
 @pytest.mark.parametrize(
@@ -91,15 +105,16 @@ def test_taux_max(texts: list[str], taux_max: float | None) -> None:
 
 def test_rates_above_100_are_rejected_with_a_reason() -> None:
     assert _run([], ["120 %", "30 %"]) == {
-        "montant_max": None, "taux_max": 30.0, "montant_probleme": "taux supérieur à 100 % ignoré : 120 %"}
+        "montant_max": None,
+        "taux_max": 30.0,
+        "montant_probleme": "taux supérieur à 100 % ignoré : 120 %",
+    }
     got = _run(None, ["de 120 à 140 %"])
     assert got["taux_max"] is None
-    assert got["montant_probleme"] == ("taux supérieur à 100 % ignoré : 140 % ; "
-                                       "taux supérieur à 100 % ignoré : 120 %")
+    assert got["montant_probleme"] == ("taux supérieur à 100 % ignoré : 140 % ; taux supérieur à 100 % ignoré : 120 %")
 
 
-@pytest.mark.parametrize("stated",
-                         ["10000 €/an", "500 € par mois", "12 €/m2", "5 € par kWc HT", "300 € annuels"])
+@pytest.mark.parametrize("stated", ["10000 €/an", "500 € par mois", "12 €/m2", "5 € par kWc HT", "300 € annuels"])
 def test_per_period_and_per_unit_amounts_are_excluded_and_listed(stated: str) -> None:
     got = _run([stated, "jusqu'à 900 €"])
     assert got["montant_max"] == 900.0
@@ -107,8 +122,13 @@ def test_per_period_and_per_unit_amounts_are_excluded_and_listed(stated: str) ->
 
 
 def test_frame_shape_and_types() -> None:
-    frame = pl.DataFrame({"record_key": ["a", "b", "c"], "montants": [["400 €"], None, ["1 200 €"]],
-                          "taux": [None, ["50 %"], ["1 200 €"]]})
+    frame = pl.DataFrame(
+        {
+            "record_key": ["a", "b", "c"],
+            "montants": [["400 €"], None, ["1 200 €"]],
+            "taux": [None, ["50 %"], ["1 200 €"]],
+        }
+    )
     out = normalise_amounts(frame)
     assert out.columns == ["record_key", "montants", "taux", "montant_max", "taux_max", "montant_probleme"]
     assert out.schema["montant_max"] == pl.Float64 and out.schema["taux_max"] == pl.Float64
@@ -140,8 +160,10 @@ def _programme_amounts(path: Path) -> list[str]:
 def programmes() -> pl.DataFrame:
     paths = sorted(PROGRAMS.glob("*.yaml"))
     assert len(paths) == 264
-    frame = pl.DataFrame({"slug": [p.stem for p in paths], "montants": [_programme_amounts(p) for p in paths]},
-                         schema={"slug": pl.String, "montants": LIST})
+    frame = pl.DataFrame(
+        {"slug": [p.stem for p in paths], "montants": [_programme_amounts(p) for p in paths]},
+        schema={"slug": pl.String, "montants": LIST},
+    )
     return normalise_amounts(frame, ["montants"])
 
 
@@ -179,8 +201,11 @@ _STATED = st.from_regex(r"[a-z' ]{0,8}\d[\d ., ]{0,12} ?(k|M)?(€|%|euros)", fu
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.lists(st.one_of(st.none(), st.text(max_size=40), _STATED), max_size=4)),
-                max_size=20))
+@given(
+    st.lists(
+        st.one_of(st.none(), st.lists(st.one_of(st.none(), st.text(max_size=40), _STATED), max_size=4)), max_size=20
+    )
+)
 def test_never_raises_and_stays_in_range(rows: list[list[str | None] | None]) -> None:
     frame = pl.DataFrame({"montants": rows, "taux": rows}, schema={"montants": LIST, "taux": LIST})
     out = normalise_amounts(frame)

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from normalise_test_helpers import blank
 from paths import AT_API, MTE
+
 from warehouse.normalise.dates import (
     normalise_dates,
     normalise_timestamps,
@@ -24,17 +24,16 @@ from warehouse.normalise.dates import (
 )
 
 
-
 def _dates(values: list[str | None]) -> list[tuple[date | None, str | None]]:
     frame = pl.DataFrame({"d": values}, schema={"d": pl.String})
     out = frame.select(parse_date("d"))
-    return list(zip(out["d"].to_list(), out["d_probleme"].to_list()))
+    return list(zip(out["d"].to_list(), out["d_probleme"].to_list(), strict=False))
 
 
 def _timestamps(values: list[str | None]) -> list[tuple[datetime | None, str | None]]:
     frame = pl.DataFrame({"t": values}, schema={"t": pl.String})
     out = frame.select(parse_timestamp("t"))
-    return list(zip(out["t"].to_list(), out["t_probleme"].to_list()))
+    return list(zip(out["t"].to_list(), out["t_probleme"].to_list(), strict=False))
 
 
 @pytest.mark.parametrize(
@@ -108,19 +107,21 @@ def test_leap_day_is_possible() -> None:
 
 
 def test_timestamps_are_utc_instants() -> None:
-    utc = timezone.utc
-    got = _timestamps([
-        "2023-06-01T22:00:00.000Z",
-        "2022-07-28T11: 40: 47+02: 00",
-        "2025-10-06T13:54:53.599Z",
-        "2024-01-15",  # a date alone: Paris midnight
-        "15/07/2024 14:30",  # Paris wall time in summer
-        "Mon, 13 Jan 25 10:12:44 +0100",
-        "2024-10-27T02:30:00",  # autumn: ambiguous hour, earlier instant
-        "2024-03-31T02:30:00",  # spring: missing hour, winter offset
-        "31/02/2024",
-        "",
-    ])
+    utc = UTC
+    got = _timestamps(
+        [
+            "2023-06-01T22:00:00.000Z",
+            "2022-07-28T11: 40: 47+02: 00",
+            "2025-10-06T13:54:53.599Z",
+            "2024-01-15",  # a date alone: Paris midnight
+            "15/07/2024 14:30",  # Paris wall time in summer
+            "Mon, 13 Jan 25 10:12:44 +0100",
+            "2024-10-27T02:30:00",  # autumn: ambiguous hour, earlier instant
+            "2024-03-31T02:30:00",  # spring: missing hour, winter offset
+            "31/02/2024",
+            "",
+        ]
+    )
     assert got == [
         (datetime(2023, 6, 1, 22, 0, tzinfo=utc), None),
         (datetime(2022, 7, 28, 9, 40, 47, tzinfo=utc), None),
@@ -136,14 +137,21 @@ def test_timestamps_are_utc_instants() -> None:
 
 
 def test_normalise_dates_replaces_columns_and_adds_reasons() -> None:
-    frame = pl.DataFrame({
-        "date_ouverture": ["01/02/2024", "31/02/2024", None],
-        "date_cloture": ["2024-12-31T23:00:00Z", "n/a", ""],
-        "autre": [1, 2, 3],
-    })
+    frame = pl.DataFrame(
+        {
+            "date_ouverture": ["01/02/2024", "31/02/2024", None],
+            "date_cloture": ["2024-12-31T23:00:00Z", "n/a", ""],
+            "autre": [1, 2, 3],
+        }
+    )
     out = normalise_dates(frame, ["date_ouverture", "date_cloture"])
-    assert out.columns == ["date_ouverture", "date_cloture", "autre", "date_ouverture_probleme",
-                           "date_cloture_probleme"]
+    assert out.columns == [
+        "date_ouverture",
+        "date_cloture",
+        "autre",
+        "date_ouverture_probleme",
+        "date_cloture_probleme",
+    ]
     assert out.schema["date_ouverture"] == pl.Date and out.schema["date_cloture"] == pl.Date
     assert out["date_ouverture"].to_list() == [date(2024, 2, 1), None, None]
     assert out["date_cloture"].to_list() == [date(2025, 1, 1), None, None]
@@ -152,18 +160,25 @@ def test_normalise_dates_replaces_columns_and_adds_reasons() -> None:
 
 
 def test_normalise_timestamps_is_utc_aware() -> None:
-    out = normalise_timestamps(pl.DataFrame({"date_mise_a_jour": ["2023-08-04T02: 30: 18.000Z"]}),
-                               ["date_mise_a_jour"])
+    out = normalise_timestamps(pl.DataFrame({"date_mise_a_jour": ["2023-08-04T02: 30: 18.000Z"]}), ["date_mise_a_jour"])
     assert out.schema["date_mise_a_jour"] == pl.Datetime("us", "UTC")
-    assert out["date_mise_a_jour"][0] == datetime(2023, 8, 4, 2, 30, 18, tzinfo=timezone.utc)
+    assert out["date_mise_a_jour"][0] == datetime(2023, 8, 4, 2, 30, 18, tzinfo=UTC)
 
 
 def test_swapped_day_month() -> None:
-    frame = pl.DataFrame({
-        "a": [date(2023, 6, 2), date(2023, 6, 2), date(2023, 6, 2), date(2023, 1, 1), date(2023, 6, 2), None],
-        "b": [date(2023, 2, 6), date(2023, 6, 2), date(2024, 2, 6), date(2023, 1, 1), date(2023, 2, 7),
-              date(2023, 2, 6)],
-    })
+    frame = pl.DataFrame(
+        {
+            "a": [date(2023, 6, 2), date(2023, 6, 2), date(2023, 6, 2), date(2023, 1, 1), date(2023, 6, 2), None],
+            "b": [
+                date(2023, 2, 6),
+                date(2023, 6, 2),
+                date(2024, 2, 6),
+                date(2023, 1, 1),
+                date(2023, 2, 7),
+                date(2023, 2, 6),
+            ],
+        }
+    )
     flags = frame.select(swapped_day_month(pl.col("a"), pl.col("b")))
     assert flags.to_series().to_list() == [True, False, False, False, False, False]
 
@@ -176,19 +191,22 @@ def mte_pairs() -> pl.DataFrame:
     """One row per aid of the CSV: its dates as exported, and the YAML's ``début/fin de validité``."""
     export = pl.read_csv(MTE / "data_gouv_export.csv", infer_schema=False)
     assert export.height == 190
-    export = export.with_columns(
-        pl.col("url_source").str.extract(r"/aides-entreprise/([^/?#]+)", 1).alias("slug")
-    )
+    export = export.with_columns(pl.col("url_source").str.extract(r"/aides-entreprise/([^/?#]+)", 1).alias("slug"))
     programmes = []
     for slug in export["slug"].to_list():
         data = yaml.safe_load((MTE / "programs" / f"{slug}.yaml").read_text(encoding="utf-8"))
-        programmes.append({
-            "slug": slug,
-            "yaml_ouverture": _yaml_text(data.get("début de validité")),
-            "yaml_cloture": _yaml_text(data.get("fin de validité")),
-        })
-    return export.join(pl.DataFrame(programmes, schema={"slug": pl.String, "yaml_ouverture": pl.String,
-                                                        "yaml_cloture": pl.String}), on="slug", how="left")
+        programmes.append(
+            {
+                "slug": slug,
+                "yaml_ouverture": _yaml_text(data.get("début de validité")),
+                "yaml_cloture": _yaml_text(data.get("fin de validité")),
+            }
+        )
+    return export.join(
+        pl.DataFrame(programmes, schema={"slug": pl.String, "yaml_ouverture": pl.String, "yaml_cloture": pl.String}),
+        on="slug",
+        how="left",
+    )
 
 
 def _yaml_text(value: object) -> str | None:
@@ -246,15 +264,17 @@ def test_mte_swaps_need_the_paris_conversion(mte_pairs: pl.DataFrame) -> None:
 def test_culture_malformed_timestamps() -> None:
     items = json.loads((AT_API / "ministere_de_la_culture_data.json").read_text(encoding="utf-8"))
     frame = pl.DataFrame(
-        [{"creation": i["creationDate"], "modification": i["modificationDate"], "deadline": i["deadline"]}
-         for i in items],
+        [
+            {"creation": i["creationDate"], "modification": i["modificationDate"], "deadline": i["deadline"]}
+            for i in items
+        ],
         schema={"creation": pl.String, "modification": pl.String, "deadline": pl.String},
     )
     assert frame["creation"][0] == "2022-07-28T11: 40: 47+02: 00"
     stamps = normalise_timestamps(frame, ["creation", "modification"])
     assert stamps["creation_probleme"].null_count() == len(items)
-    assert stamps["creation"][0] == datetime(2022, 7, 28, 9, 40, 47, tzinfo=timezone.utc)
-    assert stamps["modification"][0] == datetime(2022, 7, 28, 9, 43, 35, tzinfo=timezone.utc)
+    assert stamps["creation"][0] == datetime(2022, 7, 28, 9, 40, 47, tzinfo=UTC)
+    assert stamps["modification"][0] == datetime(2022, 7, 28, 9, 43, 35, tzinfo=UTC)
     dates = normalise_dates(frame, ["creation", "deadline"])
     assert dates["creation"].to_list()[0] == date(2022, 7, 28)
     # deadlines in words: "15 avril 2022", "15 août 2022"
@@ -270,7 +290,7 @@ def test_manche_malformed_timestamps() -> None:
     stamps = _timestamps(values)
     assert all(instant is not None and reason is None for instant, reason in stamps)
     index = values.index("2023-08-04T02: 30: 18.000Z")
-    assert stamps[index][0] == datetime(2023, 8, 4, 2, 30, 18, tzinfo=timezone.utc)
+    assert stamps[index][0] == datetime(2023, 8, 4, 2, 30, 18, tzinfo=UTC)
 
 
 def test_welcome_europe_compact_dates() -> None:
@@ -282,14 +302,24 @@ def test_welcome_europe_compact_dates() -> None:
 
 # -- never raises ----------------------------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(max_size=40),
-                          st.from_regex(r"\d{1,4}[-/. :T]\d{1,2}[-/. :T]\d{1,4}.{0,12}", fullmatch=True)),
-                max_size=30))
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(max_size=40),
+            st.from_regex(r"\d{1,4}[-/. :T]\d{1,2}[-/. :T]\d{1,4}.{0,12}", fullmatch=True),
+        ),
+        max_size=30,
+    )
+)
 def test_parse_never_raises_and_explains_every_failure(values: list[str | None]) -> None:
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
     out = frame.select(*parse_date("v"), *[e.alias(f"t_{i}") for i, e in enumerate(parse_timestamp("v"))])
-    for stated, day, reason, instant, t_reason in zip(values, out["v"], out["v_probleme"], out["t_0"], out["t_1"]):
+    for stated, day, reason, instant, t_reason in zip(
+        values, out["v"], out["v_probleme"], out["t_0"], out["t_1"], strict=False
+    ):
         if blank(stated):
             assert (day, reason, instant, t_reason) == (None, None, None, None)
         else:
@@ -302,6 +332,12 @@ def test_parse_never_raises_and_explains_every_failure(values: list[str | None])
 @settings(max_examples=60, deadline=None)
 @given(st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)))
 def test_any_real_date_round_trips_in_every_numeric_form(day: date) -> None:
-    forms = [day.strftime("%d/%m/%Y"), f"{day.day}/{day.month}/{day.year}", day.isoformat(),
-             day.strftime("%d.%m.%Y"), day.strftime("%Y%m%d"), f"{day.isoformat()}T12:00:00+02:00"]
+    forms = [
+        day.strftime("%d/%m/%Y"),
+        f"{day.day}/{day.month}/{day.year}",
+        day.isoformat(),
+        day.strftime("%d.%m.%Y"),
+        day.strftime("%Y%m%d"),
+        f"{day.isoformat()}T12:00:00+02:00",
+    ]
     assert _dates(forms) == [(day, None)] * len(forms)

@@ -9,11 +9,10 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from normalise_test_helpers import WHITE_SPACE, blank
 from paths import AT_API, MTE
-from warehouse.normalise.text import ELLIPSIS, html_to_text, repair_url, truncate_for_export
 
+from warehouse.normalise.text import ELLIPSIS, html_to_text, repair_url, truncate_for_export
 
 
 def _load(name: str):
@@ -27,7 +26,7 @@ def _text(values: list[str | None]) -> list[str | None]:
 def _urls(values: list[str | None]) -> list[tuple[str | None, str | None]]:
     url, problem = repair_url(pl.col("v"))
     out = pl.DataFrame({"v": values}, schema={"v": pl.String}).select(url.alias("u"), problem.alias("p"))
-    return list(zip(out["u"].to_list(), out["p"].to_list()))
+    return list(zip(out["u"].to_list(), out["p"].to_list(), strict=False))
 
 
 # -- html_to_text ----------------------------------------------------------------------------------
@@ -43,8 +42,10 @@ def _urls(values: list[str | None]) -> list[tuple[str | None, str | None]]:
         ("<p>Liste :</p><ul><li>un</li><li>deux</li></ul><p>Fin</p>", "Liste :\n• un\n• deux\n\nFin"),
         ("<ul>\n  <li><p>un</p></li>\n  <li></li>\n  <li>deux</li>\n</ul>", "• un\n• deux"),
         ('<ul><li style="list-style-type: none;"><ul><li>* un</li><li>- deux</li></ul></li></ul>', "• un\n• deux"),
-        ("<p>Caf&eacute; &amp; th&eacute; &#39;bio&#39; &rsquo;&nbsp;! &#8211; &#x2019;</p>",
-         "Café & thé 'bio' ’\u00a0! – ’"),
+        (
+            "<p>Caf&eacute; &amp; th&eacute; &#39;bio&#39; &rsquo;&nbsp;! &#8211; &#x2019;</p>",
+            "Café & thé 'bio' ’\u00a0! – ’",
+        ),
         ("<p>double &amp;eacute;t&amp;eacute; &amp;#8217;</p>", "double été ’"),
         ("<p>emoji &#128512; &#x1F600;</p>", "emoji 😀 😀"),  # beyond the table: the rare Python step
         ("<p>Code : &lt;b&gt; reste du texte</p>", "Code : <b> reste du texte"),  # escaped markup is text
@@ -60,8 +61,14 @@ def test_html_to_text(html: str, text: str) -> None:
 
 @pytest.mark.parametrize(
     "plain",
-    ["Texte simple.", "Ligne 1\nLigne 2\n\nParagraphe", "- de 8 séminaires\n- de 29 jours de conseil",
-     "Taux < 50 % et > 10 %", "R&D et Cie", "Intro\n\n• a\n•\n• - b"],
+    [
+        "Texte simple.",
+        "Ligne 1\nLigne 2\n\nParagraphe",
+        "- de 8 séminaires\n- de 29 jours de conseil",
+        "Taux < 50 % et > 10 %",
+        "R&D et Cie",
+        "Intro\n\n• a\n•\n• - b",
+    ],
 )
 def test_plain_text_passes_unchanged(plain: str) -> None:
     assert _text([plain]) == [plain]
@@ -153,15 +160,20 @@ def test_empty_url_is_null_without_reason() -> None:
 def test_real_broken_urls() -> None:
     ademe = [item["url_agir"] for item in _load("ademe_agir_data.json")["ListeDispositifs"]]
     culture = [item["url"] for item in _load("ministere_de_la_culture_data.json")]
-    manche = [u for item in _load("departement_manche_data.json")["aides"]
-              for u in (item.get("origin_url"), item.get("application_url"))]
+    manche = [
+        u
+        for item in _load("departement_manche_data.json")["aides"]
+        for u in (item.get("origin_url"), item.get("application_url"))
+    ]
     assert ademe[0].startswith("https: //") and culture[0].startswith("https: //")
     repaired = _urls(ademe + culture + manche)
-    assert repaired[0][0] == ("https://agirpourlatransition.ademe.fr/entreprises/aides-financieres/2023/"
-                              "investissements-decoconception-ameliorer-performance-environnementale")
+    assert repaired[0][0] == (
+        "https://agirpourlatransition.ademe.fr/entreprises/aides-financieres/2023/"
+        "investissements-decoconception-ameliorer-performance-environnementale"
+    )
     assert repaired[len(ademe)][0].startswith("https://www.culture.gouv.fr/Demarches-en-ligne/")
     stated = ademe + culture + manche
-    for (url, problem), original in zip(repaired, stated):
+    for (url, problem), original in zip(repaired, stated, strict=False):
         assert problem is None
         assert (url is None) == (original is None)
         if url:
@@ -201,12 +213,19 @@ def test_real_long_description_fits_the_schema() -> None:
 
 # -- never raises ----------------------------------------------------------------------------------
 
+
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(max_size=60),
-                          st.from_regex(r"(<[a-z/]{1,4}[^<>]{0,6}>|&#?[a-zA-Z0-9]{1,8};|[a-zé ]{0,6}){1,8}",
-                                        fullmatch=True)),
-                max_size=25),
-       st.integers(min_value=2, max_value=40))
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(max_size=60),
+            st.from_regex(r"(<[a-z/]{1,4}[^<>]{0,6}>|&#?[a-zA-Z0-9]{1,8};|[a-zé ]{0,6}){1,8}", fullmatch=True),
+        ),
+        max_size=25,
+    ),
+    st.integers(min_value=2, max_value=40),
+)
 def test_text_functions_never_raise(values: list[str | None], max_len: int) -> None:
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
     url, problem = repair_url(pl.col("v"))
@@ -219,7 +238,7 @@ def test_text_functions_never_raise(values: list[str | None], max_len: int) -> N
     assert out.height == len(values)
     assert (out["court"].drop_nulls().str.len_chars() <= max_len).all()
     assert (out["url"].drop_nulls().str.contains(r"^https?://[^/?#\s]+")).all()
-    for stated, link, reason in zip(values, out["url"], out["probleme"]):
+    for stated, link, reason in zip(values, out["url"], out["probleme"], strict=False):
         if blank(stated):
             assert link is None and reason is None
         else:
@@ -233,7 +252,13 @@ def test_text_functions_never_raise(values: list[str | None], max_len: int) -> N
 # kept verbatim as the reference.
 
 from warehouse.normalise.text import (  # noqa: E402
-    _DOMAIN_WITHOUT_SCHEME, _HOST, _PARA, _SOFT, _TAG, _entity_table, _unescape_rare,
+    _DOMAIN_WITHOUT_SCHEME,
+    _HOST,
+    _PARA,
+    _SOFT,
+    _TAG,
+    _entity_table,
+    _unescape_rare,
 )
 
 
@@ -261,7 +286,9 @@ def _reference_html_to_text(expr: pl.Expr) -> pl.Expr:
         .str.replace_all(r"\n[ \n]*\n *•", "\n•")
     )
     decoded = (
-        pl.when(has_tags).then(markup).otherwise(text)
+        pl.when(has_tags)
+        .then(markup)
+        .otherwise(text)
         .str.replace_all(r"(?i)&amp;(#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);", "&${1};")
         .str.replace_many(_entity_table())
         .map_batches(_unescape_rare, return_dtype=pl.String, is_elementwise=True)
@@ -290,15 +317,20 @@ def _reference_repair_url(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     host = fixed.str.extract(r"^https?://([^/?#]*)", 1)
     excerpt = stated.str.slice(0, 200)
     problem = (
-        pl.when(stated.is_null()).then(pl.lit(None, dtype=pl.String))
+        pl.when(stated.is_null())
+        .then(pl.lit(None, dtype=pl.String))
         .when(fixed.str.contains(r"(?i)^\s*javascript\s*:"))
         .then(pl.format("URL non web (javascript) : {}", excerpt))
         .when(~fixed.str.contains(r"^https?://") & fixed.str.contains(r"^[A-Za-z][A-Za-z0-9+.-]*:"))
         .then(pl.format("URL non web (schéma {}) : {}", fixed.str.extract(r"^([A-Za-z][A-Za-z0-9+.-]*):", 1), excerpt))
-        .when(~fixed.str.contains(r"^https?://")).then(pl.format("URL illisible : {}", excerpt))
-        .when(host.str.strip_chars() == "").then(pl.format("URL sans hôte : {}", excerpt))
-        .when(host.str.contains(r"\s")).then(pl.format("URL avec un espace dans le nom d'hôte : {}", excerpt))
-        .when(~host.str.contains(_HOST)).then(pl.format("nom d'hôte invalide dans l'URL : {}", excerpt))
+        .when(~fixed.str.contains(r"^https?://"))
+        .then(pl.format("URL illisible : {}", excerpt))
+        .when(host.str.strip_chars() == "")
+        .then(pl.format("URL sans hôte : {}", excerpt))
+        .when(host.str.contains(r"\s"))
+        .then(pl.format("URL avec un espace dans le nom d'hôte : {}", excerpt))
+        .when(~host.str.contains(_HOST))
+        .then(pl.format("nom d'hôte invalide dans l'URL : {}", excerpt))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
     url = pl.when(problem.is_null() & stated.is_not_null()).then(fixed.str.replace_all(r"\s", "%20"))
@@ -308,25 +340,143 @@ def _reference_repair_url(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 # Pieces real values are made of, the awkward ones included: every kind of white space (the
 # markers \x01 \x02 too), tags the passes know and others, broken tags, comments, scripts,
 # named / numeric / double-encoded / unknown / unterminated entities, bullets, plain words.
-_TEXT_PIECES = st.sampled_from([
-    " ", "  ", "\n", "\r\n", "\r", "\t", "\u00a0", "\u2009", "\u202f", "\u200b", "\ufeff", "\u2028", "\x85", "\x01", "\x02",
-    "<p>", "</p>", "<P class='x'>", "<br>", "<br/>", "<BR />", "<div>", "</div>", "<li>", "</li>", "<ul>", "</ul>",
-    "<ol>", "<h2>", "</h2>", "<table>", "<tr>", "<td>", "</td>", "<a href=\"https://a.fr\">", "</a>", "<strong>",
-    "<span style=\"x\">", "<img src=x/>", "<custom-tag>", "<o:p>", "<!-- note -->", "<script>var x;</script>",
-    "<style>p{}</style>", "<", ">", "< p>", "<p", "&", "&amp;", "&eacute;", "&rsquo;", "&nbsp;", "&#8211;", "&#x2019;",
-    "&#X2019;", "&#128512;", "&#x1F600;", "&amp;eacute;", "&amp;#8217;", "&lt;b&gt;", "&nosuch;", "&eacute", "&#;",
-    "R&D", "•", "* ", "- ", "– ", "·", "Café", "aide", "é", "50 %", ";", "#", "x",
-])
-_URL_PIECES = st.sampled_from([
-    "https", "http", "HTTPS", "h ttps", "httpS", ":", "://", ":/", "//", "/", "\\", " ", "  ", "\t", "\n", "\u00a0",
-    "www.", "a.fr", "exa mple.fr", "ville-évry.fr", "A.FR", "localhost", "..", ".", ":8443", "?q=1", "#x", "/mon doc.pdf",
-    "javascript:", "mailto:", "ftp:", "<", ">", "\"", "'", "é", "-", "_", "manche", ".fr", ".org", ".bzh", "x+y.z:",
-])
+_TEXT_PIECES = st.sampled_from(
+    [
+        " ",
+        "  ",
+        "\n",
+        "\r\n",
+        "\r",
+        "\t",
+        "\u00a0",
+        "\u2009",
+        "\u202f",
+        "\u200b",
+        "\ufeff",
+        "\u2028",
+        "\x85",
+        "\x01",
+        "\x02",
+        "<p>",
+        "</p>",
+        "<P class='x'>",
+        "<br>",
+        "<br/>",
+        "<BR />",
+        "<div>",
+        "</div>",
+        "<li>",
+        "</li>",
+        "<ul>",
+        "</ul>",
+        "<ol>",
+        "<h2>",
+        "</h2>",
+        "<table>",
+        "<tr>",
+        "<td>",
+        "</td>",
+        '<a href="https://a.fr">',
+        "</a>",
+        "<strong>",
+        '<span style="x">',
+        "<img src=x/>",
+        "<custom-tag>",
+        "<o:p>",
+        "<!-- note -->",
+        "<script>var x;</script>",
+        "<style>p{}</style>",
+        "<",
+        ">",
+        "< p>",
+        "<p",
+        "&",
+        "&amp;",
+        "&eacute;",
+        "&rsquo;",
+        "&nbsp;",
+        "&#8211;",
+        "&#x2019;",
+        "&#X2019;",
+        "&#128512;",
+        "&#x1F600;",
+        "&amp;eacute;",
+        "&amp;#8217;",
+        "&lt;b&gt;",
+        "&nosuch;",
+        "&eacute",
+        "&#;",
+        "R&D",
+        "•",
+        "* ",
+        "- ",
+        "– ",
+        "·",
+        "Café",
+        "aide",
+        "é",
+        "50 %",
+        ";",
+        "#",
+        "x",
+    ]
+)
+_URL_PIECES = st.sampled_from(
+    [
+        "https",
+        "http",
+        "HTTPS",
+        "h ttps",
+        "httpS",
+        ":",
+        "://",
+        ":/",
+        "//",
+        "/",
+        "\\",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\u00a0",
+        "www.",
+        "a.fr",
+        "exa mple.fr",
+        "ville-évry.fr",
+        "A.FR",
+        "localhost",
+        "..",
+        ".",
+        ":8443",
+        "?q=1",
+        "#x",
+        "/mon doc.pdf",
+        "javascript:",
+        "mailto:",
+        "ftp:",
+        "<",
+        ">",
+        '"',
+        "'",
+        "é",
+        "-",
+        "_",
+        "manche",
+        ".fr",
+        ".org",
+        ".bzh",
+        "x+y.z:",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.just(""), st.text(max_size=40),
-                          st.lists(_TEXT_PIECES, max_size=14).map("".join)), max_size=20))
+@given(
+    st.lists(
+        st.one_of(st.none(), st.just(""), st.text(max_size=40), st.lists(_TEXT_PIECES, max_size=14).map("".join)),
+        max_size=20,
+    )
+)
 def test_html_to_text_is_the_reference(values: list[str | None]) -> None:
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
     out = frame.select(html_to_text(pl.col("v")))
@@ -336,17 +486,54 @@ def test_html_to_text_is_the_reference(values: list[str | None]) -> None:
 
 
 _URL_LIKE = st.tuples(
-    st.sampled_from(["", " ", "<", "\"", "https://", "http://", "HTTP://", "https: //", "http:/ /", "h ttps://", "https//",
-                     "https:/", "//", "www.", "javascript:", "mailto:", "ftp://"]),
-    st.sampled_from(["a.fr", "www.a.fr", "exa mple.fr", "ville-évry.fr:8443", "localhost", "a..fr", "", "manche.fr",
-                     "x_y.org.", "a.fr:123456"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "<",
+            '"',
+            "https://",
+            "http://",
+            "HTTP://",
+            "https: //",
+            "http:/ /",
+            "h ttps://",
+            "https//",
+            "https:/",
+            "//",
+            "www.",
+            "javascript:",
+            "mailto:",
+            "ftp://",
+        ]
+    ),
+    st.sampled_from(
+        [
+            "a.fr",
+            "www.a.fr",
+            "exa mple.fr",
+            "ville-évry.fr:8443",
+            "localhost",
+            "a..fr",
+            "",
+            "manche.fr",
+            "x_y.org.",
+            "a.fr:123456",
+        ]
+    ),
     st.lists(_URL_PIECES, max_size=4).map("".join),
 ).map("".join)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.just(""), st.text(max_size=30), _URL_LIKE,
-                          st.lists(_URL_PIECES, max_size=10).map("".join)), max_size=20))
+@given(
+    st.lists(
+        st.one_of(
+            st.none(), st.just(""), st.text(max_size=30), _URL_LIKE, st.lists(_URL_PIECES, max_size=10).map("".join)
+        ),
+        max_size=20,
+    )
+)
 def test_repair_url_is_the_reference(values: list[str | None]) -> None:
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
     url, problem = repair_url(pl.col("v"))
@@ -359,16 +546,23 @@ def test_repair_url_is_the_reference(values: list[str | None]) -> None:
 
 
 def test_text_functions_are_the_reference_on_the_real_payloads() -> None:
-    values = ([item["description"] for item in _load("departement_drome_data.json")["results"]]
-              + [item["description_longue"] for item in _load("ademe_agir_data.json")["ListeDispositifs"]]
-              + [item["summary"] for item in _load("ministere_de_la_culture_data.json")]
-              + [item["name"] for item in _load("departement_manche_data.json")["aides"]]
-              + [item["url_agir"] for item in _load("ademe_agir_data.json")["ListeDispositifs"]]
-              + [u for item in _load("departement_manche_data.json")["aides"]
-                 for u in (item.get("origin_url"), item.get("application_url"))])
+    values = (
+        [item["description"] for item in _load("departement_drome_data.json")["results"]]
+        + [item["description_longue"] for item in _load("ademe_agir_data.json")["ListeDispositifs"]]
+        + [item["summary"] for item in _load("ministere_de_la_culture_data.json")]
+        + [item["name"] for item in _load("departement_manche_data.json")["aides"]]
+        + [item["url_agir"] for item in _load("ademe_agir_data.json")["ListeDispositifs"]]
+        + [
+            u
+            for item in _load("departement_manche_data.json")["aides"]
+            for u in (item.get("origin_url"), item.get("application_url"))
+        ]
+    )
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
     url, problem = repair_url(pl.col("v"))
     ref_url, ref_problem = _reference_repair_url(pl.col("v"))
     out = frame.select(html_to_text(pl.col("v")).alias("t"), url.alias("u"), problem.alias("p"))
-    reference = frame.select(_reference_html_to_text(pl.col("v")).alias("t"), ref_url.alias("u"), ref_problem.alias("p"))
+    reference = frame.select(
+        _reference_html_to_text(pl.col("v")).alias("t"), ref_url.alias("u"), ref_problem.alias("p")
+    )
     assert out.equals(reference, null_equal=True)

@@ -14,10 +14,10 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import schemas
 from normalise_test_helpers import WHITE_SPACE
 from paths import AT_API, FIXTURES, REAL_SOURCES
+
+import schemas
 from sources.adapters import aides_velo, mesaidesreno
 from warehouse.normalise import vocabulary
 from warehouse.normalise.vocabulary import FIELDS, allowed_values, load_vocabulary, map_vocabulary, normalise_key
@@ -26,14 +26,15 @@ CROSSWALKS = REAL_SOURCES / "aides-territoires" / "vocabulary"
 
 
 def _frame(field: str, rows: list[tuple[str, str, list[str] | None]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={"record_key": pl.String, "source": pl.String, field: pl.List(pl.String)},
-                        orient="row")
+    return pl.DataFrame(
+        rows, schema={"record_key": pl.String, "source": pl.String, field: pl.List(pl.String)}, orient="row"
+    )
 
 
 def _mapped(field: str, rows: list[tuple[str, str, list[str] | None]]) -> tuple[dict[str, list[str]], pl.DataFrame]:
     mapped, unmapped = map_vocabulary(_frame(field, rows), field)
     target = FIELDS[field][0]
-    return dict(zip(mapped["record_key"], mapped[target].to_list())), unmapped
+    return dict(zip(mapped["record_key"], mapped[target].to_list(), strict=False)), unmapped
 
 
 # -- the tables ------------------------------------------------------------------------------------
@@ -67,8 +68,9 @@ def test_declared_sources_only() -> None:
 
 
 def test_a_bad_table_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "thematiques.csv").write_text("# x\nsource,valeur_source,valeur_cible\n*,Vélo,mobilite\n",
-                                              encoding="utf-8")
+    (tmp_path / "thematiques.csv").write_text(
+        "# x\nsource,valeur_source,valeur_cible\n*,Vélo,mobilite\n", encoding="utf-8"
+    )
     monkeypatch.setattr(vocabulary, "VOCAB_DIR", tmp_path)
     vocabulary._load.cache_clear()
     try:
@@ -88,20 +90,31 @@ def test_normalise_key() -> None:
 
 
 def test_constants_the_adapters_emit() -> None:
-    rows = [("velo", "aides-velo", list(aides_velo.THEMATIQUES)),
-            ("reno", "mesaidesreno", list(mesaidesreno.THEMATIQUES))]
+    rows = [
+        ("velo", "aides-velo", list(aides_velo.THEMATIQUES)),
+        ("reno", "mesaidesreno", list(mesaidesreno.THEMATIQUES)),
+    ]
     got, unmapped = _mapped("thematiques", rows)
     assert got == {"velo": ["transport"], "reno": ["energie", "logement"]}
     assert unmapped.height == 0
-    got, _ = _mapped("types_aides", [("velo", "aides-velo", list(aides_velo.TYPES_AIDE)),
-                                    ("ptz", "mesaidesreno", ["prêt"]),
-                                    ("tf", "mesaidesreno", ["exonération fiscale"]),
-                                    ("mpr", "mesaidesreno", ["remboursement"])])
+    got, _ = _mapped(
+        "types_aides",
+        [
+            ("velo", "aides-velo", list(aides_velo.TYPES_AIDE)),
+            ("ptz", "mesaidesreno", ["prêt"]),
+            ("tf", "mesaidesreno", ["exonération fiscale"]),
+            ("mpr", "mesaidesreno", ["remboursement"]),
+        ],
+    )
     assert got == {"velo": ["financement"], "ptz": ["prêt"], "tf": ["avantage fiscal"], "mpr": ["financement"]}
-    got, _ = _mapped("cibles", [("velo", "aides-velo", list(aides_velo.PUBLICS)),
-                                 ("mte", "mission-transition-ecologique-programmes",
-                                  ["entreprises", "administrations publiques"]),
-                                 ("csv", "mission-transition-ecologique-csv", ["professionnels"])])
+    got, _ = _mapped(
+        "cibles",
+        [
+            ("velo", "aides-velo", list(aides_velo.PUBLICS)),
+            ("mte", "mission-transition-ecologique-programmes", ["entreprises", "administrations publiques"]),
+            ("csv", "mission-transition-ecologique-csv", ["professionnels"]),
+        ],
+    )
     assert got == {"velo": ["particuliers"], "mte": ["professionnels", "secteur public"], "csv": ["professionnels"]}
 
 
@@ -114,8 +127,13 @@ def test_case_accents_and_spaces_do_not_matter() -> None:
 
 def test_source_lines_win_over_generic_lines() -> None:
     # "Aménagement du territoire" is urbanisme for any source, but a broad theme of Nouvelle-Aquitaine's site
-    got, unmapped = _mapped("thematiques", [("na", "region-nouvelle-aquitaine", ["Aménagement du territoire"]),
-                                            ("idf", "region-ile-de-france", ["Aménagement du territoire"])])
+    got, unmapped = _mapped(
+        "thematiques",
+        [
+            ("na", "region-nouvelle-aquitaine", ["Aménagement du territoire"]),
+            ("idf", "region-ile-de-france", ["Aménagement du territoire"]),
+        ],
+    )
     assert got == {"na": [], "idf": ["urbanisme"]}
     assert unmapped.height == 0  # known, deliberately without a target: not unmapped
     # ADEME's codes only mean something for ADEME
@@ -125,29 +143,50 @@ def test_source_lines_win_over_generic_lines() -> None:
 
 
 def test_theme_and_category_values() -> None:
-    got, unmapped = _mapped("thematiques", [
-        ("cat", "aides-territoires", ["Énergies / Déchets|Réseaux de chaleur"]),  # the category decides
-        ("none", "aides-territoires", ["Urbanisme / logement / aménagement|Cimetières et funéraire"]),  # known, none
-        ("theme", "aides-territoires", ["Nature / environnement|Catégorie inconnue"]),  # falls back to the theme
-        ("lost", "aides-territoires", ["Thème inconnu|Catégorie inconnue"]),
-    ])
+    got, unmapped = _mapped(
+        "thematiques",
+        [
+            ("cat", "aides-territoires", ["Énergies / Déchets|Réseaux de chaleur"]),  # the category decides
+            (
+                "none",
+                "aides-territoires",
+                ["Urbanisme / logement / aménagement|Cimetières et funéraire"],
+            ),  # known, none
+            ("theme", "aides-territoires", ["Nature / environnement|Catégorie inconnue"]),  # falls back to the theme
+            ("lost", "aides-territoires", ["Thème inconnu|Catégorie inconnue"]),
+        ],
+    )
     assert got == {"cat": ["energie"], "none": [], "theme": ["biodiversite"], "lost": []}
     assert unmapped.rows() == [("lost", "aides-territoires", "thematiques", "Thème inconnu|Catégorie inconnue")]
 
 
 def test_one_value_several_targets_deduplicated_and_sorted() -> None:
-    got, _ = _mapped("thematiques", [("r", "aides-territoires", [
-        "Urbanisme / logement / aménagement", "Logement et habitat", "Économie circulaire", "Déchets"])])
+    got, _ = _mapped(
+        "thematiques",
+        [
+            (
+                "r",
+                "aides-territoires",
+                ["Urbanisme / logement / aménagement", "Logement et habitat", "Économie circulaire", "Déchets"],
+            )
+        ],
+    )
     assert got == {"r": ["consommation", "dechet", "logement", "urbanisme"]}
 
 
 def test_unmapped_values_are_listed_never_dropped() -> None:
-    mapped, unmapped = map_vocabulary(_frame("thematiques", [
-        ("a", "region-occitanie", ["Transport et mobilité", "Astronautique", "", None, "  "]),
-        ("b", "region-occitanie", None),
-        ("c", "region-occitanie", []),
-        ("a", "region-occitanie", ["Sport"]),
-    ]), "thematiques")
+    mapped, unmapped = map_vocabulary(
+        _frame(
+            "thematiques",
+            [
+                ("a", "region-occitanie", ["Transport et mobilité", "Astronautique", "", None, "  "]),
+                ("b", "region-occitanie", None),
+                ("c", "region-occitanie", []),
+                ("a", "region-occitanie", ["Sport"]),
+            ],
+        ),
+        "thematiques",
+    )
     assert mapped.rows() == [("a", ["loisir", "transport"]), ("b", []), ("c", [])]
     assert unmapped.rows() == [("a", "region-occitanie", "thematiques", "Astronautique")]
     assert mapped.schema["thematiques"] == pl.List(pl.String)
@@ -184,8 +223,9 @@ def _crosswalk_labels(name: str, column: int = 0) -> list[str]:
         ("region-pays-de-la-loire", "types_aides", "pays_de_la_loire_types_mapping.csv", 0),
     ],
 )
-def test_every_crosswalk_label_of_a_declared_source_is_known(source: str, field: str, crosswalk: str,
-                                                            column: int) -> None:
+def test_every_crosswalk_label_of_a_declared_source_is_known(
+    source: str, field: str, crosswalk: str, column: int
+) -> None:
     labels = _crosswalk_labels(crosswalk, column)
     _, unmapped = _mapped(field, [(label, source, [label]) for label in labels])
     assert unmapped.height == 0, unmapped["valeur"].to_list()
@@ -227,18 +267,23 @@ def test_real_payload_labels_all_map() -> None:
     drome = json.loads((AT_API / "departement_drome_data.json").read_text(encoding="utf-8-sig"))["results"]
     manche = json.loads((AT_API / "departement_manche_data.json").read_text(encoding="utf-8"))["aides"]
     idf = json.loads((AT_API / "ile_de_france_data.json").read_text(encoding="utf-8"))
-    publics = ([(f"a{i['id']}", "ademe-agir", i["cible_projet"]) for i in ademe]
-               + [(f"d{i['id']}", "departement-drome", i["targeted_audiences"]) for i in drome]
-               + [(f"m{i['id']}", "departement-manche", i["targeted_audiences"]) for i in manche]
-               + [(f"i{i['reference']}", "region-ile-de-france", [p["title"] for p in i["publicsBeneficiaire"]])
-                  for i in idf])
-    themes = ([(f"a{i['id']}", "ademe-agir", i["thematiques"]) for i in ademe]
-              + [(f"d{i['id']}", "departement-drome", i["categories"]) for i in drome]
-              + [(f"m{i['id']}", "departement-manche", i["categories"]) for i in manche]
-              + [(f"i{i['reference']}", "region-ile-de-france", [c["title"] for c in i["competences"]]) for i in idf])
-    types = ([(f"a{i['id']}", "ademe-agir", [t for t in (i["type"], i.get("sous_type_aap")) if t]) for i in ademe]
-             + [(f"d{i['id']}", "departement-drome", i["aid_types"]) for i in drome]
-             + [(f"m{i['id']}", "departement-manche", i["aid_types"]) for i in manche])
+    publics = (
+        [(f"a{i['id']}", "ademe-agir", i["cible_projet"]) for i in ademe]
+        + [(f"d{i['id']}", "departement-drome", i["targeted_audiences"]) for i in drome]
+        + [(f"m{i['id']}", "departement-manche", i["targeted_audiences"]) for i in manche]
+        + [(f"i{i['reference']}", "region-ile-de-france", [p["title"] for p in i["publicsBeneficiaire"]]) for i in idf]
+    )
+    themes = (
+        [(f"a{i['id']}", "ademe-agir", i["thematiques"]) for i in ademe]
+        + [(f"d{i['id']}", "departement-drome", i["categories"]) for i in drome]
+        + [(f"m{i['id']}", "departement-manche", i["categories"]) for i in manche]
+        + [(f"i{i['reference']}", "region-ile-de-france", [c["title"] for c in i["competences"]]) for i in idf]
+    )
+    types = (
+        [(f"a{i['id']}", "ademe-agir", [t for t in (i["type"], i.get("sous_type_aap")) if t]) for i in ademe]
+        + [(f"d{i['id']}", "departement-drome", i["aid_types"]) for i in drome]
+        + [(f"m{i['id']}", "departement-manche", i["aid_types"]) for i in manche]
+    )
     cibles, unmapped = _mapped("cibles", publics)
     assert unmapped.height == 0, unmapped
     assert cibles[f"a{ademe[0]['id']}"] == ["associations", "professionnels", "secteur public"]  # SCA1-3
@@ -262,17 +307,30 @@ def test_fixture_labels_all_map() -> None:
     for item in pdl["results"]:
         key = str(item["intervention_id"])
         rows["cibles"].append((key, "region-pays-de-la-loire", _split(item, "aid_benef")))
-        rows["thematiques"].append((key, "region-pays-de-la-loire",
-                                    _split(item, "thematique_libelle", "ss_thematique_libelle")))
+        rows["thematiques"].append(
+            (key, "region-pays-de-la-loire", _split(item, "thematique_libelle", "ss_thematique_libelle"))
+        )
         rows["types_aides"].append((key, "region-pays-de-la-loire", _split(item, "type_aide", "type_de_subvention")))
-    rows["thematiques"] += [("angers", "ville-angers", ["Déchets", "Jardin", "Eau", "Mobilité", "Vélo",
-                                                        "Nature en ville", "Énergie", "Logement"]),
-                            ("gironde", "departement-gironde", ["Environnement", "Agriculture", "Énergie",
-                                                                "Alimentation", "Eau"])]
-    rows["cibles"] += [("angers", "ville-angers", ["Particuliers résidant à Angers", "Copropriétés",
-                                                    "Commerçants", "Propriétaires occupants"]),
-                        ("gironde", "departement-gironde", ["Communes de moins de 5 000 habitants", "EPCI",
-                                                            "Syndicats de bassin versant", "Agriculteurs"])]
+    rows["thematiques"] += [
+        (
+            "angers",
+            "ville-angers",
+            ["Déchets", "Jardin", "Eau", "Mobilité", "Vélo", "Nature en ville", "Énergie", "Logement"],
+        ),
+        ("gironde", "departement-gironde", ["Environnement", "Agriculture", "Énergie", "Alimentation", "Eau"]),
+    ]
+    rows["cibles"] += [
+        (
+            "angers",
+            "ville-angers",
+            ["Particuliers résidant à Angers", "Copropriétés", "Commerçants", "Propriétaires occupants"],
+        ),
+        (
+            "gironde",
+            "departement-gironde",
+            ["Communes de moins de 5 000 habitants", "EPCI", "Syndicats de bassin versant", "Agriculteurs"],
+        ),
+    ]
     for field, field_rows in rows.items():
         _, unmapped = _mapped(field, field_rows)
         assert unmapped.height == 0, (field, unmapped)
@@ -282,10 +340,17 @@ def test_fixture_labels_all_map() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.text(max_size=5), st.sampled_from(["*", "ademe-agir", "x"]),
-                          st.one_of(st.none(), st.lists(st.one_of(st.none(), st.text(max_size=30)), max_size=5))),
-                max_size=15),
-       st.sampled_from(list(FIELDS)))
+@given(
+    st.lists(
+        st.tuples(
+            st.text(max_size=5),
+            st.sampled_from(["*", "ademe-agir", "x"]),
+            st.one_of(st.none(), st.lists(st.one_of(st.none(), st.text(max_size=30)), max_size=5)),
+        ),
+        max_size=15,
+    ),
+    st.sampled_from(list(FIELDS)),
+)
 def test_never_raises_and_every_value_is_accounted_for(rows, field: str) -> None:
     mapped, unmapped = map_vocabulary(_frame(field, rows), field)
     target = FIELDS[field][0]

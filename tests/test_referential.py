@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from npm_test_helpers import make_tarball
+
 from sources import npm
 from sources.packages import referential_pin
 from warehouse.db import connect_writer
@@ -30,8 +30,18 @@ SMALL_DATA = {
     "data/regions.json": json.dumps([{"code": "84", "nom": "Auvergne-Rhône-Alpes", "zone": "metro"}]).encode(),
     "data/departements.json": json.dumps([{"code": "01", "nom": "Ain", "region": "84", "zone": "metro"}]).encode(),
     "data/communes.json": json.dumps(
-        [{"code": "01004", "nom": "Ambérieu-en-Bugey", "type": "commune-actuelle", "departement": "01",
-          "region": "84", "zone": "metro", "codesPostaux": ["01500"], "population": 14000}]
+        [
+            {
+                "code": "01004",
+                "nom": "Ambérieu-en-Bugey",
+                "type": "commune-actuelle",
+                "departement": "01",
+                "region": "84",
+                "zone": "metro",
+                "codesPostaux": ["01500"],
+                "population": 14000,
+            }
+        ]
     ).encode(),
     "data/epci.json": json.dumps(
         [{"code": "240100883", "nom": "CC de la Plaine de l'Ain", "type": "CC", "membres": [{"code": "01004"}]}]
@@ -44,7 +54,10 @@ def test_truncated_archive_is_rejected_naming_package_and_version(warehouse, tmp
     truncated = tmp_path / "truncated.tgz"
     truncated.write_bytes(good[: len(good) // 2])
     package = npm.NpmPackage(PACKAGE, "9.9.9", npm.integrity_of(truncated), truncated, downloaded=False)
-    with connect_writer(warehouse) as conn, pytest.raises(ReferentialError, match=rf"{PACKAGE} 9\.9\.9 : archive illisible"):
+    with (
+        connect_writer(warehouse) as conn,
+        pytest.raises(ReferentialError, match=rf"{PACKAGE} 9\.9\.9 : archive illisible"),
+    ):
         load_referential(conn, package)
 
 
@@ -85,13 +98,15 @@ def test_pinned_package_loads_the_whole_cog(warehouse, referential_package):
         counts = referential_counts(conn)
         departements = {row[0] for row in conn.execute("SELECT code FROM ref_departements").fetchall()}
         paris = conn.execute("SELECT * FROM v_communes_territoires WHERE commune = '75056'").fetchone()
-        ajaccio = conn.execute("SELECT epci, departement, region FROM v_communes_territoires WHERE commune = '2A004'").fetchone()
+        ajaccio = conn.execute(
+            "SELECT epci, departement, region FROM v_communes_territoires WHERE commune = '2A004'"
+        ).fetchone()
         arrondissement = conn.execute(
             "SELECT commune FROM ref_communes_rattachees WHERE code = '69381' AND type = 'arrondissement-municipal'"
         ).fetchone()
-        shared_postcode = conn.execute(
-            "SELECT count(*) FROM ref_codes_postaux WHERE code_postal = '01400'"
-        ).fetchone()[0]
+        shared_postcode = conn.execute("SELECT count(*) FROM ref_codes_postaux WHERE code_postal = '01400'").fetchone()[
+            0
+        ]
         deleguee = conn.execute(
             "SELECT commune FROM ref_communes_rattachees WHERE code = '01039' AND type = 'commune-deleguee'"
         ).fetchone()
@@ -103,7 +118,16 @@ def test_pinned_package_loads_the_whole_cog(warehouse, referential_package):
     assert counts["arrondissements_municipaux"] == 45
     assert counts["regions"] == 26
     assert {"2A", "2B", "971", "972", "973", "974", "976"} <= departements
-    assert paris[:8] == ("75056", "Paris", "200054781", "Métropole du Grand Paris", "75", "Paris", "11", "Île-de-France")
+    assert paris[:8] == (
+        "75056",
+        "Paris",
+        "200054781",
+        "Métropole du Grand Paris",
+        "75",
+        "Paris",
+        "11",
+        "Île-de-France",
+    )
     assert paris[8] == "99100"
     assert ajaccio == ("242010056", "2A", "94")
     assert arrondissement == ("69123",)  # Lyon 1er → Lyon

@@ -11,24 +11,24 @@ import json
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import frictionless
 import polars as pl
 import pytest
-
 from paths import OFFICIAL_SCHEMA
+
 from schemas import OFFICIAL_FIELDS, field_names
-from warehouse.publication import release as release_module
-from warehouse.publication import release_files as rf
 from warehouse.db import connect_writer
 from warehouse.normalise.geography import GeoResolver
+from warehouse.publication import release as release_module
+from warehouse.publication import release_files as rf
 from warehouse.publication.release import ReleaseError, list_releases, publish_release
 from warehouse.settings import WarehousePaths
 
-NOW = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)  # 07:00 in Paris
-LATER = datetime(2026, 11, 29, 17, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)  # 07:00 in Paris
+LATER = datetime(2026, 11, 29, 17, 0, tzinfo=UTC)
 
 
 def _id(name: str) -> str:
@@ -36,13 +36,21 @@ def _id(name: str) -> str:
 
 
 NATIONAL, CORSE, EPCI, CLOSED, FORMULA, LONG, REGION, HIDDEN = (
-    _id(n) for n in ("national", "corse", "epci", "cloturee", "formule", "longue", "region", "non-publiable"))
+    _id(n) for n in ("national", "corse", "epci", "cloturee", "formule", "longue", "region", "non-publiable")
+)
 SIREN_LYON = "200046977"
 
-REGIONS = [("84", "Auvergne-Rhône-Alpes", "69123", "metro"), ("94", "Corse", "2A004", "metro"),
-           ("11", "Île-de-France", "75056", "metro")]
-DEPARTEMENTS = [("01", "Ain", "84", "01053", "metro"), ("69", "Rhône", "84", "69123", "metro"),
-                ("2A", "Corse-du-Sud", "94", "2A004", "metro"), ("75", "Paris", "11", "75056", "metro")]
+REGIONS = [
+    ("84", "Auvergne-Rhône-Alpes", "69123", "metro"),
+    ("94", "Corse", "2A004", "metro"),
+    ("11", "Île-de-France", "75056", "metro"),
+]
+DEPARTEMENTS = [
+    ("01", "Ain", "84", "01053", "metro"),
+    ("69", "Rhône", "84", "69123", "metro"),
+    ("2A", "Corse-du-Sud", "94", "2A004", "metro"),
+    ("75", "Paris", "11", "75056", "metro"),
+]
 COMMUNES = [  # code, nom, siren, departement, region, codes postaux
     ("01001", "L'Abergement-Clémenciat", "210100012", "01", "84", ["01400"]),
     ("01004", "Ambérieu-en-Bugey", "210100046", "01", "84", ["01500"]),
@@ -60,7 +68,7 @@ def _aid(aid_id: str, titre: str, geo: list[str], **extra) -> dict:
         "id": aid_id,
         "titre": titre,
         "promesse": "Financez votre projet de transition",
-        "description": f"Description de l'aide « {titre} », avec une virgule, et des \"guillemets\".",
+        "description": f'Description de l\'aide « {titre} », avec une virgule, et des "guillemets".',
         "eligibilite": "• Être une collectivité\n• Avoir un projet",
         "types_aides": ["financement"],
         "porteurs": ["ADEME"],
@@ -92,31 +100,85 @@ def _aid(aid_id: str, titre: str, geo: list[str], **extra) -> dict:
 
 def catalogue_rows() -> list[dict]:
     return [
-        _aid(NATIONAL, "Fonds chaleur", ["PAYS-99100"], eligibilite_geographique_exclusions=["DEP-01"],
-             sources=["source-test", "autre-source"], programmes_parents=["Fonds Chaleur", "France 2030"]),
-        _aid(CORSE, "Aide corse au vélo", ["DEP-2A"], echelle="departement", cibles=["particuliers"],
-             thematiques=["transport"]),
-        _aid(EPCI, "Prime métropolitaine au compostage", [f"EPCI-{SIREN_LYON}"], echelle="epci",
-             eligibilite_geographique_exclusions=["COM-69029"], thematiques=["dechet"], montant_max=None),
-        _aid(CLOSED, "Appel à projets clos", ["COM-75056"], echelle="commune", date_ouverture="2025-01-01",
-             date_cloture="2025-06-30", statut="clôturée", recurrence="ponctuelle", taux_max=None),
-        _aid(FORMULA, "=HYPERLINK(\"http://malveillant.test\";\"clic\")", ["REG-84"], echelle="region",
-             promesse="@SUM(A1:A9) profitez", eligibilite="-critère sans puce\r\n-autre critère",
-             url_demarche="https://demarche.test/formulaire"),
-        _aid(LONG, "Aide au texte long", ["DEP-69"], echelle="departement",
-             description="- " + " ".join(["mot"] * 1249) + " fin"),  # 5000 characters exactly
-        _aid(REGION, "Aide régionale à la rénovation", ["REG-84", "DEP-69", "COM-69123"], echelle="region",
-             date_ouverture="2026-07-01", date_cloture="2026-12-31", statut="ouverte", recurrence="récurrente"),
-        _aid(HIDDEN, "Aide sans description", ["COM-75056"], description=None, publiable=False,
-             motifs_non_publiable=["description manquante"]),
+        _aid(
+            NATIONAL,
+            "Fonds chaleur",
+            ["PAYS-99100"],
+            eligibilite_geographique_exclusions=["DEP-01"],
+            sources=["source-test", "autre-source"],
+            programmes_parents=["Fonds Chaleur", "France 2030"],
+        ),
+        _aid(
+            CORSE,
+            "Aide corse au vélo",
+            ["DEP-2A"],
+            echelle="departement",
+            cibles=["particuliers"],
+            thematiques=["transport"],
+        ),
+        _aid(
+            EPCI,
+            "Prime métropolitaine au compostage",
+            [f"EPCI-{SIREN_LYON}"],
+            echelle="epci",
+            eligibilite_geographique_exclusions=["COM-69029"],
+            thematiques=["dechet"],
+            montant_max=None,
+        ),
+        _aid(
+            CLOSED,
+            "Appel à projets clos",
+            ["COM-75056"],
+            echelle="commune",
+            date_ouverture="2025-01-01",
+            date_cloture="2025-06-30",
+            statut="clôturée",
+            recurrence="ponctuelle",
+            taux_max=None,
+        ),
+        _aid(
+            FORMULA,
+            '=HYPERLINK("http://malveillant.test";"clic")',
+            ["REG-84"],
+            echelle="region",
+            promesse="@SUM(A1:A9) profitez",
+            eligibilite="-critère sans puce\r\n-autre critère",
+            url_demarche="https://demarche.test/formulaire",
+        ),
+        _aid(
+            LONG,
+            "Aide au texte long",
+            ["DEP-69"],
+            echelle="departement",
+            description="- " + " ".join(["mot"] * 1249) + " fin",
+        ),  # 5000 characters exactly
+        _aid(
+            REGION,
+            "Aide régionale à la rénovation",
+            ["REG-84", "DEP-69", "COM-69123"],
+            echelle="region",
+            date_ouverture="2026-07-01",
+            date_cloture="2026-12-31",
+            statut="ouverte",
+            recurrence="récurrente",
+        ),
+        _aid(
+            HIDDEN,
+            "Aide sans description",
+            ["COM-75056"],
+            description=None,
+            publiable=False,
+            motifs_non_publiable=["description manquante"],
+        ),
     ]
 
 
 def _insert(conn, rows: list[dict]) -> None:
     columns = list(rows[0])
     placeholders = ", ".join("?" for _ in columns)
-    conn.executemany(f"INSERT INTO aides ({', '.join(columns)}) VALUES ({placeholders})",
-                     [[row[c] for c in columns] for row in rows])
+    conn.executemany(
+        f"INSERT INTO aides ({', '.join(columns)}) VALUES ({placeholders})", [[row[c] for c in columns] for row in rows]
+    )
 
 
 def _insert_referential(conn) -> None:
@@ -124,12 +186,12 @@ def _insert_referential(conn) -> None:
     conn.executemany("INSERT INTO ref_departements VALUES (?, ?, ?, ?, ?)", DEPARTEMENTS)
     conn.executemany(
         "INSERT INTO ref_communes (code, nom, siren, departement, region, zone, population, codes_postaux) "
-        "VALUES (?, ?, ?, ?, ?, 'metro', 1000, ?)", COMMUNES)
-    conn.executemany("INSERT INTO ref_codes_postaux VALUES (?, ?)",
-                     [(cp, c[0]) for c in COMMUNES for cp in c[5]])
+        "VALUES (?, ?, ?, ?, ?, 'metro', 1000, ?)",
+        COMMUNES,
+    )
+    conn.executemany("INSERT INTO ref_codes_postaux VALUES (?, ?)", [(cp, c[0]) for c in COMMUNES for cp in c[5]])
     conn.execute("INSERT INTO ref_epci VALUES (?, 'Métropole de Lyon', 'MET69', 'FPU', 1400000)", [SIREN_LYON])
-    conn.executemany("INSERT INTO ref_epci_membres VALUES (?, ?)",
-                     [(SIREN_LYON, "69123"), (SIREN_LYON, "69029")])
+    conn.executemany("INSERT INTO ref_epci_membres VALUES (?, ?)", [(SIREN_LYON, "69123"), (SIREN_LYON, "69029")])
 
 
 SOURCES = [
@@ -161,6 +223,7 @@ def _latest(paths: WarehousePaths) -> Path:
 
 # --------------------------------------------------------------------------- first release
 
+
 def test_first_release_contains_every_published_aid(first):
     _conn, paths, _resolver, result = first
     assert result.published and result.version == "2026-11-29.1"
@@ -168,8 +231,16 @@ def test_first_release_contains_every_published_aid(first):
     assert _latest(paths).is_symlink() and _latest(paths).resolve() == result.path.resolve()
     assert not any(p.name.startswith(".building") for p in paths.exports_dir.iterdir())
     names = {p.name for p in result.path.iterdir()}
-    assert {"aides.csv", "aides.parquet", "dispositif-aide.csv", "aides-communes.parquet", "datapackage.json",
-            "CHANGELOG.md", "changements.csv", "README.md"} <= names
+    assert {
+        "aides.csv",
+        "aides.parquet",
+        "dispositif-aide.csv",
+        "aides-communes.parquet",
+        "datapackage.json",
+        "CHANGELOG.md",
+        "changements.csv",
+        "README.md",
+    } <= names
 
     aides = rf.read_csv_text(result.path / "aides.csv")
     published = {NATIONAL, CORSE, EPCI, CLOSED, FORMULA, LONG, REGION}
@@ -207,7 +278,7 @@ def test_formula_cells_are_neutralised_in_csv_but_not_in_parquet(first):
     folder = first[3].path
     rows = {row["id"]: row for row in csv.DictReader((folder / "aides.csv").open(encoding="utf-8", newline=""))}
     formula = rows[FORMULA]
-    assert formula["titre"] == "'=HYPERLINK(\"http://malveillant.test\";\"clic\")"
+    assert formula["titre"] == '\'=HYPERLINK("http://malveillant.test";"clic")'
     assert formula["promesse"] == "'@SUM(A1:A9) profitez"
     assert formula["eligibilite"] == "'-critère sans puce\r\n-autre critère"
     assert rows[NATIONAL]["titre"] == "Fonds chaleur"  # untouched
@@ -232,7 +303,7 @@ def test_parquet_equals_csv_with_types(first):
     csv_text = rf.read_csv_text(folder / "aides.csv")
     assert rf.neutralise_formulas(rf.text_of_typed(parquet)).equals(csv_text)
     closed = parquet.filter(pl.col("id") == CLOSED).row(0, named=True)
-    assert closed["date_cloture"] == datetime(2025, 6, 30, 21, 59, 59, tzinfo=timezone.utc)
+    assert closed["date_cloture"] == datetime(2025, 6, 30, 21, 59, 59, tzinfo=UTC)
     national = parquet.filter(pl.col("id") == NATIONAL).row(0, named=True)
     assert national["montant_max"] == 1500.5 and national["taux_max"] == 40.0
 
@@ -240,8 +311,9 @@ def test_parquet_equals_csv_with_types(first):
 def test_frictionless_cli_reports_the_package_valid(first):
     paths = first[1]
     cli = Path(sys.executable).parent / "frictionless"
-    done = subprocess.run([str(cli), "validate", str(_latest(paths) / "datapackage.json")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(cli), "validate", str(_latest(paths) / "datapackage.json")], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "valid" in done.stdout.lower() and "invalid" not in done.stdout.lower()
 
@@ -252,7 +324,9 @@ def test_datapackage_describes_resources_with_hash_bytes_rows(first):
     assert package["version"] == "2026-11-29.1"
     assert package["created"] == "2026-11-29T07:00:00+01:00"
     assert package["licenses"][0]["name"] == "etalab-2.0"
-    assert {"title": "Source de test", "name": "source-test", "path": "https://exemple.test/source"} in package["sources"]
+    assert {"title": "Source de test", "name": "source-test", "path": "https://exemple.test/source"} in package[
+        "sources"
+    ]
     assert {"title": "Autre éditeur", "name": "autre-source", "path": "https://autre.test"} in package["sources"]
     resources = {r["name"]: r for r in package["resources"]}
     assert {"aides", "dispositif-aide", "aides-communes"} <= set(resources)
@@ -273,6 +347,7 @@ def test_datapackage_describes_resources_with_hash_bytes_rows(first):
 
 # --------------------------------------------------------------------------- dispositif-aide
 
+
 def test_derived_official_schema_matches_the_official_file_field_by_field():
     official = json.loads(OFFICIAL_SCHEMA.read_text(encoding="utf-8"))
     derived = rf.official_schema()
@@ -292,8 +367,9 @@ def test_dispositif_aide_csv_is_valid_against_the_official_schema(first):
     result = first[3]
     folder = result.path
     official = json.loads(OFFICIAL_SCHEMA.read_text(encoding="utf-8"))
-    resource = frictionless.Resource(path="dispositif-aide.csv", basepath=str(folder),
-                                     schema=frictionless.Schema.from_descriptor(official))
+    resource = frictionless.Resource(
+        path="dispositif-aide.csv", basepath=str(folder), schema=frictionless.Schema.from_descriptor(official)
+    )
     report = resource.validate()
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
     kept = rf.read_csv_text(folder / "dispositif-aide.csv")
@@ -313,7 +389,9 @@ def test_dispositif_exclusions_catch_every_official_violation(catalogue):
     conn, _paths, resolver = catalogue
     text = rf.catalogue_frame(conn)
     official = text.select(OFFICIAL_FIELDS).with_columns(
-        pl.when(pl.col("id") == REGION).then(pl.lit("COM-2B033")).otherwise(pl.col("eligibilite_geographique_exclusions"))
+        pl.when(pl.col("id") == REGION)
+        .then(pl.lit("COM-2B033"))
+        .otherwise(pl.col("eligibilite_geographique_exclusions"))
         .alias("eligibilite_geographique_exclusions"),
         pl.when(pl.col("id") == CLOSED).then(None).otherwise(pl.col("porteurs")).alias("porteurs"),
     )
@@ -324,6 +402,7 @@ def test_dispositif_exclusions_catch_every_official_violation(catalogue):
 
 
 # --------------------------------------------------------------------------- aides-communes
+
 
 def test_aides_communes_follows_eligibility_and_exclusions(first):
     conn, _paths, resolver, result = first
@@ -342,7 +421,8 @@ def test_aides_communes_follows_eligibility_and_exclusions(first):
     assert pairs.equals(pairs.sort("commune", "aid_id"))
     # Same answer as the resolver, code by code.
     for aid, include, exclude in (
-        (NATIONAL, ["PAYS-99100"], ["DEP-01"]), (EPCI, [f"EPCI-{SIREN_LYON}"], ["COM-69029"]),
+        (NATIONAL, ["PAYS-99100"], ["DEP-01"]),
+        (EPCI, [f"EPCI-{SIREN_LYON}"], ["COM-69029"]),
         (REGION, ["REG-84", "DEP-69", "COM-69123"], []),
     ):
         covered = set().union(*(resolver.commune_codes(c) for c in include))
@@ -351,6 +431,7 @@ def test_aides_communes_follows_eligibility_and_exclusions(first):
 
 
 # --------------------------------------------------------------------------- changes
+
 
 def test_unchanged_catalogue_publishes_nothing(first):
     conn, paths, resolver, result = first
@@ -389,7 +470,7 @@ def test_modified_and_removed_aids_make_a_new_release(first):
 def test_next_day_restarts_the_counter(first):
     conn, paths, resolver, _result = first
     conn.execute("UPDATE aides SET taux_max = 50 WHERE id = ?", [REGION])
-    next_day = publish_release(conn, paths, resolver, now=datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc))
+    next_day = publish_release(conn, paths, resolver, now=datetime(2026, 11, 30, 23, 30, tzinfo=UTC))
     assert next_day.version == "2026-12-01.1"  # 00:30 in Paris
     assert next_day.changes == {"ajoutée": 0, "modifiée": 1, "supprimée": 0}
     rows = rf.read_csv_text(next_day.path / "changements.csv").rows()
@@ -397,6 +478,7 @@ def test_next_day_restarts_the_counter(first):
 
 
 # --------------------------------------------------------------------------- failures
+
 
 def _assert_untouched(paths: WarehousePaths, link_before: Path) -> None:
     assert list_releases(paths.exports_dir) == ["2026-11-29.1"]
@@ -413,7 +495,9 @@ def test_failed_validation_leaves_previous_release_and_latest(first, monkeypatch
     class Invalid:
         valid = False
         errors: list = []
-        tasks = [type("Task", (), {"place": "aides.csv", "errors": [type("E", (), {"message": "cellule invalide"})()]})()]
+        tasks = [
+            type("Task", (), {"place": "aides.csv", "errors": [type("E", (), {"message": "cellule invalide"})()]})()
+        ]
 
     monkeypatch.setattr(release_module.frictionless, "validate", lambda *a, **k: Invalid())
     with pytest.raises(ReleaseError, match="aides.csv : cellule invalide"):
@@ -501,8 +585,9 @@ def test_a_catalogue_that_lost_most_aids_is_held_until_acknowledged(first):
         with pytest.raises(PublicationHeld, match=f"1 aides publiables au lieu de {before} dans 2026-11-29.1"):
             publish_release(conn, paths, resolver, now=LATER, sources=SOURCES)
         _assert_untouched(paths, link_before)
-    assert conn.execute("SELECT previous_aides, new_aides, acknowledged_at IS NULL FROM publication_holds").fetchall() \
-        == [(before, 1, True)]
+    assert conn.execute(
+        "SELECT previous_aides, new_aides, acknowledged_at IS NULL FROM publication_holds"
+    ).fetchall() == [(before, 1, True)]
     assert acknowledge_publication_hold(conn, "agent") == 1
     released = publish_release(conn, paths, resolver, now=LATER, sources=SOURCES)
     assert released.published and released.counts["aides"] == 1 and released.changes["supprimée"] == before - 1

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 from frictionless import Resource, Schema, validate
-
 from paths import OFFICIAL_SCHEMA
+
 from schemas import (
+    CIBLES,
     ECHELLES,
     GEO_CODE_PATTERN,
     GEO_CODES_PATTERN,
@@ -31,7 +32,6 @@ from schemas import (
     SCHEMA_PATH,
     STATUTS,
     THEMATIQUES,
-    CIBLES,
     field_names,
     load_schema,
     published_fields,
@@ -134,14 +134,10 @@ def _fields(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _errors(basepath: Path, name: str) -> list[tuple[int | None, str, str | None, str | None]]:
     """Validate ``basepath/name`` against our schema; return its errors as
     (rowNumber, error type, field name, constraint name or None)."""
-    resource = Resource(
-        path=name, basepath=str(basepath), schema=Schema.from_descriptor(load_schema())
-    )
+    resource = Resource(path=name, basepath=str(basepath), schema=Schema.from_descriptor(load_schema()))
     report = resource.validate()
     found = []
-    for row_number, error_type, field_name, note in report.flatten(
-        ["rowNumber", "type", "fieldName", "note"]
-    ):
+    for row_number, error_type, field_name, note in report.flatten(["rowNumber", "type", "fieldName", "note"]):
         match = re.match(r'constraint "(\w+)"', note or "")
         constraint = match.group(1) if error_type == "constraint-error" and match else None
         found.append((row_number, error_type, field_name, constraint))
@@ -239,9 +235,7 @@ def test_official_field_names_and_order(official: dict[str, Any]) -> None:
     assert [field["name"] for field in official["fields"]] == list(OFFICIAL_FIELDS)
 
 
-def test_official_fields_are_copied_verbatim(
-    official: dict[str, Any], ours: dict[str, Any]
-) -> None:
+def test_official_fields_are_copied_verbatim(official: dict[str, Any], ours: dict[str, Any]) -> None:
     mine = _fields(ours)
     for field in official["fields"]:
         if field["name"] in (*GEO_FIELDS, "url_source"):
@@ -311,8 +305,14 @@ def test_published_fields_are_read_from_the_schema() -> None:
     fields = {f.name: f for f in published_fields()}
     assert list(fields) == field_names()
     assert {n for n, f in fields.items() if f.multi_valued} == {
-        "types_aides", "programmes_parents", "cibles", "eligibilite_geographique",
-        "eligibilite_geographique_exclusions", "thematiques", "sources"}
+        "types_aides",
+        "programmes_parents",
+        "cibles",
+        "eligibilite_geographique",
+        "eligibilite_geographique_exclusions",
+        "thematiques",
+        "sources",
+    }
     assert (fields["promesse"].max_length, fields["description"].max_length) == (180, 5000)
     assert fields["titre"].required and not fields["promesse"].required
     assert fields["url_source"].format == "uri" and fields["montant_max"].type == "number"
@@ -341,9 +341,7 @@ def test_valid_example_file() -> None:
 
 
 def test_valid_example_file_with_the_cli() -> None:
-    result = _run_cli(
-        "validate", "--schema", "schemas/schema.json", "schemas/exemple-valide.csv"
-    )
+    result = _run_cli("validate", "--schema", "schemas/schema.json", "schemas/exemple-valide.csv")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -362,17 +360,13 @@ def test_each_invalid_row_shows_exactly_its_error() -> None:
     assert data_rows == len(INVALID_ROWS)
 
     found: dict[int | None, set[tuple[str, str | None, str | None]]] = {}
-    for row_number, error_type, field_name, constraint in _errors(
-        SCHEMAS_DIR, "exemple-invalide.csv"
-    ):
+    for row_number, error_type, field_name, constraint in _errors(SCHEMAS_DIR, "exemple-invalide.csv"):
         found.setdefault(row_number, set()).add((error_type, field_name, constraint))
     assert found == INVALID_ROWS
 
 
 def test_invalid_example_file_fails_with_the_cli() -> None:
-    result = _run_cli(
-        "validate", "--schema", "schemas/schema.json", "schemas/exemple-invalide.csv"
-    )
+    result = _run_cli("validate", "--schema", "schemas/schema.json", "schemas/exemple-invalide.csv")
     assert result.returncode != 0
 
 
@@ -433,9 +427,7 @@ def test_datetime_parsing(value: str, accepted: bool, aware: bool | None) -> Non
 def test_uri_format_alone_accepts_a_broken_url(official: dict[str, Any]) -> None:
     """Why the url_source pattern had to move into `constraints`."""
     broken = "https: //exemple.fr"
-    official_field = Schema.from_descriptor(
-        {"fields": [_fields(official)["url_source"]]}
-    ).get_field("url_source")
+    official_field = Schema.from_descriptor({"fields": [_fields(official)["url_source"]]}).get_field("url_source")
     assert official_field.read_cell(broken)[1] is None
     for name in ("url_source", "url_demarche"):
         assert not _accepts(name, broken)

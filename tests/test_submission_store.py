@@ -10,8 +10,9 @@ import stat
 import uuid
 
 import pytest
-
 from paths import FIXTURES as FIXTURES_ROOT
+from warehouse_test_helpers import load_minimal_referential
+
 from sources.adapters import soumissions as adapter
 from sources.base import CollectContext, adapter_module
 from sources.fetch.snapshots import SnapshotStore
@@ -19,6 +20,7 @@ from sources.ingest import IngestStatus, ingest
 from sources.registry import fetch_policy, get_spec
 from warehouse.db import connect_reader, connect_writer
 from warehouse.normalise.geography import GeoResolver
+from warehouse.submissions.checks import validate_submission
 from warehouse.submissions.store import (
     SubmissionRefused,
     list_submissions,
@@ -26,9 +28,7 @@ from warehouse.submissions.store import (
     store_submission,
     submissions_dir,
 )
-from warehouse.submissions.checks import validate_submission
 from warehouse.submissions.tokens import Identity
-from warehouse_test_helpers import load_minimal_referential
 
 FIXTURES = FIXTURES_ROOT / "soumissions"
 PARIS = Identity("217500016", "agent@paris.fr")
@@ -62,8 +62,14 @@ def test_a_valid_file_is_written_once_read_only_and_recorded(ready):
     assert not receipt.path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     with connect_reader(paths) as conn:
         row = conn.execute("SELECT siren, email, sha256, filename, rows, path FROM soumissions").fetchone()
-    assert row == (PARIS.siren, PARIS.email, receipt.sha256, "Aides 2026 (v2).csv", 3,
-                   f"submissions/{receipt.path.name}")
+    assert row == (
+        PARIS.siren,
+        PARIS.email,
+        receipt.sha256,
+        "Aides 2026 (v2).csv",
+        3,
+        f"submissions/{receipt.path.name}",
+    )
     assert receipt.as_json()["lignes"] == 3
 
 
@@ -99,7 +105,9 @@ def test_the_uploaded_name_is_metadata_never_a_path(ready, filename):
     paths, resolver = ready
     receipt = _store(paths, resolver, (FIXTURES / "valide.csv").read_bytes(), filename)
     assert receipt.path.parent == submissions_dir(paths) and STORED_NAME.fullmatch(receipt.path.name)
-    assert [p.name for p in paths.root.rglob("*") if p.is_file() and p.parent.name == "submissions"] == [receipt.path.name]
+    assert [p.name for p in paths.root.rglob("*") if p.is_file() and p.parent.name == "submissions"] == [
+        receipt.path.name
+    ]
     assert not (paths.root / "etc").exists() and not (submissions_dir(paths) / "a").exists()
     with connect_reader(paths) as conn:
         assert conn.execute("SELECT filename FROM soumissions").fetchone()[0] == filename
@@ -126,9 +134,13 @@ def test_refused_attempts_are_logged(ready):
     with connect_writer(paths) as conn:
         log_refused(conn, None, "jeton inconnu", "a.csv")
         log_refused(conn, PARIS, "hors territoire : COM-69123", "../../etc/passwd")
-        rows = conn.execute("SELECT siren, email, reason, filename FROM soumissions_refusees ORDER BY received_at").fetchall()
-    assert rows == [(None, None, "jeton inconnu", "a.csv"),
-                    (PARIS.siren, PARIS.email, "hors territoire : COM-69123", "../../etc/passwd")]
+        rows = conn.execute(
+            "SELECT siren, email, reason, filename FROM soumissions_refusees ORDER BY received_at"
+        ).fetchall()
+    assert rows == [
+        (None, None, "jeton inconnu", "a.csv"),
+        (PARIS.siren, PARIS.email, "hors territoire : COM-69123", "../../etc/passwd"),
+    ]
 
 
 # --------------------------------------------------------------------------- the source
@@ -193,8 +205,12 @@ def test_a_withdrawal_without_title_gets_one_and_bad_rows_are_rejected(warehouse
     from sources.base import Payload
 
     content = ("action,id,titre\nretrait," + ID_B + ",\nmodifier," + ID_A + ",x\ncorrection,,x\n,,\n").encode()
-    result = adapter.parse(spec, Payload.build([("20260101T000000000000Z-DEP-69-0123456789ab.csv", content, "text/csv")]))
+    result = adapter.parse(
+        spec, Payload.build([("20260101T000000000000Z-DEP-69-0123456789ab.csv", content, "text/csv")])
+    )
     assert [r.titre for r in result.records] == [f"Aide retirée {ID_B}"]
     assert result.records[0].raw["siren"] == "DEP-69"
-    assert sorted(r.reason for r in result.rejections) == ["action 'modifier' inconnue (ajout, correction, retrait)",
-                                                           "correction sans identifiant"]
+    assert sorted(r.reason for r in result.rejections) == [
+        "action 'modifier' inconnue (ajout, correction, retrait)",
+        "correction sans identifiant",
+    ]

@@ -15,14 +15,14 @@ import re
 
 import pytest
 import typer
-
-from schemas import published_field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from paths import FIXTURES as FIXTURES_ROOT
 from typer.testing import CliRunner
+from warehouse_test_helpers import load_minimal_referential, warehouse_with_referential
 
 from aides_cli.collectivites import prefill_command, validate_command
-from paths import FIXTURES as FIXTURES_ROOT
+from schemas import published_field
 from warehouse.db import connect_reader, connect_writer
 from warehouse.normalise.geography import GeoResolver
 from warehouse.settings import WarehousePaths
@@ -36,7 +36,6 @@ from warehouse.submissions.checks import (
     validate_submission,
 )
 from warehouse.submissions.prefill import catalogue_geography, collectivite_code, prefilled_submission
-from warehouse_test_helpers import load_minimal_referential, warehouse_with_referential
 
 FIXTURES = FIXTURES_ROOT / "soumissions"
 PARIS, LYON_METROPOLE = "217500016", "200046977"
@@ -320,8 +319,12 @@ def test_a_commune_submitting_for_another_commune_is_out_of_territory(resolver):
 
 
 def test_an_epci_a_departement_and_a_region_cover_their_communes(resolver):
-    lyon = rows_csv([valid_row(eligibilite_geographique="COM-69123|COM-69266"),
-                     valid_row(titre="Aide métropolitaine", eligibilite_geographique="EPCI-200046977")])
+    lyon = rows_csv(
+        [
+            valid_row(eligibilite_geographique="COM-69123|COM-69266"),
+            valid_row(titre="Aide métropolitaine", eligibilite_geographique="EPCI-200046977"),
+        ]
+    )
     for territory in (LYON_METROPOLE, "DEP-69", "REG-84"):
         assert validate_submission(lyon, "f.csv", resolver, territory=territory).valid, territory
     report = validate_submission(lyon, "f.csv", resolver, territory="216902668")  # Villeurbanne alone
@@ -331,17 +334,27 @@ def test_an_epci_a_departement_and_a_region_cover_their_communes(resolver):
 
 def test_an_unknown_collectivite_is_a_territory_problem(resolver):
     report = check(resolver, "valide.csv", territory="123456789")
-    assert report.hors_territoire and "collectivité inconnue du référentiel" in only(report, nature="territoire").message
+    assert (
+        report.hors_territoire and "collectivité inconnue du référentiel" in only(report, nature="territoire").message
+    )
 
 
 def test_the_catalogue_checks_ids_and_the_current_geography_of_corrected_aids(resolver):
-    ok = check(resolver, "valide.csv", territory=PARIS,
-               catalogue={ID_A: ("COM-75056",), "2b1f0c3e-8a44-4d5e-9f10-0c2f6b7a9d31": ("COM-75056",)})
+    ok = check(
+        resolver,
+        "valide.csv",
+        territory=PARIS,
+        catalogue={ID_A: ("COM-75056",), "2b1f0c3e-8a44-4d5e-9f10-0c2f6b7a9d31": ("COM-75056",)},
+    )
     assert ok.valid
     unknown = check(resolver, "valide.csv", catalogue={ID_A: ("COM-75056",)})
     assert "identifiant inconnu du catalogue" in only(unknown, ligne=5, colonne="id").message
-    not_mine = check(resolver, "valide.csv", territory=PARIS,
-                     catalogue={ID_A: ("COM-69123",), "2b1f0c3e-8a44-4d5e-9f10-0c2f6b7a9d31": ("COM-75056",)})
+    not_mine = check(
+        resolver,
+        "valide.csv",
+        territory=PARIS,
+        catalogue={ID_A: ("COM-69123",), "2b1f0c3e-8a44-4d5e-9f10-0c2f6b7a9d31": ("COM-75056",)},
+    )
     problem = only(not_mine, ligne=4, nature="territoire")
     assert "couvre au catalogue COM-69123 (Lyon, 69)" in problem.message and not_mine.hors_territoire
     existing = validate_submission(rows_csv([valid_row(id=ID_A)]), "f.csv", resolver, catalogue={ID_A: ()})
@@ -360,16 +373,18 @@ def test_validate_never_raises_on_arbitrary_bytes(resolver, content):
     assert all(p.nature != "interne" for p in report.problems), report.problems
 
 
-_CSVISH = st.text(alphabet=st.sampled_from(list(",;\"'\n\r|=-+@ aé0123456789-COMDEPREGPAYSIajoutcrectionrait/:T\t")),
-                  max_size=400)
+_CSVISH = st.text(
+    alphabet=st.sampled_from(list(",;\"'\n\r|=-+@ aé0123456789-COMDEPREGPAYSIajoutcrectionrait/:T\t")), max_size=400
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=_CSVISH, keep=st.integers(min_value=0, max_value=22))
 def test_validate_never_raises_on_csv_like_text_under_a_real_header(resolver, body, keep):
     header = ",".join(submission_columns()[: keep or None])
-    report = validate_submission((header + "\n" + body).encode("utf-8"), "x.csv", resolver, territory="DEP-69",
-                                 catalogue={ID_A: ("COM-75056",)})
+    report = validate_submission(
+        (header + "\n" + body).encode("utf-8"), "x.csv", resolver, territory="DEP-69", catalogue={ID_A: ("COM-75056",)}
+    )
     assert all(p.nature != "interne" for p in report.problems), report.problems
     json.dumps(report.as_json())
 
@@ -502,10 +517,18 @@ def test_the_fixtures_against_the_real_referential(real_referential_warehouse, m
         real = GeoResolver.from_warehouse(conn)
     codes = check(real, "codes-geographiques.csv")
     assert {(p.ligne, p.valeur) for p in codes.problems} == {
-        (2, "COM-99999"), (4, "EPCI-123456789"), (4, "75056"), (6, "COM-75101")}
-    lyon = rows_csv([valid_row(eligibilite_geographique="COM-69123|COM-69266|COM-69034")])  # Lyon, Villeurbanne, Caluire
+        (2, "COM-99999"),
+        (4, "EPCI-123456789"),
+        (4, "75056"),
+        (6, "COM-75101"),
+    }
+    lyon = rows_csv(
+        [valid_row(eligibilite_geographique="COM-69123|COM-69266|COM-69034")]
+    )  # Lyon, Villeurbanne, Caluire
     assert validate_submission(lyon, "f.csv", real, territory=LYON_METROPOLE).valid
     report = validate_submission(lyon, "f.csv", real, territory="216901231")  # the commune of Lyon
     assert report.hors_territoire and {p.valeur for p in report.problems} == {"COM-69034", "COM-69266"}
-    assert re.match(r"COM-69266 \(Villeurbanne, 69\) est hors du territoire de la collectivité, COM-69123 \(Lyon, 69\)",
-                    only(report, valeur="COM-69266").message)
+    assert re.match(
+        r"COM-69266 \(Villeurbanne, 69\) est hors du territoire de la collectivité, COM-69123 \(Lyon, 69\)",
+        only(report, valeur="COM-69266").message,
+    )

@@ -77,8 +77,14 @@ def test_physical_lines_split_as_the_csv_module_counts() -> None:
 
 @pytest.mark.parametrize(
     ("header", "delimiter"),
-    [("id;titre;description", ";"), ("id\ttitre", "\t"), ("id,titre", ","), ('"a;b",c', ","), ("id", ","),
-     ("a;b,c", ",")],
+    [
+        ("id;titre;description", ";"),
+        ("id\ttitre", "\t"),
+        ("id,titre", ","),
+        ('"a;b",c', ","),
+        ("id", ","),
+        ("a;b,c", ","),
+    ],
 )
 def test_sniff_delimiter(header: str, delimiter: str) -> None:
     assert sniff_delimiter(header) == delimiter
@@ -91,5 +97,6 @@ def test_decode_html_keeps_the_declared_charset_and_notes_a_lie() -> None:
     assert decode_html(meta.encode("iso-8859-15")) == (meta, None)
     assert decode_html(codecs.BOM_UTF8 + page.encode(), "text/html; charset=iso-8859-1") == (page, None)
     assert decode_html(page.encode("cp1252"), "text/html; charset=utf-8") == (
-        page, "octets non conformes à l'encodage déclaré (utf-8) : page lue en windows-1252",
+        page,
+        "octets non conformes à l'encodage déclaré (utf-8) : page lue en windows-1252",
     )

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import pytest
 import typer
 from typer.testing import CliRunner
+from warehouse_test_helpers import load_minimal_referential
 
 from aides_cli.collectivites import tokens_app
 from warehouse.db import connect_reader, connect_writer
@@ -23,15 +24,18 @@ from warehouse.submissions.tokens import (
     revoke_token,
     verify_token,
 )
-from warehouse_test_helpers import load_minimal_referential
 
 PARIS = "217500016"
 
 
 def _all_text(conn) -> str:
     """Every value of every table of the warehouse, as text."""
-    tables = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables "
-                                         "WHERE table_type = 'BASE TABLE'").fetchall()]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+        ).fetchall()
+    ]
     return "\n".join(str(row) for table in tables for row in conn.execute(f'SELECT * FROM "{table}"').fetchall())
 
 
@@ -71,11 +75,14 @@ def test_revoke_by_id_prefix_and_clear_errors(warehouse):
         assert [t.id for t in list_tokens(conn)] == [token_id]
 
 
-@pytest.mark.parametrize(("siren", "email", "words"), [
-    ("21750001", "a@b.fr", "collectivité invalide"),
-    ("../etc", "a@b.fr", "collectivité invalide"),
-    (PARIS, "pas-une-adresse", "adresse électronique invalide"),
-])
+@pytest.mark.parametrize(
+    ("siren", "email", "words"),
+    [
+        ("21750001", "a@b.fr", "collectivité invalide"),
+        ("../etc", "a@b.fr", "collectivité invalide"),
+        (PARIS, "pas-une-adresse", "adresse électronique invalide"),
+    ],
+)
 def test_bad_siren_or_email_are_refused(warehouse, siren, email, words):
     with connect_writer(warehouse) as conn:
         with pytest.raises(TokenError, match=words):

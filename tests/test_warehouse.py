@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from warehouse.db import WarehouseBusyError, WarehouseMissingError, connect_reader, connect_writer, migration_files, writer_lock
+from warehouse.db import (
+    WarehouseBusyError,
+    WarehouseMissingError,
+    connect_reader,
+    connect_writer,
+    migration_files,
+    writer_lock,
+)
 
 
 def test_writer_creates_and_migrates_the_database(warehouse):

@@ -14,7 +14,7 @@ import shutil
 import time
 import uuid
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,7 +34,7 @@ from warehouse.submissions.tokens import create_token, revoke_token
 from webapp.app import create_app
 from webapp.auth import SESSION_MAX_AGE_S, secret_key
 
-NOW = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 
 
 def aid_id(name: str) -> str:
@@ -42,14 +42,24 @@ def aid_id(name: str) -> str:
 
 
 VELO, COMPOST, CHEQUE, RENO, CHALEUR, AVRILLE, SAUF49, CACHEE, AIN = (
-    aid_id(n) for n in ("velo", "compost", "cheque", "reno", "chaleur", "avrille", "sauf49", "cachee", "ain"))
+    aid_id(n) for n in ("velo", "compost", "cheque", "reno", "chaleur", "avrille", "sauf49", "cachee", "ain")
+)
 SIREN_ANGERS, SIREN_AVRILLE, SIREN_ALM = "214900074", "214900157", "244900015"
 
-REGIONS = [("52", "Pays de la Loire", "44109", "metro"), ("84", "Auvergne-Rhône-Alpes", "69123", "metro"),
-           ("11", "Île-de-France", "75056", "metro"), ("04", "La Réunion", "97411", "drom")]
-DEPARTEMENTS = [("49", "Maine-et-Loire", "52", "49007", "metro"), ("44", "Loire-Atlantique", "52", "44109", "metro"), ("01", "Ain", "84", "01053", "metro"),
-                ("69", "Rhône", "84", "69123", "metro"), ("93", "Seine-Saint-Denis", "11", "93008", "metro"),
-                ("974", "La Réunion", "04", "97411", "drom")]
+REGIONS = [
+    ("52", "Pays de la Loire", "44109", "metro"),
+    ("84", "Auvergne-Rhône-Alpes", "69123", "metro"),
+    ("11", "Île-de-France", "75056", "metro"),
+    ("04", "La Réunion", "97411", "drom"),
+]
+DEPARTEMENTS = [
+    ("49", "Maine-et-Loire", "52", "49007", "metro"),
+    ("44", "Loire-Atlantique", "52", "44109", "metro"),
+    ("01", "Ain", "84", "01053", "metro"),
+    ("69", "Rhône", "84", "69123", "metro"),
+    ("93", "Seine-Saint-Denis", "11", "93008", "metro"),
+    ("974", "La Réunion", "04", "97411", "drom"),
+]
 COMMUNES = [  # code, nom, siren, departement, region, codes postaux
     ("49007", "Angers", SIREN_ANGERS, "49", "52", ["49000", "49100"]),
     ("49015", "Avrillé", SIREN_AVRILLE, "49", "52", ["49240"]),
@@ -65,15 +75,34 @@ COMMUNES = [  # code, nom, siren, departement, region, codes postaux
 
 def _aid(identifier: str, titre: str, geo: list[str], **extra) -> dict:
     row = {
-        "id": identifier, "titre": titre, "promesse": "Financez votre projet", "description": f"Description de « {titre} ».",
-        "eligibilite": "Être un particulier", "types_aides": ["financement"], "porteurs": ["Ville d'Angers"],
-        "programmes_parents": None, "url_source": "https://exemple.test/aide", "cibles": ["particuliers"],
-        "eligibilite_geographique": geo, "eligibilite_geographique_exclusions": None,
-        "date_ouverture": "2026-01-15", "date_cloture": None, "date_mise_a_jour": "2026-11-20 10:00:00+00",
-        "echelle": "commune", "thematiques": ["transport"], "montant_max": 500.0, "taux_max": None,
-        "url_demarche": None, "statut": "ouverte", "recurrence": "permanente", "sources": ["ville-angers"],
-        "date_collecte": "2026-11-29 05:00:00+00", "geo_statut": "resolved", "publiable": True,
-        "motifs_non_publiable": None, "signalements": None,
+        "id": identifier,
+        "titre": titre,
+        "promesse": "Financez votre projet",
+        "description": f"Description de « {titre} ».",
+        "eligibilite": "Être un particulier",
+        "types_aides": ["financement"],
+        "porteurs": ["Ville d'Angers"],
+        "programmes_parents": None,
+        "url_source": "https://exemple.test/aide",
+        "cibles": ["particuliers"],
+        "eligibilite_geographique": geo,
+        "eligibilite_geographique_exclusions": None,
+        "date_ouverture": "2026-01-15",
+        "date_cloture": None,
+        "date_mise_a_jour": "2026-11-20 10:00:00+00",
+        "echelle": "commune",
+        "thematiques": ["transport"],
+        "montant_max": 500.0,
+        "taux_max": None,
+        "url_demarche": None,
+        "statut": "ouverte",
+        "recurrence": "permanente",
+        "sources": ["ville-angers"],
+        "date_collecte": "2026-11-29 05:00:00+00",
+        "geo_statut": "resolved",
+        "publiable": True,
+        "motifs_non_publiable": None,
+        "signalements": None,
     }
     row.update(extra)
     return row
@@ -81,21 +110,64 @@ def _aid(identifier: str, titre: str, geo: list[str], **extra) -> dict:
 
 AIDES = [
     _aid(VELO, "Aide à l'achat d'un vélo", ["COM-49007"]),
-    _aid(COMPOST, "Prime au compostage", [f"EPCI-{SIREN_ALM}"], echelle="epci", porteurs=["Angers Loire Métropole"],
-         sources=["aides-velo"], statut="permanente"),
-    _aid(CHEQUE, "Chèque énergie départemental", ["DEP-49"], echelle="departement", porteurs=["Maine-et-Loire"],
-         date_ouverture="2025-01-01", date_cloture="2025-06-30", statut="clôturée", recurrence="ponctuelle",
-         sources=["departement-49"]),
-    _aid(RENO, "Aide régionale à la rénovation", ["REG-52"], echelle="region", porteurs=["Région Pays de la Loire"],
-         url_source=None, sources=["region-pays-de-la-loire"], geo_statut="ambiguous",
-         signalements=["géographie ambiguë : « Loire » désigne plusieurs territoires"]),
-    _aid(CHALEUR, "Fonds chaleur", ["PAYS-99100"], echelle="national", porteurs=["ADEME"], sources=["ademe-agir"],
-         statut="permanente"),
+    _aid(
+        COMPOST,
+        "Prime au compostage",
+        [f"EPCI-{SIREN_ALM}"],
+        echelle="epci",
+        porteurs=["Angers Loire Métropole"],
+        sources=["aides-velo"],
+        statut="permanente",
+    ),
+    _aid(
+        CHEQUE,
+        "Chèque énergie départemental",
+        ["DEP-49"],
+        echelle="departement",
+        porteurs=["Maine-et-Loire"],
+        date_ouverture="2025-01-01",
+        date_cloture="2025-06-30",
+        statut="clôturée",
+        recurrence="ponctuelle",
+        sources=["departement-49"],
+    ),
+    _aid(
+        RENO,
+        "Aide régionale à la rénovation",
+        ["REG-52"],
+        echelle="region",
+        porteurs=["Région Pays de la Loire"],
+        url_source=None,
+        sources=["region-pays-de-la-loire"],
+        geo_statut="ambiguous",
+        signalements=["géographie ambiguë : « Loire » désigne plusieurs territoires"],
+    ),
+    _aid(
+        CHALEUR,
+        "Fonds chaleur",
+        ["PAYS-99100"],
+        echelle="national",
+        porteurs=["ADEME"],
+        sources=["ademe-agir"],
+        statut="permanente",
+    ),
     _aid(AVRILLE, "Aide vélo d'Avrillé", ["COM-49015"], porteurs=["Ville d'Avrillé"], sources=["aides-velo"]),
-    _aid(SAUF49, "Aide nationale hors Maine-et-Loire", ["PAYS-99100"], echelle="national",
-         eligibilite_geographique_exclusions=["DEP-49"], sources=["ademe-agir"]),
-    _aid(CACHEE, "Aide sans description", ["COM-49007"], description=None, publiable=False,
-         motifs_non_publiable=["description manquante"]),
+    _aid(
+        SAUF49,
+        "Aide nationale hors Maine-et-Loire",
+        ["PAYS-99100"],
+        echelle="national",
+        eligibilite_geographique_exclusions=["DEP-49"],
+        sources=["ademe-agir"],
+    ),
+    _aid(
+        CACHEE,
+        "Aide sans description",
+        ["COM-49007"],
+        description=None,
+        publiable=False,
+        motifs_non_publiable=["description manquante"],
+    ),
     _aid(AIN, "Aide de l'Ain", ["DEP-01"], echelle="departement", porteurs=["Ain"], sources=["departement-01"]),
 ]
 # record_key, aid, source, native_id, representant, titre, url, present in source_records
@@ -127,32 +199,56 @@ def insert_referential(conn) -> None:
     conn.executemany("INSERT INTO ref_departements VALUES (?, ?, ?, ?, ?)", DEPARTEMENTS)
     conn.executemany(
         "INSERT INTO ref_communes (code, nom, siren, departement, region, zone, population, codes_postaux) "
-        "VALUES (?, ?, ?, ?, ?, 'metro', 1000, ?)", COMMUNES)
+        "VALUES (?, ?, ?, ?, ?, 'metro', 1000, ?)",
+        COMMUNES,
+    )
     conn.executemany("INSERT INTO ref_codes_postaux VALUES (?, ?)", [(cp, c[0]) for c in COMMUNES for cp in c[5]])
     conn.execute("INSERT INTO ref_epci VALUES (?, 'CU Angers Loire Métropole', 'CU', 'FPU', 300000)", [SIREN_ALM])
     conn.executemany("INSERT INTO ref_epci_membres VALUES (?, ?)", [(SIREN_ALM, "49007"), (SIREN_ALM, "49015")])
-    conn.execute("INSERT INTO ref_communes_rattachees VALUES ('69381', 'Lyon 1er Arrondissement', "
-                 "'arrondissement-municipal', '69123')")
+    conn.execute(
+        "INSERT INTO ref_communes_rattachees VALUES ('69381', 'Lyon 1er Arrondissement', "
+        "'arrondissement-municipal', '69123')"
+    )
 
 
 def insert_catalogue(conn) -> None:
     columns = list(AIDES[0])
-    conn.executemany(f"INSERT INTO aides ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-                     [[row[c] for c in columns] for row in AIDES])
-    conn.executemany("INSERT INTO aides_provenance VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     [(aid, key, source, native, rep, titre, url)
-                      for key, aid, source, native, rep, titre, url, _present in PROVENANCE])
+    conn.executemany(
+        f"INSERT INTO aides ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        [[row[c] for c in columns] for row in AIDES],
+    )
+    conn.executemany(
+        "INSERT INTO aides_provenance VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (aid, key, source, native, rep, titre, url)
+            for key, aid, source, native, rep, titre, url, _present in PROVENANCE
+        ],
+    )
     conn.executemany(
         "INSERT INTO source_records (source, native_id, digest, titre, url_source, geo_inclusions, date_cloture) "
         "VALUES (?, ?, 'd', ?, ?, ?, ?)",
-        [(source, native, titre, url, '[{"niveau": "commune", "code": "49007", "nom": "Angers"}]',
-          "30/06/2025" if native == "cheque" else None)
-         for _key, _aid, source, native, _rep, titre, url, present in PROVENANCE if present])
+        [
+            (
+                source,
+                native,
+                titre,
+                url,
+                '[{"niveau": "commune", "code": "49007", "nom": "Angers"}]',
+                "30/06/2025" if native == "cheque" else None,
+            )
+            for _key, _aid, source, native, _rep, titre, url, present in PROVENANCE
+            if present
+        ],
+    )
     conn.executemany("INSERT INTO source_runs (run_id, source, run_at, status, stale) VALUES ('r', ?, ?, ?, ?)", RUNS)
-    conn.execute("INSERT INTO doublons_a_revoir VALUES ('aides-velo:angers', 'aides-velo:avrille', 0.87, "
-                 "'titres proches, territoires voisins')")
-    conn.execute("INSERT INTO normalisation_problemes VALUES ('ville-angers:velo', 'ville-angers', 'montants', "
-                 "'50 € par mois', 'montant par période écarté')")
+    conn.execute(
+        "INSERT INTO doublons_a_revoir VALUES ('aides-velo:angers', 'aides-velo:avrille', 0.87, "
+        "'titres proches, territoires voisins')"
+    )
+    conn.execute(
+        "INSERT INTO normalisation_problemes VALUES ('ville-angers:velo', 'ville-angers', 'montants', "
+        "'50 € par mois', 'montant par période écarté')"
+    )
 
 
 def build_warehouse(root: Path, publish: bool = True) -> dict:
@@ -190,8 +286,11 @@ def own(built, tmp_path: Path) -> dict:
     root = tmp_path / "warehouse"
     shutil.copytree(built["paths"].root, root, symlinks=True)
     paths = WarehousePaths(root)
-    return {"paths": paths, "tokens": built["tokens"],
-            "client": TestClient(create_app(paths), raise_server_exceptions=False)}
+    return {
+        "paths": paths,
+        "tokens": built["tokens"],
+        "client": TestClient(create_app(paths), raise_server_exceptions=False),
+    }
 
 
 def csrf_of(html: str) -> str:
@@ -211,6 +310,7 @@ def aid_ids_shown(html: str) -> set[str]:
 
 
 # --------------------------------------------------------------------------- public pages
+
 
 def test_home_page_is_french_accessible_and_styled(client):
     page = client.get("/")
@@ -232,16 +332,19 @@ def test_dsfr_assets_are_served(client):
     assert client.get("/static/app.css").status_code == 200
 
 
-@pytest.mark.parametrize("query, target", [
-    ("Angers", "/territoire/49007"),
-    ("49100", "/territoire/49007"),  # a postal code of one commune
-    ("49007", "/territoire/49007"),
-    ("COM-49007", "/territoire/49007"),
-    ("Maine-et-Loire", "/territoire/DEP-49"),
-    ("DEP-49", "/territoire/DEP-49"),
-    ("CU Angers Loire Métropole", f"/territoire/EPCI-{SIREN_ALM}"),
-    ("Pays de la Loire", "/territoire/REG-52"),
-])
+@pytest.mark.parametrize(
+    "query, target",
+    [
+        ("Angers", "/territoire/49007"),
+        ("49100", "/territoire/49007"),  # a postal code of one commune
+        ("49007", "/territoire/49007"),
+        ("COM-49007", "/territoire/49007"),
+        ("Maine-et-Loire", "/territoire/DEP-49"),
+        ("DEP-49", "/territoire/DEP-49"),
+        ("CU Angers Loire Métropole", f"/territoire/EPCI-{SIREN_ALM}"),
+        ("Pays de la Loire", "/territoire/REG-52"),
+    ],
+)
 def test_search_by_name_postal_code_or_code_goes_to_the_territory(client, query, target):
     answer = client.get("/", params={"q": query}, follow_redirects=False)
     assert answer.status_code == 303, answer.text
@@ -283,7 +386,7 @@ def test_commune_page_lists_the_aids_that_apply_by_level_with_flags(client):
 
     def row(identifier: str) -> str:
         start = html.index(f'data-aide="{identifier}"')
-        return html[start:html.index("</tr>", start)]
+        return html[start : html.index("</tr>", start)]
 
     assert 'data-alerte="cloturee_en_ligne"' in row(CHEQUE) and "clôturée" in row(CHEQUE)
     assert 'data-alerte="sans_lien"' in row(RENO) and 'data-alerte="geo_ambigue"' in row(RENO)
@@ -327,7 +430,7 @@ def test_aid_page_shows_provenance_from_every_source(client):
     assert page.status_code == 200
     html = page.text
     assert "<h1>Aide à l&#39;achat d&#39;un vélo</h1>" in html
-    table = html[html.index('id="table-provenance"'):]
+    table = html[html.index('id="table-provenance"') :]
     assert "ville-angers" in table and "aides-velo" in table and "Vélo Angers" in table
     assert "commune 49007 (Angers)" in table  # the geography as the source stated it
     assert "Aide vélo d&#39;Avrillé" in html  # the doubtful pair, linked
@@ -348,6 +451,7 @@ def test_downloads_list_releases_with_sizes_and_hashes(client, built):
     assert "Publication 2026-11-29.1" in html and "la plus récente" in html
     release = built["paths"].exports_dir / "releases" / "2026-11-29.1"
     import hashlib
+
     digest = hashlib.sha256((release / "aides.csv").read_bytes()).hexdigest()
     assert digest in html
     assert 'href="/telechargements/2026-11-29.1/aides.csv"' in html
@@ -361,17 +465,20 @@ def test_downloads_list_releases_with_sizes_and_hashes(client, built):
     assert schema.status_code == 200 and '"fields"' in schema.text
 
 
-@pytest.mark.parametrize("path", [
-    "/telechargements/2026-11-29.1/..%2F..%2Fdata%2Fcatalogue.duckdb",
-    "/telechargements/..%2Fdata/catalogue.duckdb",
-    "/telechargements/2026-11-29.1/%2Fetc%2Fpasswd",
-    "/telechargements/2026-11-29.1/.hidden",
-    "/telechargements/2026-11-29.9/aides.csv",
-    "/telechargements/releases/aides.csv",
-    "/telechargements/2026-11-29.1/../../data/catalogue.duckdb",
-    "/telechargements/schema/..%2F..%2Fpyproject.toml",
-    "/telechargements/schema/__init__.py",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/telechargements/2026-11-29.1/..%2F..%2Fdata%2Fcatalogue.duckdb",
+        "/telechargements/..%2Fdata/catalogue.duckdb",
+        "/telechargements/2026-11-29.1/%2Fetc%2Fpasswd",
+        "/telechargements/2026-11-29.1/.hidden",
+        "/telechargements/2026-11-29.9/aides.csv",
+        "/telechargements/releases/aides.csv",
+        "/telechargements/2026-11-29.1/../../data/catalogue.duckdb",
+        "/telechargements/schema/..%2F..%2Fpyproject.toml",
+        "/telechargements/schema/__init__.py",
+    ],
+)
 def test_downloads_never_leave_the_release_folder(client, path):
     answer = client.get(path)
     assert answer.status_code == 404
@@ -423,6 +530,7 @@ def test_without_a_release_commune_coverage_comes_from_the_warehouse(tmp_path):
 
 # --------------------------------------------------------------------------- agents: login, session, CSRF
 
+
 def prefilled_with(client: TestClient, action: str = "correction") -> bytes:
     """The agent's pre-filled file with every row marked ``action``."""
     lines = client.get("/mon-territoire/soumission.csv").content.decode("utf-8").splitlines()
@@ -442,7 +550,9 @@ def stored(paths: WarehousePaths) -> tuple[list[Path], list[tuple], list[tuple]]
     files = sorted(folder.iterdir()) if folder.exists() else []
     with connect_reader(paths) as conn:
         accepted = conn.execute("SELECT siren, email, filename, rows, path, sha256 FROM soumissions").fetchall()
-        refused = conn.execute("SELECT siren, email, reason, filename FROM soumissions_refusees ORDER BY received_at").fetchall()
+        refused = conn.execute(
+            "SELECT siren, email, reason, filename FROM soumissions_refusees ORDER BY received_at"
+        ).fetchall()
     return files, accepted, refused
 
 
@@ -490,8 +600,11 @@ def test_login_redirects_only_to_local_pages(own):
     client = own["client"]
     page = client.get("/connexion", params={"suite": "https://malveillant.test/"})
     assert 'name="suite" value=""' in page.text
-    answer = client.post("/connexion", data={"csrf": csrf_of(page.text), "jeton": own["tokens"]["angers"],
-                                             "suite": "//malveillant.test"}, follow_redirects=False)
+    answer = client.post(
+        "/connexion",
+        data={"csrf": csrf_of(page.text), "jeton": own["tokens"]["angers"], "suite": "//malveillant.test"},
+        follow_redirects=False,
+    )
     assert answer.headers["location"] == "/mon-territoire"
 
 
@@ -588,7 +701,10 @@ def test_departement_agent_gets_its_territory_and_its_aids(own):
     text = client.get("/mon-territoire/soumission.csv").content.decode("utf-8")
     assert all(aid in text for aid in (VELO, COMPOST, CHEQUE, AVRILLE))
     assert RENO not in text and CHALEUR not in text  # région and national aids are not the département's
-    assert 'filename="soumission-DEP-49.csv"' in client.get("/mon-territoire/soumission.csv").headers["content-disposition"]
+    assert (
+        'filename="soumission-DEP-49.csv"'
+        in client.get("/mon-territoire/soumission.csv").headers["content-disposition"]
+    )
 
 
 def test_serve_runs_uvicorn_on_the_given_address(monkeypatch, built):
@@ -606,6 +722,7 @@ def test_serve_runs_uvicorn_on_the_given_address(monkeypatch, built):
 
 # --------------------------------------------------------------------------- agents: uploads
 
+
 def test_bad_file_gets_the_report_at_once_and_nothing_is_stored(own):
     client = own["client"]
     log_in(client, own["tokens"]["angers"])
@@ -615,9 +732,9 @@ def test_bad_file_gets_the_report_at_once_and_nothing_is_stored(own):
     assert answer.status_code == 422
     html = answer.text
     assert "Fichier refusé : 1 erreur à corriger" in html
-    table = html[html.index('id="table-rapport"'):]
-    assert "<th scope=\"col\">Quoi corriger</th>" in table
-    row = table[table.index("<tr data-nature"):table.index("</tr>", table.index("<tr data-nature"))]
+    table = html[html.index('id="table-rapport"') :]
+    assert '<th scope="col">Quoi corriger</th>' in table
+    row = table[table.index("<tr data-nature") : table.index("</tr>", table.index("<tr data-nature"))]
     assert "<td>2</td>" in row and "<td>date_ouverture</td>" in row and "15/01/2026" in row
     assert "fr-badge--error" in row
     files, accepted, refused = stored(own["paths"])
@@ -644,9 +761,18 @@ def test_good_file_is_accepted_and_stored_with_a_receipt(own):
     assert len(files) == 1 and files[0].read_bytes() == good
     assert files[0].parent == own["paths"].root / "submissions"  # the uploaded name is never a path
     import hashlib
+
     digest = hashlib.sha256(good).hexdigest()
-    assert accepted == [(SIREN_ANGERS, "agent@angers.test", "../../etc/aides d'Angers.csv", 1,
-                         files[0].relative_to(own["paths"].root).as_posix(), digest)]
+    assert accepted == [
+        (
+            SIREN_ANGERS,
+            "agent@angers.test",
+            "../../etc/aides d'Angers.csv",
+            1,
+            files[0].relative_to(own["paths"].root).as_posix(),
+            digest,
+        )
+    ]
     assert digest in answer.text and refused == []
     assert "aides d&#39;Angers.csv" in client.get("/mon-territoire").text  # the history
 
@@ -706,8 +832,14 @@ def test_size_limit_counts_the_file_itself(own, monkeypatch):
     log_in(client, own["tokens"]["angers"])
     answer = upload(client, b"a" * 2001)
     assert answer.status_code == 413
-    declared = client.post("/soumettre", content=b"x" * 10, headers={  # refused on its declared length
-        "content-type": "multipart/form-data; boundary=b", "content-length": str(10_000_000)})
+    declared = client.post(
+        "/soumettre",
+        content=b"x" * 10,
+        headers={  # refused on its declared length
+            "content-type": "multipart/form-data; boundary=b",
+            "content-length": str(10_000_000),
+        },
+    )
     assert declared.status_code == 413
 
     def chunks():  # no Content-Length: counted while reading
@@ -715,7 +847,9 @@ def test_size_limit_counts_the_file_itself(own, monkeypatch):
             yield b"y" * 10_000
 
     streamed = client.post("/soumettre", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
-    assert streamed.status_code == 413 and "Fichier trop volumineux" not in streamed.text  # the upload page, not an error page
+    assert (
+        streamed.status_code == 413 and "Fichier trop volumineux" not in streamed.text
+    )  # the upload page, not an error page
     assert "dépasse la taille maximale de 2,0\u00a0ko" in streamed.text
     assert stored(own["paths"])[:2] == ([], [])
 
@@ -723,8 +857,9 @@ def test_size_limit_counts_the_file_itself(own, monkeypatch):
 def test_malformed_multipart_is_a_french_400(own):
     client = own["client"]
     log_in(client, own["tokens"]["angers"])
-    answer = client.post("/soumettre", content=b"--b\r\nnimporte quoi", headers={
-        "content-type": "multipart/form-data; boundary=b"})
+    answer = client.post(
+        "/soumettre", content=b"--b\r\nnimporte quoi", headers={"content-type": "multipart/form-data; boundary=b"}
+    )
     assert answer.status_code == 400
     assert '<html lang="fr"' in answer.text and "mal formé" in answer.text
     wrong_type = client.post("/soumettre", content=b"a=b", headers={"content-type": "text/plain"})
@@ -733,14 +868,21 @@ def test_malformed_multipart_is_a_french_400(own):
 
 # --------------------------------------------------------------------------- warehouse states
 
+
 def test_pages_answer_503_while_another_process_writes_the_warehouse(own):
     import subprocess
     import sys
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('ok', flush=True); time.sleep(60)", str(own["paths"].database)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); time.sleep(60)",
+            str(own["paths"].database),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "ok"
         page = own["client"].get("/territoire/49007")
@@ -754,15 +896,17 @@ def test_pages_answer_503_while_another_process_writes_the_warehouse(own):
 def test_broken_links_are_flagged_when_link_checks_exist(own):
     with connect_writer(own["paths"]) as conn:
         # the table written by the `liens` asset (warehouse/migrations/0006_liens.sql): latest check wins
-        conn.execute("INSERT INTO liens (url, checked_at, statut, http_status, detail) VALUES "
-                     "('https://exemple.test/aide', '2026-11-01', 'ok', 200, NULL), "
-                     "('https://exemple.test/aide', '2026-11-28', 'casse', 404, NULL), "
-                     "('https://velo.test/angers', '2026-11-28', 'casse', 410, NULL)")
+        conn.execute(
+            "INSERT INTO liens (url, checked_at, statut, http_status, detail) VALUES "
+            "('https://exemple.test/aide', '2026-11-01', 'ok', 200, NULL), "
+            "('https://exemple.test/aide', '2026-11-28', 'casse', 404, NULL), "
+            "('https://velo.test/angers', '2026-11-28', 'casse', 410, NULL)"
+        )
     html = own["client"].get("/territoire/49007").text
     start = html.index(f'data-aide="{VELO}"')
-    assert 'data-alerte="lien_casse"' in html[start:html.index("</tr>", start)]
+    assert 'data-alerte="lien_casse"' in html[start : html.index("</tr>", start)]
     start = html.index(f'data-aide="{RENO}"')  # no link at all: nothing to check
-    assert 'data-alerte="lien_casse"' not in html[start:html.index("</tr>", start)]
+    assert 'data-alerte="lien_casse"' not in html[start : html.index("</tr>", start)]
 
 
 def test_a_links_table_of_unknown_shape_is_ignored(own):
@@ -774,6 +918,7 @@ def test_a_links_table_of_unknown_shape_is_ignored(own):
 
 
 # --------------------------------------------------------------------------- the real referential
+
 
 @pytest.fixture(scope="module")
 def real(referential_package, tmp_path_factory: pytest.TempPathFactory) -> TestClient:

@@ -20,12 +20,21 @@ import pytest
 from warehouse.settings import DATA_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = DATA_ROOT / "screenshots"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Chromium absent (/usr/bin/chromium) : `make browser` installe le paquet Debian")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Chromium absent (/usr/bin/chromium) : `make browser` installe le paquet Debian"
+)
 
 
 def _free_port() -> int:
@@ -38,14 +47,15 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """uvicorn serving the application on a hermetic warehouse, in a thread of this process."""
     import uvicorn
-
     from test_webapp import build_warehouse
+
     from webapp.app import create_app
 
     built = build_warehouse(tmp_path_factory.mktemp("navigateur") / "warehouse")
     port = _free_port()
-    instance = uvicorn.Server(uvicorn.Config(create_app(built["paths"]), host="127.0.0.1", port=port,
-                                             log_level="warning", lifespan="off"))
+    instance = uvicorn.Server(
+        uvicorn.Config(create_app(built["paths"]), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -70,8 +80,9 @@ def browser() -> Iterator:
 
 @pytest.fixture
 def page(browser, server) -> Iterator:
-    context = browser.new_context(base_url=server["url"], locale="fr-FR", viewport={"width": 1280, "height": 900},
-                                  accept_downloads=True)
+    context = browser.new_context(
+        base_url=server["url"], locale="fr-FR", viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
     tab = context.new_page()
     problems: list[str] = []
     tab.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
@@ -138,7 +149,8 @@ def test_agent_uploads_a_bad_then_a_good_file_and_another_territory_is_refused(p
 
     page.goto("/soumettre")
     page.get_by_label("Fichier CSV des aides").set_input_files(
-        {"name": "aides-angers.csv", "mimeType": "text/csv", "buffer": bad})
+        {"name": "aides-angers.csv", "mimeType": "text/csv", "buffer": bad}
+    )
     page.get_by_role("button", name="Envoyer et vérifier").click()
     assert page.get_by_role("heading", name="Fichier refusé").is_visible()
     report = page.get_by_role("table", name="Problèmes trouvés")
@@ -148,7 +160,8 @@ def test_agent_uploads_a_bad_then_a_good_file_and_another_territory_is_refused(p
     page.screenshot(path=str(SCREENSHOTS / "rapport-erreurs.png"), full_page=True)
 
     page.get_by_label("Fichier CSV des aides").set_input_files(
-        {"name": "aides-angers.csv", "mimeType": "text/csv", "buffer": good})
+        {"name": "aides-angers.csv", "mimeType": "text/csv", "buffer": good}
+    )
     page.get_by_role("button", name="Envoyer et vérifier").click()
     assert page.get_by_role("heading", name="Fichier accepté").is_visible()
     assert len(list((server["paths"].root / "submissions").iterdir())) == 1
@@ -158,7 +171,8 @@ def test_agent_uploads_a_bad_then_a_good_file_and_another_territory_is_refused(p
     _log_in(page, server["tokens"]["avrille"])
     page.goto("/soumettre")
     page.get_by_label("Fichier CSV des aides").set_input_files(
-        {"name": "aides-angers.csv", "mimeType": "text/csv", "buffer": good})
+        {"name": "aides-angers.csv", "mimeType": "text/csv", "buffer": good}
+    )
     with page.expect_response("**/soumettre") as response:
         page.get_by_role("button", name="Envoyer et vérifier").click()
     assert response.value.status == 403

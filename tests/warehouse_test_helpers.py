@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from paths import FIXTURES
+
 from sources.npm import NpmPackage
 from warehouse.db import connect_writer
 from warehouse.referential import load_referential

@@ -45,19 +45,27 @@ def _code_digest(root: Path = PROJECT_ROOT) -> str:
 def inputs_fingerprint(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], today: date) -> str:
     """One digest of everything the catalogue is built from."""
     parts = {
-        "sources": [list(map(str, row)) for row in conn.execute(
-            "SELECT source, digest, records FROM source_state ORDER BY source").fetchall()],
+        "sources": [
+            list(map(str, row))
+            for row in conn.execute("SELECT source, digest, records FROM source_state ORDER BY source").fetchall()
+        ],
         "declarations": sorted(json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str) for spec in specs),
-        "referentiel": [str(v) for v in conn.execute(
-            "SELECT max(loaded_at), (SELECT count(*) FROM ref_communes), (SELECT count(*) FROM ref_epci), "
-            "(SELECT count(*) FROM ref_communes_rattachees) FROM ref_version").fetchall()[0]],
+        "referentiel": [
+            str(v)
+            for v in conn.execute(
+                "SELECT max(loaded_at), (SELECT count(*) FROM ref_communes), (SELECT count(*) FROM ref_epci), "
+                "(SELECT count(*) FROM ref_communes_rattachees) FROM ref_version"
+            ).fetchall()[0]
+        ],
         "jour": today.isoformat(),
         "code": _code_digest(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def build_if_changed(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], today: date) -> tuple[CatalogueSummary, bool]:
+def build_if_changed(
+    conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], today: date
+) -> tuple[CatalogueSummary, bool]:
     """The catalogue's summary, and whether it was rebuilt (False: its inputs had not changed)."""
     fingerprint = inputs_fingerprint(conn, specs, today)
     rows = conn.execute("SELECT fingerprint, summary FROM catalogue_builds").fetchall()
@@ -66,8 +74,10 @@ def build_if_changed(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], t
     summary = build_catalogue(conn, specs, today)
     conn.execute("BEGIN TRANSACTION")
     conn.execute("DELETE FROM catalogue_builds").fetchall()
-    conn.execute("INSERT INTO catalogue_builds (fingerprint, built_at, summary) VALUES (?, now(), ?)",
-                 [fingerprint, json.dumps(dataclasses.asdict(summary), ensure_ascii=False)]).fetchall()
+    conn.execute(
+        "INSERT INTO catalogue_builds (fingerprint, built_at, summary) VALUES (?, now(), ?)",
+        [fingerprint, json.dumps(dataclasses.asdict(summary), ensure_ascii=False)],
+    ).fetchall()
     conn.execute("COMMIT")
     return summary, True
 
@@ -93,13 +103,19 @@ def check_schema(conn: duckdb.DuckDBPyConnection) -> SchemaCheck:
         conn.unregister("published")
     violations = [{"ligne": v.row, "champ": v.field, "message": v.message, "valeur": v.value} for v in found]
     if stored:
-        conn.execute("UPDATE catalogue_builds SET checked = true, rows_checked = ?, violations = ?",
-                     [frame.height, json.dumps(violations, ensure_ascii=False, default=str)]).fetchall()
+        conn.execute(
+            "UPDATE catalogue_builds SET checked = true, rows_checked = ?, violations = ?",
+            [frame.height, json.dumps(violations, ensure_ascii=False, default=str)],
+        ).fetchall()
     return SchemaCheck(frame.height, violations, False)
 
 
-def publish_if_changed(conn: duckdb.DuckDBPyConnection, paths: WarehousePaths, sources: list[dict] | None = None,
-                       now: datetime | None = None) -> ReleaseResult:
+def publish_if_changed(
+    conn: duckdb.DuckDBPyConnection,
+    paths: WarehousePaths,
+    sources: list[dict] | None = None,
+    now: datetime | None = None,
+) -> ReleaseResult:
     """Publish the current build unless the latest release already carries it.
 
     ``publish_release`` itself compares the catalogue with the latest release; this only

@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from warehouse.locks import LockTimeout, exclusive_lock, shared_lock
 from warehouse.published_columns import add_published_columns
 from warehouse.settings import WarehousePaths, warehouse_paths
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class WarehouseBusyError(RuntimeError):
@@ -77,7 +81,9 @@ def writer_lock(paths: WarehousePaths, timeout_s: float = 600.0) -> Iterator[Non
 
 
 @contextmanager
-def connect_writer(paths: WarehousePaths | None = None, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect_writer(
+    paths: WarehousePaths | None = None, timeout_s: float = 600.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse for writing (creating and migrating it), as its only writer."""
     paths = paths or warehouse_paths()
     with writer_lock(paths, timeout_s):
@@ -90,7 +96,9 @@ def connect_writer(paths: WarehousePaths | None = None, timeout_s: float = 600.0
 
 
 @contextmanager
-def connect_reader(paths: WarehousePaths | None = None, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect_reader(
+    paths: WarehousePaths | None = None, timeout_s: float = 600.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse read-only, alongside other readers but never while a writer holds it
     (waiting at most ``timeout_s`` seconds); fails clearly when it has not been built."""
     paths = paths or warehouse_paths()
@@ -110,7 +118,7 @@ def connect_reader(paths: WarehousePaths | None = None, timeout_s: float = 600.0
         ) from None
 
 
-def query_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> "pl.DataFrame":
+def query_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
     """A query's result as a polars DataFrame (through Arrow, no row-by-row copy)."""
     import warnings
 

@@ -28,9 +28,13 @@ def _getter(name: str) -> Callable[[AidRecord], Any]:
     """``attrgetter`` for an attribute (the fast path), ``AidRecord.value`` for another published field."""
     return attrgetter(name) if name not in OTHER_FIELDS else (lambda record: record.value(name))
 
+
 # The frame's column order is the schema's: text columns, then the list columns.
 _SCHEMA = {
-    **{name: pl.Utf8 for name in ("source", "native_id", "digest", *_TEXT_COLUMNS, "geo_inclusions", "geo_exclusions", "raw")},
+    **{
+        name: pl.Utf8
+        for name in ("source", "native_id", "digest", *_TEXT_COLUMNS, "geo_inclusions", "geo_exclusions", "raw")
+    },
     **{name: pl.List(pl.Utf8) for name in _LIST_COLUMNS},
 }
 
@@ -41,7 +45,9 @@ class _NotAList(Exception):
 
 _ARROW_TEXT = pa.large_string()
 _ARROW_LIST = pa.large_list(pa.large_string())
-_RAW_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # what json.dumps(…, ensure_ascii=False, default=str) builds
+_RAW_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, default=str
+)  # what json.dumps(…, ensure_ascii=False, default=str) builds
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,11 @@ def _geo_json_column(mentions: list[list[GeoMention]]) -> list[str]:
     def encode(mention: GeoMention) -> str:
         text = memo.get(mention)
         if text is None:
-            fields = ({"niveau": mention.niveau, "code": mention.code, "nom": mention.nom}
-                      if type(mention) is GeoMention else asdict(mention))  # asdict's deep copy is the slow part
+            fields = (
+                {"niveau": mention.niveau, "code": mention.code, "nom": mention.nom}
+                if type(mention) is GeoMention
+                else asdict(mention)
+            )  # asdict's deep copy is the slow part
             text = memo[mention] = json.dumps(fields, ensure_ascii=False)
         return text
 
@@ -158,8 +167,14 @@ def _replace_source_rows(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome
         """
         INSERT OR REPLACE INTO source_state VALUES (?, ?, ?, ?, now(), ?, ?)
         """,
-        [outcome.source, outcome.digest, outcome.version, outcome.fetched_at,
-         len(outcome.result.records), len(outcome.result.rejections)],
+        [
+            outcome.source,
+            outcome.digest,
+            outcome.version,
+            outcome.fetched_at,
+            len(outcome.result.records),
+            len(outcome.result.rejections),
+        ],
     )
 
 
@@ -180,8 +195,10 @@ def _held(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, max_drop: flo
     if acknowledged and acknowledged[0]:
         return False
     if acknowledged is None:
-        conn.execute("INSERT INTO source_holds VALUES (?, ?, ?, ?, now(), NULL, NULL)",
-                     [outcome.source, outcome.digest, previous, new])
+        conn.execute(
+            "INSERT INTO source_holds VALUES (?, ?, ?, ?, now(), NULL, NULL)",
+            [outcome.source, outcome.digest, previous, new],
+        )
     return True
 
 
@@ -189,9 +206,11 @@ def _hold_reason(outcome: IngestOutcome, previous: int, max_drop: float) -> str:
     """Why the change is held, with the first rejections (often the cause: a page that changed)."""
     assert outcome.result is not None
     reasons = list(dict.fromkeys(r.reason for r in outcome.result.rejections))[:3]
-    return (f"changement retenu : {len(outcome.result.records)} enregistrements au lieu de {previous} "
-            f"(baisse de plus de {max_drop:.0%}) ; à acquitter avec `aides acknowledge {outcome.source}`"
-            + (f" ; rejets : {' | '.join(reasons)}" if reasons else ""))
+    return (
+        f"changement retenu : {len(outcome.result.records)} enregistrements au lieu de {previous} "
+        f"(baisse de plus de {max_drop:.0%}) ; à acquitter avec `aides acknowledge {outcome.source}`"
+        + (f" ; rejets : {' | '.join(reasons)}" if reasons else "")
+    )
 
 
 def acknowledge_hold(conn: duckdb.DuckDBPyConnection, source: str, who: str) -> int:
@@ -204,8 +223,12 @@ def acknowledge_hold(conn: duckdb.DuckDBPyConnection, source: str, who: str) -> 
     return len(rows)
 
 
-def store_outcome(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, run_id: str | None = None,
-                  max_drop: float = DEFAULT_MAX_DROP) -> SourceRunLine:
+def store_outcome(
+    conn: duckdb.DuckDBPyConnection,
+    outcome: IngestOutcome,
+    run_id: str | None = None,
+    max_drop: float = DEFAULT_MAX_DROP,
+) -> SourceRunLine:
     """Persist one source's outcome atomically and return its run line.
 
     A parsed payload whose record count dropped by more than ``max_drop`` against the last
@@ -233,8 +256,18 @@ def store_outcome(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, run_i
         )
         conn.execute(
             "INSERT INTO source_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, line.source, line.status, line.stale, line.digest, line.version, line.records,
-             line.rejected, line.duration_s, line.error],
+            [
+                run_id,
+                line.source,
+                line.status,
+                line.stale,
+                line.digest,
+                line.version,
+                line.records,
+                line.rejected,
+                line.duration_s,
+                line.error,
+            ],
         )
         conn.execute("COMMIT")
     except BaseException:

@@ -14,8 +14,15 @@ import duckdb
 from schemas import PublishedField, published_fields
 from sources.record import LIST_FIELDS, OTHER_FIELDS
 
-_SQL_TYPES = {"string": "VARCHAR", "number": "DOUBLE", "integer": "BIGINT", "boolean": "BOOLEAN",
-              "datetime": "TIMESTAMPTZ", "date": "DATE", "year": "INTEGER"}
+_SQL_TYPES = {
+    "string": "VARCHAR",
+    "number": "DOUBLE",
+    "integer": "BIGINT",
+    "boolean": "BOOLEAN",
+    "datetime": "TIMESTAMPTZ",
+    "date": "DATE",
+    "year": "INTEGER",
+}
 
 
 def sql_type(field: PublishedField) -> str:
@@ -23,7 +30,9 @@ def sql_type(field: PublishedField) -> str:
     try:
         base = _SQL_TYPES[field.type]
     except KeyError:
-        raise ValueError(f"schemas/schema.json, champ {field.name!r} : type {field.type!r} sans colonne DuckDB") from None
+        raise ValueError(
+            f"schemas/schema.json, champ {field.name!r} : type {field.type!r} sans colonne DuckDB"
+        ) from None
     return f"{base}[]" if field.multi_valued else base
 
 
@@ -38,7 +47,9 @@ def add_published_columns(conn: duckdb.DuckDBPyConnection) -> list[str]:
     stored = _columns(conn, "source_records")
     for name in OTHER_FIELDS:
         if name not in stored:
-            conn.execute(f'ALTER TABLE source_records ADD COLUMN "{name}" {"VARCHAR[]" if name in LIST_FIELDS else "VARCHAR"}')
+            conn.execute(
+                f'ALTER TABLE source_records ADD COLUMN "{name}" {"VARCHAR[]" if name in LIST_FIELDS else "VARCHAR"}'
+            )
             added.append(f"source_records.{name}")
     catalogue = _columns(conn, "aides")
     for field in published_fields():

@@ -167,9 +167,7 @@ def _insert_all(conn: duckdb.DuckDBPyConnection, data: Path) -> None:
         """
     )
     conn.execute("INSERT INTO ref_epci SELECT code, nom, type, modeFinancement, populationTotale FROM src_epci")
-    conn.execute(
-        "INSERT INTO ref_epci_membres SELECT DISTINCT code, unnest(membres).code FROM src_epci"
-    )
+    conn.execute("INSERT INTO ref_epci_membres SELECT DISTINCT code, unnest(membres).code FROM src_epci")
     conn.execute("DROP TABLE src_communes")
     conn.execute("DROP TABLE src_epci")
 

@@ -44,9 +44,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from warehouse.submissions import checks, prefill, store, tokens
 from warehouse.db import WarehouseBusyError, WarehouseMissingError
 from warehouse.settings import PROJECT_ROOT, WarehousePaths, warehouse_paths
+from warehouse.submissions import checks, prefill, store, tokens
 from webapp import queries
 from webapp.auth import Session, SessionManager, csrf_valid, login, logout
 
@@ -68,9 +68,15 @@ _STATUS_TITLES = {
     413: ("Fichier trop volumineux", "Le fichier envoyé dépasse la taille maximale acceptée."),
     415: ("Format non pris en charge", "Le contenu envoyé n'est pas dans un format accepté."),
     422: ("Requête incorrecte", "Les informations envoyées ne sont pas valides."),
-    500: ("Erreur inattendue", "Une erreur est survenue de notre côté. Réessayez plus tard ; "
-                               "si le problème persiste, signalez-le à l'équipe du catalogue."),
-    503: ("Service momentanément indisponible", "Le catalogue est en cours de mise à jour. Réessayez dans quelques minutes."),
+    500: (
+        "Erreur inattendue",
+        "Une erreur est survenue de notre côté. Réessayez plus tard ; "
+        "si le problème persiste, signalez-le à l'équipe du catalogue.",
+    ),
+    503: (
+        "Service momentanément indisponible",
+        "Le catalogue est en cours de mise à jour. Réessayez dans quelques minutes.",
+    ),
 }
 
 
@@ -89,8 +95,20 @@ class BodyTooLarge(Exception):
 
 # --------------------------------------------------------------------------- formatting
 
-_MOIS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-         "novembre", "décembre")
+_MOIS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 
 
 def _empty(value: Any) -> bool:
@@ -141,8 +159,12 @@ def taille(value: Any) -> str:
     return str(value)
 
 
-STATUT_BADGES = {"ouverte": "fr-badge--success", "permanente": "fr-badge--info", "à venir": "fr-badge--new",
-                 "clôturée": "fr-badge--error"}
+STATUT_BADGES = {
+    "ouverte": "fr-badge--success",
+    "permanente": "fr-badge--info",
+    "à venir": "fr-badge--new",
+    "clôturée": "fr-badge--error",
+}
 
 
 def _environment() -> jinja2.Environment:
@@ -153,13 +175,20 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(date_fr=date_fr, datetime_fr=datetime_fr, nombre=nombre, montant=montant, taille=taille,
-                       url_territoire=queries.territory_url_code)
+    env.filters.update(
+        date_fr=date_fr,
+        datetime_fr=datetime_fr,
+        nombre=nombre,
+        montant=montant,
+        taille=taille,
+        url_territoire=queries.territory_url_code,
+    )
     env.globals.update(STATUT_BADGES=STATUT_BADGES, LEVEL_NAMES=queries.LEVEL_NAMES)
     return env
 
 
 # --------------------------------------------------------------------------- request bodies
+
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, read chunk by chunk, refused as soon as it passes ``limit`` bytes.
@@ -232,9 +261,14 @@ def parse_multipart(body: bytes, content_type: str, max_parts: int = 8) -> dict[
         if parts:
             parts[-1].data += data[start:end]
 
-    callbacks = {"on_part_begin": on_part_begin, "on_header_field": on_header_field,
-                 "on_header_value": on_header_value, "on_header_end": on_header_end,
-                 "on_headers_finished": on_headers_finished, "on_part_data": on_part_data}
+    callbacks = {
+        "on_part_begin": on_part_begin,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished,
+        "on_part_data": on_part_data,
+    }
     try:
         parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
         parser.write(body)
@@ -264,6 +298,7 @@ async def read_urlencoded(request: Request) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- security headers
 
+
 class SecurityHeaders:
     """Headers every answer carries: no framing, no sniffing, same-origin resources only."""
 
@@ -271,9 +306,11 @@ class SecurityHeaders:
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"same-origin"),
-        (b"content-security-policy",
-         b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; font-src 'self'; "
-         b"object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"),
+        (
+            b"content-security-policy",
+            b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; font-src 'self'; "
+            b"object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+        ),
     ]
 
     def __init__(self, app: ASGIApp) -> None:
@@ -296,8 +333,13 @@ class SecurityHeaders:
 
 # --------------------------------------------------------------------------- the application
 
-def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authenticator | None = None,
-               max_upload_bytes: int = MAX_UPLOAD_BYTES, session_key: bytes | None = None) -> FastAPI:
+
+def create_app(
+    paths: WarehousePaths | None = None,
+    authenticator: tokens.Authenticator | None = None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    session_key: bytes | None = None,
+) -> FastAPI:
     """The web application on the warehouse ``paths`` (default: the configured warehouse).
 
     ``authenticator``: who an access token belongs to; default: the configured one
@@ -307,12 +349,16 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
     access = queries.WarehouseAccess(paths)
     if authenticator is None:
         configured = tokens.authenticator_from_config()
-        authenticator = (tokens.TokenAuthenticator(connect=access.reader)
-                         if isinstance(configured, tokens.TokenAuthenticator) else configured)
+        authenticator = (
+            tokens.TokenAuthenticator(connect=access.reader)
+            if isinstance(configured, tokens.TokenAuthenticator)
+            else configured
+        )
     sessions = SessionManager(session_key)
     templates = Jinja2Templates(env=_environment())
-    app = FastAPI(title="Catalogue des aides à la transition écologique", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="Catalogue des aides à la transition écologique", docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.paths, app.state.access, app.state.authenticator = paths, access, authenticator
     app.add_middleware(SecurityHeaders)
     if not DSFR_DIST.is_dir():
@@ -322,8 +368,14 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
 
     # ------------------------------------------------------------------ rendering
 
-    def render(request: Request, name: str, context: dict[str, Any], session: Session, status: int = 200,
-               keep_session: bool = False) -> Response:
+    def render(
+        request: Request,
+        name: str,
+        context: dict[str, Any],
+        session: Session,
+        status: int = 200,
+        keep_session: bool = False,
+    ) -> Response:
         page = {"request": request, "session": session, "page": name.removesuffix(".html"), **context}
         response = templates.TemplateResponse(request, name, page, status_code=status)
         if keep_session:  # a new anonymous session, for the CSRF token of the page's form
@@ -333,12 +385,15 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
     def error_page(request: Request, status: int, title: str, message: str, session: Session | None = None) -> Response:
         try:
             session = session or sessions.load(request)
-            return render(request, "erreur.html", {"status": status, "titre": title, "message": message}, session,
-                          status=status)
+            return render(
+                request, "erreur.html", {"status": status, "titre": title, "message": message}, session, status=status
+            )
         except Exception:  # the error page itself failed: plain text, still French, still no trace
             LOG.exception("page d'erreur impossible à afficher")
-            return HTMLResponse(f"<!doctype html><html lang=\"fr\"><title>{status}</title><p>{html.escape(title)}</p>"
-                                "</html>", status_code=status)
+            return HTMLResponse(
+                f'<!doctype html><html lang="fr"><title>{status}</title><p>{html.escape(title)}</p></html>',
+                status_code=status,
+            )
 
     # ------------------------------------------------------------------ errors
 
@@ -357,8 +412,12 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
 
     @app.exception_handler(WarehouseMissingError)
     async def on_missing(request: Request, exc: WarehouseMissingError) -> Response:
-        return error_page(request, 503, "Catalogue pas encore construit",
-                          "L'entrepôt du catalogue n'existe pas encore : il est construit par `make run`.")
+        return error_page(
+            request,
+            503,
+            "Catalogue pas encore construit",
+            "L'entrepôt du catalogue n'existe pas encore : il est construit par `make run`.",
+        )
 
     @app.exception_handler(WarehouseBusyError)
     async def on_busy(request: Request, exc: WarehouseBusyError) -> Response:
@@ -390,8 +449,12 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
         if answer is not None and answer.single is not None:
             return RedirectResponse(f"/territoire/{quote(answer.single.url_code)}", status_code=303)
         releases = queries.releases(paths)
-        return render(request, "accueil.html", {"q": q, "answer": answer, "sources": runs,
-                                                 "latest": releases[0] if releases else None}, session)
+        return render(
+            request,
+            "accueil.html",
+            {"q": q, "answer": answer, "sources": runs, "latest": releases[0] if releases else None},
+            session,
+        )
 
     @app.get("/territoire/{code}", response_class=HTMLResponse)
     def territory_page(request: Request, code: str) -> Response:
@@ -400,9 +463,12 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
             resolver = access.resolver(conn)
             territory = queries.find_territory(conn, resolver, code)
             if territory is None:
-                raise PageError(404, "Territoire inconnu",
-                                f"Le code « {code[:40]} » ne désigne aucun territoire du référentiel. "
-                                "Cherchez votre territoire par son nom ou son code postal depuis l'accueil.")
+                raise PageError(
+                    404,
+                    "Territoire inconnu",
+                    f"Le code « {code[:40]} » ne désigne aucun territoire du référentiel. "
+                    "Cherchez votre territoire par son nom ou son code postal depuis l'accueil.",
+                )
             coverage = queries.territory_aid_ids(conn, access, territory)
             rows = queries.aid_rows(conn, coverage.ids)
         groups = queries.grouped(rows)
@@ -411,8 +477,12 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
             "ouvertes": sum(1 for r in rows if r["statut"] in ("ouverte", "permanente")),
             "a_verifier": sum(1 for r in rows if r["alertes"]),
         }
-        return render(request, "territoire.html", {"territoire": territory, "groupes": groups, "coverage": coverage,
-                                                    "counts": counts}, session)
+        return render(
+            request,
+            "territoire.html",
+            {"territoire": territory, "groupes": groups, "coverage": coverage, "counts": counts},
+            session,
+        )
 
     @app.get("/aide/{aid_id}", response_class=HTMLResponse)
     def aid_page(request: Request, aid_id: str) -> Response:
@@ -422,8 +492,11 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
             if aid is None:
                 raise PageError(404, "Aide introuvable", "Aucune aide du catalogue ne porte cet identifiant.")
             resolver = access.resolver(conn)
-            labels = {code: resolver.label(code) for code in
-                      (aid.get("eligibilite_geographique") or []) + (aid.get("eligibilite_geographique_exclusions") or [])}
+            labels = {
+                code: resolver.label(code)
+                for code in (aid.get("eligibilite_geographique") or [])
+                + (aid.get("eligibilite_geographique_exclusions") or [])
+            }
         return render(request, "aide.html", {"aide": aid, "labels": labels}, session)
 
     @app.get("/telechargements", response_class=HTMLResponse)
@@ -442,11 +515,19 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
         path = queries.release_file(paths, version, name)
         if path is None:
             raise PageError(404, "Fichier introuvable", "Cette publication ne contient pas ce fichier.")
-        media = {".csv": "text/csv; charset=utf-8", ".json": "application/json", ".md": "text/plain; charset=utf-8",
-                 ".parquet": "application/vnd.apache.parquet"}.get(path.suffix, "application/octet-stream")
+        media = {
+            ".csv": "text/csv; charset=utf-8",
+            ".json": "application/json",
+            ".md": "text/plain; charset=utf-8",
+            ".parquet": "application/vnd.apache.parquet",
+        }.get(path.suffix, "application/octet-stream")
         inline = path.suffix in (".md", ".json")
-        return FileResponse(path, media_type=media, filename=None if inline else path.name,
-                            content_disposition_type="inline" if inline else "attachment")
+        return FileResponse(
+            path,
+            media_type=media,
+            filename=None if inline else path.name,
+            content_disposition_type="inline" if inline else "attachment",
+        )
 
     # ------------------------------------------------------------------ agents
 
@@ -458,8 +539,9 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
         if session.jeton:
             with access.reader() as conn:
                 if queries.table_exists(conn, "collectivite_jetons"):
-                    row = conn.execute("SELECT revoked_at IS NULL FROM collectivite_jetons WHERE id = ?",
-                                       [session.jeton]).fetchone()
+                    row = conn.execute(
+                        "SELECT revoked_at IS NULL FROM collectivite_jetons WHERE id = ?", [session.jeton]
+                    ).fetchone()
                     if not row or not row[0]:
                         return None
         return session
@@ -473,8 +555,9 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
     @app.get("/connexion", response_class=HTMLResponse)
     def login_form(request: Request, suite: str = "") -> Response:
         session = sessions.load(request)
-        return render(request, "connexion.html", {"suite": _safe_target(suite), "erreur": None}, session,
-                      keep_session=session.new)
+        return render(
+            request, "connexion.html", {"suite": _safe_target(suite), "erreur": None}, session, keep_session=session.new
+        )
 
     @app.post("/connexion", response_class=HTMLResponse)
     async def login_submit(request: Request) -> Response:
@@ -482,16 +565,27 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
         form = await read_urlencoded(request)
         target = _safe_target(form.get("suite", ""))
         if not csrf_valid(session, form.get("csrf")):
-            raise PageError(403, "Session expirée",
-                            "Le formulaire a expiré ou ne vient pas de ce site : rechargez la page de connexion.")
+            raise PageError(
+                403,
+                "Session expirée",
+                "Le formulaire a expiré ou ne vient pas de ce site : rechargez la page de connexion.",
+            )
         token = form.get("jeton", "").strip()
         identity = await run_in_threadpool(authenticator.authenticate, token) if token else None
         if identity is None:
             await run_in_threadpool(_log_refusal, access, None, "connexion refusée : jeton inconnu ou révoqué", None)
-            return render(request, "connexion.html", {"suite": target,
-                                                      "erreur": "Ce jeton d'accès est inconnu, révoqué ou mal recopié."},
-                          session, status=401)
-        jeton_id = tokens.hash_token(token)[:tokens.ID_LENGTH] if isinstance(authenticator, tokens.TokenAuthenticator) else None
+            return render(
+                request,
+                "connexion.html",
+                {"suite": target, "erreur": "Ce jeton d'accès est inconnu, révoqué ou mal recopié."},
+                session,
+                status=401,
+            )
+        jeton_id = (
+            tokens.hash_token(token)[: tokens.ID_LENGTH]
+            if isinstance(authenticator, tokens.TokenAuthenticator)
+            else None
+        )
         new_session = login(identity.siren, identity.email, jeton_id)
         response = RedirectResponse(target or "/mon-territoire", status_code=303)
         sessions.save(response, new_session, request)
@@ -530,9 +624,14 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
             except ValueError as exc:
                 raise PageError(404, "Territoire inconnu", f"Votre collectivité n'est pas reconnue : {exc}") from None
         name = re.sub(r"[^A-Za-z0-9-]", "", session.siren or "collectivite")
-        return Response(content, media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="soumission-{name}.csv"',
-                                 "Cache-Control": "no-store"})
+        return Response(
+            content,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="soumission-{name}.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @app.get("/soumettre", response_class=HTMLResponse)
     def upload_form(request: Request) -> Response:
@@ -545,8 +644,9 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
     async def upload_submit(request: Request) -> Response:
         session = await run_in_threadpool(agent_session, request)
         if session is None:
-            raise PageError(403, "Connexion requise",
-                            "Connectez-vous avec votre jeton d'accès avant d'envoyer un fichier.")
+            raise PageError(
+                403, "Connexion requise", "Connectez-vous avec votre jeton d'accès avant d'envoyer un fichier."
+            )
         try:
             body = await read_body(request, max_upload_bytes + MULTIPART_OVERHEAD)
         except BodyTooLarge:
@@ -554,39 +654,58 @@ def create_app(paths: WarehousePaths | None = None, authenticator: tokens.Authen
         form = parse_multipart(body, request.headers.get("content-type", ""))
         csrf = form.get("csrf")
         if not csrf_valid(session, csrf.data.decode("ascii", "replace") if csrf else None):
-            raise PageError(403, "Session expirée",
-                            "Le formulaire a expiré ou ne vient pas de ce site : rechargez la page puis renvoyez le fichier.")
+            raise PageError(
+                403,
+                "Session expirée",
+                "Le formulaire a expiré ou ne vient pas de ce site : rechargez la page puis renvoyez le fichier.",
+            )
         upload = form.get("fichier")
         if upload is None or not upload.filename:
-            return render(request, "soumettre.html", {"max_bytes": max_upload_bytes,
-                                                       "erreur": "Choisissez un fichier CSV à envoyer."},
-                          session, status=400)
+            return render(
+                request,
+                "soumettre.html",
+                {"max_bytes": max_upload_bytes, "erreur": "Choisissez un fichier CSV à envoyer."},
+                session,
+                status=400,
+            )
         if len(upload.data) > max_upload_bytes:
             return too_large(request, session)
         content, filename = bytes(upload.data), upload.filename
         identity = identity_of(session)
         report = await run_in_threadpool(_validate, access, content, filename, identity, max_upload_bytes)
-        context = {"max_bytes": max_upload_bytes, "rapport": report, "fichier": filename,
-                   "problemes": report.problems[:MAX_PROBLEMS_SHOWN]}
+        context = {
+            "max_bytes": max_upload_bytes,
+            "rapport": report,
+            "fichier": filename,
+            "problemes": report.problems[:MAX_PROBLEMS_SHOWN],
+        }
         if report.hors_territoire:
             outside = sum(1 for p in report.problems if p.nature == "territoire")
-            await run_in_threadpool(_log_refusal, access, identity,
-                                    f"hors territoire : {outside} problème(s) de territoire", filename)
+            await run_in_threadpool(
+                _log_refusal, access, identity, f"hors territoire : {outside} problème(s) de territoire", filename
+            )
             return render(request, "soumettre.html", {**context, "issue": "hors_territoire"}, session, status=403)
         if not report.valid:
-            await run_in_threadpool(_log_refusal, access, identity,
-                                    f"fichier invalide : {len(report.errors)} erreur(s)", filename)
+            await run_in_threadpool(
+                _log_refusal, access, identity, f"fichier invalide : {len(report.errors)} erreur(s)", filename
+            )
             return render(request, "soumettre.html", {**context, "issue": "invalide"}, session, status=422)
         receipt = await run_in_threadpool(_store, access, paths, content, filename, identity, report)
         return render(request, "soumettre.html", {**context, "issue": "acceptee", "recu": receipt}, session)
 
     def too_large(request: Request, session: Session) -> Response:
         limit = taille(max_upload_bytes)
-        return render(request, "soumettre.html", {
-            "max_bytes": max_upload_bytes,
-            "erreur": f"Le fichier dépasse la taille maximale de {limit} : il n'a pas été lu. "
-                      "Découpez-le en plusieurs fichiers.",
-        }, session, status=413)
+        return render(
+            request,
+            "soumettre.html",
+            {
+                "max_bytes": max_upload_bytes,
+                "erreur": f"Le fichier dépasse la taille maximale de {limit} : il n'a pas été lu. "
+                "Découpez-le en plusieurs fichiers.",
+            },
+            session,
+            status=413,
+        )
 
     return app
 
@@ -596,23 +715,32 @@ def _safe_target(target: str) -> str:
     return target if re.fullmatch(r"/[A-Za-z0-9/_.-]{0,100}", target or "") and not target.startswith("//") else ""
 
 
-def _validate(access: queries.WarehouseAccess, content: bytes, filename: str, identity: tokens.Identity,
-              max_bytes: int) -> checks.SubmissionReport:
+def _validate(
+    access: queries.WarehouseAccess, content: bytes, filename: str, identity: tokens.Identity, max_bytes: int
+) -> checks.SubmissionReport:
     with access.reader() as conn:
         resolver = access.resolver(conn)
         catalogue = prefill.catalogue_geography(conn)
-    return checks.validate_submission(content, filename, resolver, territory=identity.siren,
-                                           max_bytes=max_bytes, catalogue=catalogue)
+    return checks.validate_submission(
+        content, filename, resolver, territory=identity.siren, max_bytes=max_bytes, catalogue=catalogue
+    )
 
 
-def _store(access: queries.WarehouseAccess, paths: WarehousePaths, content: bytes, filename: str,
-           identity: tokens.Identity, report: checks.SubmissionReport) -> store.SubmissionReceipt:
+def _store(
+    access: queries.WarehouseAccess,
+    paths: WarehousePaths,
+    content: bytes,
+    filename: str,
+    identity: tokens.Identity,
+    report: checks.SubmissionReport,
+) -> store.SubmissionReceipt:
     with access.writer() as conn:
         return store.store_submission(paths, conn, content, filename, identity, report)
 
 
-def _log_refusal(access: queries.WarehouseAccess, identity: tokens.Identity | None, reason: str,
-                 filename: str | None) -> None:
+def _log_refusal(
+    access: queries.WarehouseAccess, identity: tokens.Identity | None, reason: str, filename: str | None
+) -> None:
     """Log a refused attempt; the refusal is answered even if the log cannot be written now."""
     try:
         with access.writer(timeout_s=5.0) as conn:

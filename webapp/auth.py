@@ -64,8 +64,9 @@ class SessionManager:
 
     def __init__(self, key: bytes | None = None, max_age_s: int = SESSION_MAX_AGE_S) -> None:
         self.max_age_s = max_age_s
-        self.serializer = URLSafeTimedSerializer(key or secret_key(), salt=SESSION_SALT,
-                                                 signer_kwargs={"digest_method": hashlib.sha256})
+        self.serializer = URLSafeTimedSerializer(
+            key or secret_key(), salt=SESSION_SALT, signer_kwargs={"digest_method": hashlib.sha256}
+        )
 
     def _verified(self, value: str | None) -> dict[str, Any] | None:
         """The cookie's document, or None when absent, altered, signed with another key or expired."""
@@ -87,8 +88,13 @@ class SessionManager:
 
     def save(self, response: Response, session: Session, request: Request) -> None:
         response.set_cookie(
-            COOKIE_NAME, self.serializer.dumps(session.as_json()), max_age=self.max_age_s, path="/",
-            httponly=True, samesite="lax", secure=_secure(request),
+            COOKIE_NAME,
+            self.serializer.dumps(session.as_json()),
+            max_age=self.max_age_s,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
         )
 
     def clear(self, response: Response, request: Request) -> None:

@@ -39,8 +39,13 @@ LEVEL_GROUPS: tuple[tuple[str, str], ...] = (
     ("region", "Région"),
     ("national", "National et européen"),
 )
-LEVEL_NAMES = {"commune": "commune", "epci": "intercommunalité", "departement": "département",
-               "region": "région", "pays": "pays"}
+LEVEL_NAMES = {
+    "commune": "commune",
+    "epci": "intercommunalité",
+    "departement": "département",
+    "region": "région",
+    "pays": "pays",
+}
 _INSEE = re.compile(r"^(?:\d{5}|2[AB]\d{3}|\d{4})$")
 _PREFIXED = re.compile(r"^(COM|EPCI|DEP|REG|PAYS)-([0-9AB]{1,9})$")
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}\.\d+$")
@@ -48,6 +53,7 @@ _ORDER = ("commune", "epci", "departement", "region")
 
 
 # --------------------------------------------------------------------------- connections
+
 
 class WarehouseAccess:
     """The application's way to the warehouse: short connections, one at a time, cached lookups.
@@ -101,7 +107,8 @@ def referential_key(conn: duckdb.DuckDBPyConnection) -> tuple:
     loaded = conn.execute("SELECT max(loaded_at) FROM ref_version").fetchone()
     counts = conn.execute(
         "SELECT (SELECT count(*) FROM ref_communes), (SELECT count(*) FROM ref_epci), "
-        "(SELECT count(*) FROM ref_communes_rattachees)").fetchone()
+        "(SELECT count(*) FROM ref_communes_rattachees)"
+    ).fetchone()
     return (loaded[0] if loaded else None, *(counts or ()))
 
 
@@ -121,6 +128,7 @@ def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 # --------------------------------------------------------------------------- territories
+
 
 @dataclass
 class Territory:
@@ -181,8 +189,14 @@ def _territory_of(conn: duckdb.DuckDBPyConnection, code: str) -> Territory | Non
     if prefix == "PAYS":
         if code != FRANCE:
             return None
-        return Territory(code, "pays", "France", chain=[FRANCE], inner=[],
-                         communes=conn.execute("SELECT count(*) FROM ref_communes").fetchone()[0])
+        return Territory(
+            code,
+            "pays",
+            "France",
+            chain=[FRANCE],
+            inner=[],
+            communes=conn.execute("SELECT count(*) FROM ref_communes").fetchone()[0],
+        )
     where = {
         "COM": "c.code = ?",
         "EPCI": "c.code IN (SELECT commune FROM ref_epci_membres WHERE epci = ?)",
@@ -228,19 +242,25 @@ def _territory_of(conn: duckdb.DuckDBPyConnection, code: str) -> Territory | Non
 
 
 def _commune_codes(conn: duckdb.DuckDBPyConnection, where: str, value: str) -> list[str]:
-    return [r[0] for r in conn.execute(f"SELECT 'COM-' || c.code FROM ref_communes c WHERE {where} ORDER BY 1",
-                                       [value]).fetchall()]
+    return [
+        r[0]
+        for r in conn.execute(
+            f"SELECT 'COM-' || c.code FROM ref_communes c WHERE {where} ORDER BY 1", [value]
+        ).fetchall()
+    ]
 
 
 def _name(conn: duckdb.DuckDBPyConnection, prefix: str, value: str) -> str:
-    table, key = {"EPCI": ("ref_epci", "siren"), "DEP": ("ref_departements", "code"),
-                  "REG": ("ref_regions", "code")}[prefix]
+    table, key = {"EPCI": ("ref_epci", "siren"), "DEP": ("ref_departements", "code"), "REG": ("ref_regions", "code")}[
+        prefix
+    ]
     row = conn.execute(f"SELECT nom FROM {table} WHERE {key} = ?", [value]).fetchone()
     return row[0] if row else f"{prefix}-{value}"
 
 
-def _parents(conn: duckdb.DuckDBPyConnection, niveau: str, epcis: list[str], deps: list[str],
-             regions: list[str]) -> list[tuple[str, str, str]]:
+def _parents(
+    conn: duckdb.DuckDBPyConnection, niveau: str, epcis: list[str], deps: list[str], regions: list[str]
+) -> list[tuple[str, str, str]]:
     """The larger territories a territory lies in entirely, largest first (for the breadcrumb)."""
     parents: list[tuple[str, str, str]] = []
     if niveau in ("commune", "epci", "departement") and len(regions) == 1:
@@ -257,6 +277,7 @@ def _unique(items: list[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- search
+
 
 @dataclass
 class Candidate:
@@ -292,8 +313,11 @@ def search_territory(resolver: GeoResolver, query: str) -> SearchAnswer:
     message = resolution.reason
     if status == "resolved" and len(candidates) > 1:
         status = "ambiguous"  # a shared postal code or a list: the visitor chooses
-        message = message or (f"Le code postal {text} est partagé par {len(candidates)} communes : choisissez la vôtre."
-                               if shared else f"« {text} » désigne plusieurs territoires : choisissez le vôtre.")
+        message = message or (
+            f"Le code postal {text} est partagé par {len(candidates)} communes : choisissez la vôtre."
+            if shared
+            else f"« {text} » désigne plusieurs territoires : choisissez le vôtre."
+        )
     if status == "resolved" and not candidates:
         status, message = "unresolved", f"« {text} » n'est pas un territoire français du référentiel."
     return SearchAnswer(text, status, candidates, message, shared)
@@ -301,7 +325,10 @@ def search_territory(resolver: GeoResolver, query: str) -> SearchAnswer:
 
 # --------------------------------------------------------------------------- aids of a territory
 
-def covering_aid_ids(conn: duckdb.DuckDBPyConnection, territory: Territory, only_unpublished: bool = False) -> list[str]:
+
+def covering_aid_ids(
+    conn: duckdb.DuckDBPyConnection, territory: Territory, only_unpublished: bool = False
+) -> list[str]:
     """Aids whose geography names the territory, a territory containing it or one inside it.
 
     An exclusion removes the aid only when it names the territory or one containing it.
@@ -332,12 +359,19 @@ def territory_aid_ids(conn: duckdb.DuckDBPyConnection, access: WarehouseAccess, 
     if index is None:
         return Coverage(covering_aid_ids(conn, territory), None, [])
     published = index.aid_ids(territory.code.removeprefix("COM-"), include_closed=True)
-    present = {r[0] for r in conn.execute("SELECT id::VARCHAR FROM aides WHERE id::VARCHAR IN (SELECT unnest(?::VARCHAR[]))",
-                                          [published]).fetchall()}
+    present = {
+        r[0]
+        for r in conn.execute(
+            "SELECT id::VARCHAR FROM aides WHERE id::VARCHAR IN (SELECT unnest(?::VARCHAR[]))", [published]
+        ).fetchall()
+    }
     missing = [i for i in published if i not in present]
     unpublished = covering_aid_ids(conn, territory, only_unpublished=True)
-    return Coverage(_unique([i for i in published if i in present] + unpublished),
-                    index.release.name, index.summaries(missing) if missing else [])
+    return Coverage(
+        _unique([i for i in published if i in present] + unpublished),
+        index.release.name,
+        index.summaries(missing) if missing else [],
+    )
 
 
 _SOURCE_RUNS_LATEST = """
@@ -348,8 +382,12 @@ _SOURCE_RUNS_LATEST = """
 
 def _broken_link_condition(conn: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
     """How to read a ``liens`` table (link checks), when one exists: (latest rows SQL, broken predicate)."""
-    columns = {r[0].lower() for r in conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'liens'").fetchall()}
+    columns = {
+        r[0].lower()
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'liens'"
+        ).fetchall()
+    }
     if "url" not in columns:
         return None
     if "casse" in columns:
@@ -365,8 +403,11 @@ def _broken_link_condition(conn: duckdb.DuckDBPyConnection) -> tuple[str, str] |
         else:
             return None
     when = next((c for c in ("verifie_le", "checked_at", "date_verification", "verified_at") if c in columns), None)
-    latest = ("SELECT * FROM liens" if when is None else
-              f"SELECT * FROM liens QUALIFY row_number() OVER (PARTITION BY url ORDER BY {when} DESC) = 1")
+    latest = (
+        "SELECT * FROM liens"
+        if when is None
+        else f"SELECT * FROM liens QUALIFY row_number() OVER (PARTITION BY url ORDER BY {when} DESC) = 1"
+    )
     return latest, broken
 
 
@@ -430,7 +471,7 @@ def aid_rows(conn: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict]:
     """
     cursor = conn.execute(sql, [ids])
     names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    rows = [dict(zip(names, row, strict=False)) for row in cursor.fetchall()]
     for row in rows:  # the page's rows only: a few dozen
         row["alertes"] = attention_flags(row)
         row["groupe"] = level_group(row.get("echelle"))
@@ -448,8 +489,13 @@ def attention_flags(row: dict) -> list[Flag]:
     """What an agent should check about an aid, from the columns of :func:`aid_rows`."""
     flags: list[Flag] = []
     if row.get("statut") == "clôturée" and row.get("source_presente"):
-        flags.append(Flag("cloturee_en_ligne", "Clôturée, encore en ligne",
-                          "La date de clôture est passée alors que la source publie toujours cette aide."))
+        flags.append(
+            Flag(
+                "cloturee_en_ligne",
+                "Clôturée, encore en ligne",
+                "La date de clôture est passée alors que la source publie toujours cette aide.",
+            )
+        )
     if not row.get("url_source") and not row.get("url_demarche"):
         flags.append(Flag("sans_lien", "Sans lien", "Aucune page d'information ni de démarche."))
     if row.get("liens_casses"):
@@ -459,18 +505,28 @@ def attention_flags(row: dict) -> list[Flag]:
     elif row.get("geo_statut") == "unresolved":
         flags.append(Flag("geo_non_resolue", "Géographie non résolue", _signalements(row)))
     if row.get("doublons"):
-        flags.append(Flag("doublon_possible", "Doublon possible",
-                          f"{row['doublons']} rapprochement(s) à revoir avec une autre fiche."))
+        flags.append(
+            Flag(
+                "doublon_possible",
+                "Doublon possible",
+                f"{row['doublons']} rapprochement(s) à revoir avec une autre fiche.",
+            )
+        )
     if row.get("sources_perimees"):
-        flags.append(Flag("source_perimee", "Source périmée",
-                          "Dernière collecte en échec : " + ", ".join(row["sources_perimees"])))
+        flags.append(
+            Flag(
+                "source_perimee", "Source périmée", "Dernière collecte en échec : " + ", ".join(row["sources_perimees"])
+            )
+        )
     if row.get("publiable") is False:
         flags.append(Flag("non_publiee", "Non publiée", "; ".join(row.get("motifs_non_publiable") or []) or None))
     return flags
 
 
 def _signalements(row: dict) -> str | None:
-    items = [s for s in (row.get("signalements") or []) if "géograph" in s.lower()] or list(row.get("signalements") or [])
+    items = [s for s in (row.get("signalements") or []) if "géograph" in s.lower()] or list(
+        row.get("signalements") or []
+    )
     return "; ".join(items) or None
 
 
@@ -480,11 +536,15 @@ def level_group(echelle: str | None) -> str:
 
 def grouped(rows: list[dict]) -> list[tuple[str, str, list[dict]]]:
     """The rows by level, in the order of :data:`LEVEL_GROUPS`, empty groups left out."""
-    return [(key, label, [r for r in rows if r["groupe"] == key]) for key, label in LEVEL_GROUPS
-            if any(r["groupe"] == key for r in rows)]
+    return [
+        (key, label, [r for r in rows if r["groupe"] == key])
+        for key, label in LEVEL_GROUPS
+        if any(r["groupe"] == key for r in rows)
+    ]
 
 
 # --------------------------------------------------------------------------- one aid
+
 
 def is_aid_id(text: str) -> bool:
     try:
@@ -494,12 +554,34 @@ def is_aid_id(text: str) -> bool:
     return True
 
 
-AID_PAGE_FIELDS: frozenset[str] = frozenset((
-    "id", "titre", "promesse", "description", "eligibilite", "types_aides", "porteurs", "programmes_parents",
-    "url_source", "cibles", "eligibilite_geographique", "eligibilite_geographique_exclusions", "date_ouverture",
-    "date_cloture", "date_mise_a_jour", "echelle", "thematiques", "montant_max", "taux_max", "url_demarche",
-    "statut", "recurrence", "sources", "date_collecte",
-))
+AID_PAGE_FIELDS: frozenset[str] = frozenset(
+    (
+        "id",
+        "titre",
+        "promesse",
+        "description",
+        "eligibilite",
+        "types_aides",
+        "porteurs",
+        "programmes_parents",
+        "url_source",
+        "cibles",
+        "eligibilite_geographique",
+        "eligibilite_geographique_exclusions",
+        "date_ouverture",
+        "date_cloture",
+        "date_mise_a_jour",
+        "echelle",
+        "thematiques",
+        "montant_max",
+        "taux_max",
+        "url_demarche",
+        "statut",
+        "recurrence",
+        "sources",
+        "date_collecte",
+    )
+)
 """Published fields ``aide.html`` shows in a place of their own; any other one is listed under
 « Autres informations » with its schema title (``tests/test_fields.py`` checks the template)."""
 
@@ -513,14 +595,17 @@ def aid_detail(conn: duckdb.DuckDBPyConnection, aid_id: str) -> dict | None:
     row = cursor.fetchone()
     if row is None:
         return None
-    aid = dict(zip(names, row))
+    aid = dict(zip(names, row, strict=False))
     aid["id"] = str(aid["id"])
     listed = aid_rows(conn, [aid["id"]])
     if listed:
         aid.update({k: v for k, v in listed[0].items() if k not in aid})
     aid["alertes"] = listed[0]["alertes"] if listed else []
-    aid["autres_champs"] = [(f.title, aid[f.name]) for f in published_fields()
-                            if f.name not in AID_PAGE_FIELDS and aid.get(f.name) not in (None, [], "")]
+    aid["autres_champs"] = [
+        (f.title, aid[f.name])
+        for f in published_fields()
+        if f.name not in AID_PAGE_FIELDS and aid.get(f.name) not in (None, [], "")
+    ]
     aid["provenance"] = _records(
         conn,
         f"""
@@ -579,7 +664,7 @@ def aid_detail(conn: duckdb.DuckDBPyConnection, aid_id: str) -> dict | None:
 def _records(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
     cursor = conn.execute(sql, params)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=False)) for row in cursor.fetchall()]
 
 
 def _mentions(text: str | None) -> list[str]:
@@ -606,12 +691,18 @@ def submissions_of(conn: duckdb.DuckDBPyConnection, siren: str, limit: int = 20)
     found: dict[str, list[dict]] = {"soumissions": [], "refus": []}
     if table_exists(conn, "soumissions"):
         found["soumissions"] = _records(
-            conn, "SELECT id, email, received_at, filename, rows, sha256 FROM soumissions WHERE siren = ? "
-                  "ORDER BY received_at DESC LIMIT ?", [siren, limit])
+            conn,
+            "SELECT id, email, received_at, filename, rows, sha256 FROM soumissions WHERE siren = ? "
+            "ORDER BY received_at DESC LIMIT ?",
+            [siren, limit],
+        )
     if table_exists(conn, "soumissions_refusees"):
         found["refus"] = _records(
-            conn, "SELECT email, received_at, reason, filename FROM soumissions_refusees WHERE siren = ? "
-                  "ORDER BY received_at DESC LIMIT ?", [siren, limit])
+            conn,
+            "SELECT email, received_at, reason, filename FROM soumissions_refusees WHERE siren = ? "
+            "ORDER BY received_at DESC LIMIT ?",
+            [siren, limit],
+        )
     return found
 
 
@@ -621,6 +712,7 @@ def source_status(conn: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- releases
+
 
 @dataclass
 class ReleaseFile:
@@ -658,15 +750,23 @@ def releases(paths: WarehousePaths) -> list[ReleaseInfo]:
                 if "/" in path or not (folder / path).is_file():
                     continue
                 digest = str(resource.get("hash", ""))
-                files.append(ReleaseFile(path, resource.get("title"), resource.get("bytes"),
-                                         digest.removeprefix("sha256:") if digest.startswith("sha256:") else None,
-                                         resource.get("rows", resource.get("num_rows"))))
+                files.append(
+                    ReleaseFile(
+                        path,
+                        resource.get("title"),
+                        resource.get("bytes"),
+                        digest.removeprefix("sha256:") if digest.startswith("sha256:") else None,
+                        resource.get("rows", resource.get("num_rows")),
+                    )
+                )
         except (OSError, ValueError, AttributeError) as exc:
             problem = f"datapackage.json illisible ({type(exc).__name__})"
         listed = {f.name for f in files}
-        notes = [ReleaseFile(name, None, (folder / name).stat().st_size, None, None)
-                 for name in ("datapackage.json", "CHANGELOG.md", "README.md")
-                 if name not in listed and (folder / name).is_file()]
+        notes = [
+            ReleaseFile(name, None, (folder / name).stat().st_size, None, None)
+            for name in ("datapackage.json", "CHANGELOG.md", "README.md")
+            if name not in listed and (folder / name).is_file()
+        ]
         found.append(ReleaseInfo(version, created, folder.resolve() == latest, files, notes, problem))
     return found
 

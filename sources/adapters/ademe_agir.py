@@ -40,8 +40,9 @@ def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
     if not (client_id and client_secret):
         raise FetchError(spec.name, url, f"identifiants d'API absents : définissez {id_env} et {secret_env}")
     client = ctx.client(spec)
-    document = client.get(url, headers={"client_id": client_id, "client_secret": client_secret,
-                                        "Accept": JSON_MEDIA_TYPE})
+    document = client.get(
+        url, headers={"client_id": client_id, "client_secret": client_secret, "Accept": JSON_MEDIA_TYPE}
+    )
     return Payload.build([(url, document.content, JSON_MEDIA_TYPE)])
 
 
@@ -85,5 +86,6 @@ def _record(spec: SourceSpec, item: dict) -> AidRecord:
 
 
 def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
-    return parse_documents(spec, payload, key=ITEMS_KEY, item_label="dispositif", id_key="id",
-                           build=lambda item, _: _record(spec, item))
+    return parse_documents(
+        spec, payload, key=ITEMS_KEY, item_label="dispositif", id_key="id", build=lambda item, _: _record(spec, item)
+    )

@@ -94,8 +94,9 @@ def _rates(item: dict) -> list[str]:
         rates.append(f"au moins {lower} %")
     rate = item.get("subvention_rate")
     if isinstance(rate, dict):  # a range object {"lower": .., "upper": ..}
-        rates.extend(_rates({"subvention_rate_lower_bound": rate.get("lower"),
-                             "subvention_rate_upper_bound": rate.get("upper")}))
+        rates.extend(
+            _rates({"subvention_rate_lower_bound": rate.get("lower"), "subvention_rate_upper_bound": rate.get("upper")})
+        )
     else:
         stated = text(item, "subvention_rate")
         if stated:
@@ -140,14 +141,21 @@ def _names(item: dict, key: str, full_key: str) -> list[str]:
 
 
 def result_record(
-    spec: SourceSpec, item: dict, page_url: str, *, niveau: str | None = None,
-    default_geo: list[GeoMention] | None = None, default_financeurs: list[str] | None = None,
+    spec: SourceSpec,
+    item: dict,
+    page_url: str,
+    *,
+    niveau: str | None = None,
+    default_geo: list[GeoMention] | None = None,
+    default_financeurs: list[str] | None = None,
     default_porteurs: list[str] | None = None,
 ) -> AidRecord:
     """One aides-territoires result as an AidRecord (raises FieldError / ValueError)."""
     native = native_id(item, "id", "slug")
-    titre = required(text(item, "name") or text(item, "name_initial") or text(item, "short_title"),
-                     "titre absent (champs 'name', 'name_initial' et 'short_title')")
+    titre = required(
+        text(item, "name") or text(item, "name_initial") or text(item, "short_title"),
+        "titre absent (champs 'name', 'name_initial' et 'short_title')",
+    )
     at_page = text(item, "url")
     origin = text(item, "origin_url")
     return AidRecord(
@@ -178,17 +186,31 @@ def result_record(
 
 
 def parse_results_pages(
-    spec: SourceSpec, payload: Payload, *, niveau: str | None = None,
-    default_geo: list[GeoMention] | None = None, default_financeurs: list[str] | None = None,
+    spec: SourceSpec,
+    payload: Payload,
+    *,
+    niveau: str | None = None,
+    default_geo: list[GeoMention] | None = None,
+    default_financeurs: list[str] | None = None,
     default_porteurs: list[str] | None = None,
 ) -> ParseResult:
     """Every page of a ``count/next/results`` feed: one rejection per unreadable page,
     one record or rejection per result."""
     return parse_documents(
-        spec, payload, key="results", item_label="résultat", id_key="id", paged=True,
+        spec,
+        payload,
+        key="results",
+        item_label="résultat",
+        id_key="id",
+        paged=True,
         build=lambda item, page_url: result_record(
-            spec, item, page_url, niveau=niveau, default_geo=default_geo,
-            default_financeurs=default_financeurs, default_porteurs=default_porteurs,
+            spec,
+            item,
+            page_url,
+            niveau=niveau,
+            default_geo=default_geo,
+            default_financeurs=default_financeurs,
+            default_porteurs=default_porteurs,
         ),
     )
 
@@ -197,7 +219,10 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     """aides-territoires publishes aids of every level: no publisher level or default territory
     unless the entry states them (``niveau``, ``perimetre``)."""
     return parse_results_pages(
-        spec, payload, niveau=spec.config.get("niveau"), default_geo=geo_from_config(spec.config),
+        spec,
+        payload,
+        niveau=spec.config.get("niveau"),
+        default_geo=geo_from_config(spec.config),
         default_financeurs=list(spec.config.get("financeurs", [])),
         default_porteurs=list(spec.config.get("porteurs", [])),
     )

@@ -150,4 +150,3 @@ def _record(spec: SourceSpec, model: dict[str, Any], name: str, original: Any) -
         thematiques=list(THEMATIQUES),
         raw=subtree(model, name),
     )
-

@@ -25,7 +25,10 @@ def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
 
 def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     return parse_results_pages(
-        spec, payload, niveau=spec.config.get("niveau", spec.level), default_geo=geo_from_config(spec.config),
+        spec,
+        payload,
+        niveau=spec.config.get("niveau", spec.level),
+        default_geo=geo_from_config(spec.config),
         default_financeurs=list(spec.config.get("financeurs", [])),
         default_porteurs=list(spec.config.get("porteurs", [])),
     )

@@ -34,8 +34,9 @@ def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
     username, password = secret(ctx, user_env), secret(ctx, password_env)
     if not (username and password):
         raise FetchError(spec.name, url, f"identifiants d'API absents : définissez {user_env} et {password_env}")
-    document = ctx.client(spec).get(url, headers={"Authorization": basic_auth(username, password),
-                                                  "Accept": JSON_MEDIA_TYPE})
+    document = ctx.client(spec).get(
+        url, headers={"Authorization": basic_auth(username, password), "Accept": JSON_MEDIA_TYPE}
+    )
     return Payload.build([(url, document.content, JSON_MEDIA_TYPE)])
 
 
@@ -64,5 +65,6 @@ def _record(spec: SourceSpec, item: dict) -> AidRecord:
 
 
 def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
-    return parse_documents(spec, payload, key=ITEMS_KEY, item_label="aide", id_key="id",
-                           build=lambda item, _: _record(spec, item))
+    return parse_documents(
+        spec, payload, key=ITEMS_KEY, item_label="aide", id_key="id", build=lambda item, _: _record(spec, item)
+    )

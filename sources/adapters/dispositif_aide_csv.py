@@ -422,7 +422,7 @@ def _parse_document(spec: SourceSpec, name: str, content: bytes, result: ParseRe
         if row.cells is None or row.error or len(row.cells) != width:
             result.reject(spec.name, location, _broken_reason(row, width), excerpt)
             continue
-        raw = dict(zip(header, row.cells))
+        raw = dict(zip(header, row.cells, strict=False))
         fields = {column: raw[original] for column, original in canonical.items()}
         native_id, titre = fields["id"].strip(), fields["titre"].strip()
         if not native_id:

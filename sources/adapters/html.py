@@ -26,7 +26,6 @@ from sources.text_files import decode, strip_bom
 FETCH_ERROR_MEDIA = "application/vnd.catalogue-aides.fetch-error+json"
 
 
-
 # -- fetching ---------------------------------------------------------------------------
 def media_type_of(document: FetchedDocument, default: str) -> str:
     """The response's Content-Type (it carries the declared charset), else ``default``."""
@@ -199,5 +198,5 @@ def constants(config: dict[str, Any], level: str) -> dict[str, Any]:
 def excerpt_of(content: bytes | str, size: int = 300) -> str:
     """The beginning of a document, for a rejection's excerpt."""
     if isinstance(content, bytes):
-        content = content[:size * 4].decode("utf-8", "replace")
+        content = content[: size * 4].decode("utf-8", "replace")
     return content[:size]

@@ -34,8 +34,16 @@ from urllib.parse import urldefrag, urlsplit
 from bs4 import BeautifulSoup
 
 from sources.adapters.html import (
-    FETCH_ERROR_MEDIA, as_selector_list, constants, decode_html, excerpt_of,
-    fetch_error_reason, fetch_or_error, looks_truncated, media_type_of, select_values,
+    FETCH_ERROR_MEDIA,
+    as_selector_list,
+    constants,
+    decode_html,
+    excerpt_of,
+    fetch_error_reason,
+    fetch_or_error,
+    looks_truncated,
+    media_type_of,
+    select_values,
 )
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.record import LIST_FIELDS, TEXT_FIELDS, AidRecord, GeoMention, ParseResult
@@ -68,7 +76,9 @@ def _page_link(url: str | None) -> str | None:
     return url if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc else None
 
 
-def read_list(content: bytes, media_type: str, page_url: str, config: dict[str, Any]) -> tuple[list[str | None], str | None]:
+def read_list(
+    content: bytes, media_type: str, page_url: str, config: dict[str, Any]
+) -> tuple[list[str | None], str | None]:
     """Detail links of a list page (None for an item without a usable one) and the next page's URL."""
     text, _ = decode_html(content, media_type)
     soup = BeautifulSoup(text, "html.parser")
@@ -162,14 +172,21 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
         page_label = f"page de liste {len(pages)}"
         links, next_url = read_list(content, media_type, url, config)
         if not links:
-            result.reject(spec.name, f"{url} ({page_label})",
-                          f"aucune aide trouvée : le sélecteur « {config.get('item_selector')} » ne désigne rien",
-                          excerpt_of(content))
+            result.reject(
+                spec.name,
+                f"{url} ({page_label})",
+                f"aucune aide trouvée : le sélecteur « {config.get('item_selector')} » ne désigne rien",
+                excerpt_of(content),
+            )
         for position, link in enumerate(links, start=1):
             where = f"{url} : {page_label}, élément {position}"
             if link is None:
-                result.reject(spec.name, where, f"élément sans lien vers une page de détail "
-                              f"(sélecteur « {config.get('link_selector', 'a@href')} »)")
+                result.reject(
+                    spec.name,
+                    where,
+                    f"élément sans lien vers une page de détail "
+                    f"(sélecteur « {config.get('link_selector', 'a@href')} »)",
+                )
             elif link in listed:
                 result.reject(spec.name, link, f"aide déjà listée ({listed[link]}), ignorée ici ({where})")
             else:

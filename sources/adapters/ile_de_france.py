@@ -57,5 +57,12 @@ def _record(spec: SourceSpec, item: dict) -> AidRecord:
 
 def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     """A bare list (or the export form ``{"data": [...]}``) of aids."""
-    return parse_documents(spec, payload, key=None, item_label="aide", id_key="reference", id_label="référence",
-                           build=lambda item, _: _record(spec, item))
+    return parse_documents(
+        spec,
+        payload,
+        key=None,
+        item_label="aide",
+        id_key="reference",
+        id_label="référence",
+        build=lambda item, _: _record(spec, item),
+    )

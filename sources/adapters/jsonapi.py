@@ -82,18 +82,20 @@ def decode_json(result: ParseResult, source: str, location: str, content: bytes)
         text = strict_utf8(content)
     except UnicodeDecodeError as exc:
         result.reject(
-            source, location,
+            source,
+            location,
             f"encodage invalide : le document n'est pas en UTF-8 (octet {exc.start})",
-            content[max(0, exc.start - 60): exc.start + 60].decode("utf-8", "replace"),
+            content[max(0, exc.start - 60) : exc.start + 60].decode("utf-8", "replace"),
         )
         return False, None
     try:
         return True, json.loads(text)
     except json.JSONDecodeError as exc:
         result.reject(
-            source, location,
+            source,
+            location,
             f"JSON illisible : {exc.msg} (ligne {exc.lineno}, colonne {exc.colno})",
-            text[max(0, exc.pos - 120): exc.pos + 120],
+            text[max(0, exc.pos - 120) : exc.pos + 120],
         )
         return False, None
     except RecursionError:
@@ -214,8 +216,10 @@ class ItemSink:
     def add(self, location: str, item: Any, build: Callable[[dict], AidRecord]) -> None:
         if not isinstance(item, dict):
             self.result.reject(
-                self.spec.name, location,
-                f"élément qui n'est pas un objet JSON : {json_type(item)}", excerpt_of(item),
+                self.spec.name,
+                location,
+                f"élément qui n'est pas un objet JSON : {json_type(item)}",
+                excerpt_of(item),
             )
             return
         try:
@@ -228,14 +232,19 @@ class ItemSink:
             return
         except Exception as exc:  # noqa: BLE001 - parse never raises on bad input
             self.result.reject(
-                self.spec.name, location, f"élément illisible : {type(exc).__name__} ({exc})", excerpt_of(item),
+                self.spec.name,
+                location,
+                f"élément illisible : {type(exc).__name__} ({exc})",
+                excerpt_of(item),
             )
             return
         previous = self._seen.get(record.native_id)
         if previous is not None:
             self.result.reject(
-                self.spec.name, location,
-                f"identifiant en double : {record.native_id!r} déjà lu ({previous})", excerpt_of(item),
+                self.spec.name,
+                location,
+                f"identifiant en double : {record.native_id!r} déjà lu ({previous})",
+                excerpt_of(item),
             )
             return
         self._seen[record.native_id] = location
@@ -279,8 +288,15 @@ def _items(data: Any, key: str | None) -> tuple[list | None, str]:
 
 
 def parse_documents(
-    spec: SourceSpec, payload: Payload, *, key: str | None, item_label: str, id_key: str,
-    build: Callable[[dict, str], AidRecord], paged: bool = False, id_label: str = "id",
+    spec: SourceSpec,
+    payload: Payload,
+    *,
+    key: str | None,
+    item_label: str,
+    id_key: str,
+    build: Callable[[dict, str], AidRecord],
+    paged: bool = False,
+    id_label: str = "id",
 ) -> ParseResult:
     """Every item of every document: one rejection per unreadable document, one record or
     rejection per item. ``build(item, document_name)`` raises FieldError / ValueError.
@@ -301,8 +317,11 @@ def parse_documents(
             continue
         for position, item in enumerate(items, start=1):
             ident = identifier(item, id_key) if isinstance(item, dict) else None
-            sink.add(with_id(f"{where}, {item_label} {position}", ident, id_label), item,
-                     lambda it, name=document.name: build(it, name))
+            sink.add(
+                with_id(f"{where}, {item_label} {position}", ident, id_label),
+                item,
+                lambda it, name=document.name: build(it, name),
+            )
     return result
 
 

@@ -97,7 +97,8 @@ def _in_local_namespace(name: str) -> bool:
 def national_items(model: dict[str, Any], extras: tuple[str, ...]) -> list[str]:
     """Names of the national aids: rules with a ``marque`` outside ``aides locales``, then extras."""
     names = [
-        name for name, rule in model.items()
+        name
+        for name, rule in model.items()
         if isinstance(rule, dict) and "marque" in rule and not _in_local_namespace(name)
     ]
     return names + [name for name in extras if name not in names]
@@ -146,8 +147,9 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
             except (ValueError, TypeError, UnreadableCondition) as exc:
                 result.reject(spec.name, where, str(exc), rule_excerpt(model.get(name)))
             except Exception as exc:  # noqa: BLE001 - one bad rule never stops the others
-                result.reject(spec.name, where, f"erreur inattendue ({type(exc).__name__} : {exc})",
-                              rule_excerpt(model.get(name)))
+                result.reject(
+                    spec.name, where, f"erreur inattendue ({type(exc).__name__} : {exc})", rule_excerpt(model.get(name))
+                )
     return result
 
 
@@ -209,9 +211,11 @@ def _national(spec: SourceSpec, model: dict[str, Any], name: str) -> AidRecord:
 
 def _local_geography(model: dict[str, Any], name: str) -> GeoConditions:
     direct = f"{name} . {GEO_RULE}"
-    sources = [direct] if direct in model else [
-        other for other in descendants(model, name) if _last_segment(other) == GEO_RULE
-    ]
+    sources = (
+        [direct]
+        if direct in model
+        else [other for other in descendants(model, name) if _last_segment(other) == GEO_RULE]
+    )
     found = GeoConditions()
     for source in sources:
         condition = normalise_keys(model[source])

@@ -31,7 +31,13 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from bs4 import BeautifulSoup, Tag
 
 from sources.adapters.html import (
-    FETCH_ERROR_MEDIA, constants, decode_html, excerpt_of, fetch_error_reason, fetch_or_error, looks_truncated,
+    FETCH_ERROR_MEDIA,
+    constants,
+    decode_html,
+    excerpt_of,
+    fetch_error_reason,
+    fetch_or_error,
+    looks_truncated,
     media_type_of,
 )
 from sources.base import CollectContext, Payload, SourceSpec
@@ -168,9 +174,15 @@ def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
 
 # -- the detail page --------------------------------------------------------------------
 SECTION_KEYS = (
-    ("objectif", "objectifs"), ("calendrier", "calendrier"), ("beneficiaire", "beneficiaires"),
-    ("montant", "montant"), ("critere", "criteres"), ("demande", "modalites"), ("modalite", "modalites"),
-    ("contact", "contact"), ("document", "documents"),
+    ("objectif", "objectifs"),
+    ("calendrier", "calendrier"),
+    ("beneficiaire", "beneficiaires"),
+    ("montant", "montant"),
+    ("critere", "criteres"),
+    ("demande", "modalites"),
+    ("modalite", "modalites"),
+    ("contact", "contact"),
+    ("document", "documents"),
 )
 # "date" first: "Date de fin de publication" also contains "public".
 CATEGORY_KEYS = (("date", "date_fin_publication"), ("public", "publics_concernes"), ("domaine", "domaines_secondaires"))
@@ -271,33 +283,40 @@ def record_from_item(spec: SourceSpec, item: dict[str, Any], url: str | None, de
     categories: dict[str, list[str]] = detail.get("categories", {})
     description = next(iter(_by_key(sections, SECTION_KEYS, "objectifs")), None) or item.get("description")
     eligibility = _by_key(sections, SECTION_KEYS, "beneficiaires") + _by_key(sections, SECTION_KEYS, "criteres")
-    amounts = [" ".join(BeautifulSoup(html, "html.parser").get_text(" ", strip=True).split())
-               for html in _by_key(sections, SECTION_KEYS, "montant")]
+    amounts = [
+        " ".join(BeautifulSoup(html, "html.parser").get_text(" ", strip=True).split())
+        for html in _by_key(sections, SECTION_KEYS, "montant")
+    ]
     closing = [value for values_ in _by_key(categories, CATEGORY_KEYS, "date_fin_publication") for value in values_]
     publics = [value for values_ in _by_key(categories, CATEGORY_KEYS, "publics_concernes") for value in values_]
     themes = ([detail["thematique"]] if detail.get("thematique") else []) + [
         value for values_ in _by_key(categories, CATEGORY_KEYS, "domaines_secondaires") for value in values_
     ]
-    values.update({
-        key: value for key, value in {
-            "description": description,
-            "promesse": detail.get("chapo"),
-            "eligibilite": "\n".join(eligibility) or None,
-            "url_source": url,
-            "url_demarche": detail.get("lien_demarche"),
-            "date_cloture": closing[0] if closing else None,
-            "date_mise_a_jour": item.get("pubDate"),
-            "montants": [amount for amount in amounts if amount],
-            "cibles": publics,
-            "thematiques": themes,
-            "types_aides": detail.get("etiquettes", []),
-            "programmes_parents": detail.get("programmes", []),
-        }.items() if value
-    })
+    values.update(
+        {
+            key: value
+            for key, value in {
+                "description": description,
+                "promesse": detail.get("chapo"),
+                "eligibilite": "\n".join(eligibility) or None,
+                "url_source": url,
+                "url_demarche": detail.get("lien_demarche"),
+                "date_cloture": closing[0] if closing else None,
+                "date_mise_a_jour": item.get("pubDate"),
+                "montants": [amount for amount in amounts if amount],
+                "cibles": publics,
+                "thematiques": themes,
+                "types_aides": detail.get("etiquettes", []),
+                "programmes_parents": detail.get("programmes", []),
+            }.items()
+            if value
+        }
+    )
     native_id = item.get("guid") or url or ""
     titre = detail.get("titre") or item.get("title") or ""
-    return AidRecord.from_values(source=spec.name, native_id=native_id, titre=titre, raw={"flux": item, "page_detail": detail},
-                     **values)
+    return AidRecord.from_values(
+        source=spec.name, native_id=native_id, titre=titre, raw={"flux": item, "page_detail": detail}, **values
+    )
 
 
 def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
@@ -329,6 +348,10 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
             reason = "item sans titre (ni dans le flux, ni sur la page)" if "titre" in str(exc) else str(exc)
             result.reject(spec.name, location, reason, item)
     if error:
-        result.reject(spec.name, f"{feed_url} : après l'item {len(items)}", f"flux RSS illisible : {error}",
-                      excerpt_of(feed_content))
+        result.reject(
+            spec.name,
+            f"{feed_url} : après l'item {len(items)}",
+            f"flux RSS illisible : {error}",
+            excerpt_of(feed_content),
+        )
     return result

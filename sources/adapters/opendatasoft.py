@@ -219,7 +219,9 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
             continue
         rows, kind = _rows(data)
         if rows is None:
-            result.reject(spec.name, where, "réponse inattendue : ni liste « results » ni export JSON", excerpt_of(content))
+            result.reject(
+                spec.name, where, "réponse inattendue : ni liste « results » ni export JSON", excerpt_of(content)
+            )
             continue
         for position, row in enumerate(rows, start=1):
             location = f"{document.name} : {'export' if kind == 'export' else f'page {number}'}, résultat {position}"

@@ -51,14 +51,45 @@ CONDITION_LISTS = ("toutes ces conditions", "une de ces conditions")
 # Computation mechanisms, the only keys where amounts are looked for: conditions
 # ("si", "applicable si"…), prose ("description", "note"…) and metadata are not amounts.
 AMOUNT_MECHANISMS = (
-    "valeur", "formule", "plafond", "plancher", "somme", "produit", "variations", "alors", "sinon",
-    "abattement", "le maximum de", "le minimum de", "barème", "grille", "taux progressif", "tranches",
-    "montant", "taux", "assiette", "multiplicateur", "facteur",
+    "valeur",
+    "formule",
+    "plafond",
+    "plancher",
+    "somme",
+    "produit",
+    "variations",
+    "alors",
+    "sinon",
+    "abattement",
+    "le maximum de",
+    "le minimum de",
+    "barème",
+    "grille",
+    "taux progressif",
+    "tranches",
+    "montant",
+    "taux",
+    "assiette",
+    "multiplicateur",
+    "facteur",
 )
 # Prose and metadata keys, never read as conditions.
 TEXT_KEYS = (
-    "titre", "description", "note", "notes", "question", "lien", "remplace", "références à",
-    "type", "par défaut", "unité", "descriptionHtml", "titreHtml", "icône", "illustration",
+    "titre",
+    "description",
+    "note",
+    "notes",
+    "question",
+    "lien",
+    "remplace",
+    "références à",
+    "type",
+    "par défaut",
+    "unité",
+    "descriptionHtml",
+    "titreHtml",
+    "icône",
+    "illustration",
 )
 
 # A comparison makes an expression a condition (a threshold), not an amount.
@@ -160,7 +191,7 @@ def normalise_keys(value: Any) -> Any:
 
 def is_direct_child(name: str, parent: str) -> bool:
     prefix = parent + " . "
-    return name.startswith(prefix) and " . " not in name[len(prefix):]
+    return name.startswith(prefix) and " . " not in name[len(prefix) :]
 
 
 def descendants(model: dict[str, Any], name: str) -> list[str]:
@@ -199,7 +230,7 @@ def remplace_level(remplace: Any, namespace: str) -> str | None:
         raise ValueError(f"« remplace » illisible : {remplace!r}")
     target = target.strip()
     prefix = namespace + " . "
-    return target[len(prefix):] if target.startswith(prefix) else target
+    return target[len(prefix) :] if target.startswith(prefix) else target
 
 
 # --------------------------------------------------------------------------- geography
@@ -248,7 +279,7 @@ class GeoConditions:
         if mention not in target:
             target.append(mention)
 
-    def extend(self, other: "GeoConditions") -> None:
+    def extend(self, other: GeoConditions) -> None:
         for mention in other.inclusions:
             self.add(mention, False)
         for mention in other.exclusions:
@@ -286,8 +317,9 @@ def mention_for(geo: GeoField, value: str) -> GeoMention:
     return GeoMention(geo.niveau, nom=value)
 
 
-def geography(condition: Any, prefixes: tuple[str, ...], negated: bool = False,
-              strict_prefixes: tuple[str, ...] = ()) -> GeoConditions:
+def geography(
+    condition: Any, prefixes: tuple[str, ...], negated: bool = False, strict_prefixes: tuple[str, ...] = ()
+) -> GeoConditions:
     """The territories a publicodes condition names, as stated.
 
     ``prefixes`` are the rule namespaces whose comparisons can name a territory
@@ -308,8 +340,9 @@ def geography(condition: Any, prefixes: tuple[str, ...], negated: bool = False,
     return found
 
 
-def _walk_condition(node: Any, negated: bool, pattern: re.Pattern[str], strict: tuple[str, ...],
-                    found: GeoConditions, depth: int) -> None:
+def _walk_condition(
+    node: Any, negated: bool, pattern: re.Pattern[str], strict: tuple[str, ...], found: GeoConditions, depth: int
+) -> None:
     if depth > 50:
         raise UnreadableCondition("condition trop profondément imbriquée")
     if isinstance(node, str):
@@ -377,7 +410,7 @@ class StatedAmounts:
             if stated not in target:
                 target.append(stated)
 
-    def extend(self, other: "StatedAmounts") -> None:
+    def extend(self, other: StatedAmounts) -> None:
         for text in other.montants:
             if text not in self.montants:
                 self.montants.append(text)

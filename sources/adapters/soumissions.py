@@ -105,9 +105,12 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
         for record in _parse_document(spec, document.name, content, result):
             earlier = latest.pop(record.native_id, None)  # re-inserted last: order of the latest statement
             if earlier is not None:
-                result.reject(spec.name, f"{earlier.raw['soumission']}, ligne {earlier.raw['ligne']}",
-                              f"remplacée par {record.raw['soumission']}, ligne {record.raw['ligne']} "
-                              f"(même aide {record.native_id})")
+                result.reject(
+                    spec.name,
+                    f"{earlier.raw['soumission']}, ligne {earlier.raw['ligne']}",
+                    f"remplacée par {record.raw['soumission']}, ligne {record.raw['ligne']} "
+                    f"(même aide {record.native_id})",
+                )
             latest[record.native_id] = record
     result.records = list(latest.values())
     return result
@@ -127,7 +130,9 @@ def _parse_document(spec: SourceSpec, name: str, content: bytes, result: ParseRe
         result.reject(spec.name, name, f"en-tête illisible ({exc})" if str(exc) else "fichier vide")
         return []
     if "action" not in header or "titre" not in header or "id" not in header:
-        result.reject(spec.name, f"{name}, ligne 1", "colonnes action, id et titre attendues", lines[0] if lines else "")
+        result.reject(
+            spec.name, f"{name}, ligne 1", "colonnes action, id et titre attendues", lines[0] if lines else ""
+        )
         return []
     siren = siren_of(name)
     records: list[AidRecord] = []
@@ -148,15 +153,16 @@ def _parse_document(spec: SourceSpec, name: str, content: bytes, result: ParseRe
         if len(cells) != len(header):
             result.reject(spec.name, location, f"{len(cells)} cellules au lieu de {len(header)}", ",".join(cells))
             continue
-        row = {column: _text(cell) for column, cell in zip(header, cells)}
+        row = {column: _text(cell) for column, cell in zip(header, cells, strict=False)}
         record = _record(spec, row, siren, name, start, result, location)
         if record is not None:
             records.append(record)
     return records
 
 
-def _record(spec: SourceSpec, row: dict[str, str | None], siren: str, name: str, line: int,
-            result: ParseResult, location: str) -> AidRecord | None:
+def _record(
+    spec: SourceSpec, row: dict[str, str | None], siren: str, name: str, line: int, result: ParseResult, location: str
+) -> AidRecord | None:
     action = row.get("action")
     if action not in ACTIONS:
         result.reject(spec.name, location, f"action {action!r} inconnue (ajout, correction, retrait)")

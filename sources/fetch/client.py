@@ -137,7 +137,9 @@ class PoliteClient:
                 if wait > 0:
                     self._sleep(wait)
                 gate.next_allowed = self._clock() + self.policy.min_interval_s
-            return self.transport.send(url, {"User-Agent": self.policy.user_agent, **headers}, self.policy.timeout_s, method)
+            return self.transport.send(
+                url, {"User-Agent": self.policy.user_agent, **headers}, self.policy.timeout_s, method
+            )
 
     def _allowed(self, url: str) -> bool:
         """Whether robots.txt lets us fetch ``url``; UnreachableError when it could not be read."""

@@ -13,7 +13,7 @@ import fcntl
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -50,7 +50,7 @@ def collection_digest(documents: list[Document] | tuple[Document, ...], version:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class SnapshotStore:
@@ -93,7 +93,14 @@ class SnapshotStore:
     def record_response(self, source: str, url: str, status: int, headers: dict[str, str], content: bytes) -> str:
         """Archive a response body and add its line to the manifest."""
         sha = self.put(content)
-        entry = {"source": source, "url": url, "status": status, "headers": headers, "sha256": sha, "fetched_at": _now()}
+        entry = {
+            "source": source,
+            "url": url,
+            "status": status,
+            "headers": headers,
+            "sha256": sha,
+            "fetched_at": _now(),
+        }
         self._append(self.manifest, entry)
         if self._latest is not None and status == 200:
             self._latest[url] = entry

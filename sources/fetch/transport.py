@@ -103,19 +103,23 @@ class ReplayTransport:
         self.requested: list[str] = []
 
     @classmethod
-    def from_folder(cls, folder: Path) -> "ReplayTransport":
+    def from_folder(cls, folder: Path) -> ReplayTransport:
         index = json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))
         responses = {
             (entry.get("method", "GET").upper(), entry["url"]): RecordedResponse(
-                entry["url"], int(entry.get("status", 200)), entry.get("file"), entry.get("headers", {}),
-                entry.get("method", "GET").upper(), entry.get("error"),
+                entry["url"],
+                int(entry.get("status", 200)),
+                entry.get("file"),
+                entry.get("headers", {}),
+                entry.get("method", "GET").upper(),
+                entry.get("error"),
             )
             for entry in index["responses"]
         }
         return cls(responses, folder)
 
     @classmethod
-    def from_files(cls, files: dict[str, Path], status: int = 200) -> "ReplayTransport":
+    def from_files(cls, files: dict[str, Path], status: int = 200) -> ReplayTransport:
         """Serve each URL from a file anywhere on disk (e.g. the real payloads in ../shared)."""
         responses = {("GET", url): RecordedResponse(url, status, str(path.resolve())) for url, path in files.items()}
         return cls(responses, Path("/"))
@@ -129,8 +133,10 @@ class ReplayTransport:
             raise ReplayMissError(f"réponse non enregistrée pour {url}")
         if recorded.error:
             if recorded.error not in _RECORDED_ERRORS:
-                raise ValueError(f"{self._base / INDEX_FILE} : erreur enregistrée inconnue {recorded.error!r} pour {url} "
-                                 f"(attendu : {', '.join(_RECORDED_ERRORS)})")
+                raise ValueError(
+                    f"{self._base / INDEX_FILE} : erreur enregistrée inconnue {recorded.error!r} pour {url} "
+                    f"(attendu : {', '.join(_RECORDED_ERRORS)})"
+                )
             raise TransportError(f"{url} : {_RECORDED_ERRORS[recorded.error]}")
         content = (self._base / recorded.file).read_bytes() if recorded.file else b""
         return TransportResponse(url, recorded.status, dict(recorded.headers), content)
@@ -155,7 +161,9 @@ class RecordingTransport:
         (self._folder / name).write_bytes(response.content)
         kept = {k: v for k, v in response.headers.items() if k.lower() in {"content-type", "etag", "last-modified"}}
         with self._lock:
-            self._entries.append({"url": url, "method": method, "status": response.status, "headers": kept, "file": name})
+            self._entries.append(
+                {"url": url, "method": method, "status": response.status, "headers": kept, "file": name}
+            )
             index = {"description": self._description, "responses": self._entries}
             (self._folder / INDEX_FILE).write_text(json.dumps(index, ensure_ascii=False, indent=2), encoding="utf-8")
         return response

@@ -49,26 +49,46 @@ _PER_UNIT = (
 _NOT_CEILING = (
     # minima: "montant minimum : 1000 €", "Min. 3.000 €", "au moins 500 €", "5 000 € minimum"
     r"(?:\bminimum|\bmin\.|\bmin\b|\bau moins|\bà partir de|\ba partir de|\bdès|\bplancher)"
-    r"\s*:?\s*(?:de\s+|d'\s*)?" + _AMOUNT + "|" + _AMOUNT + _TAX + r"\s*(?:minimum|min\b|min\.)"
+    r"\s*:?\s*(?:de\s+|d'\s*)?"
+    + _AMOUNT
+    + "|"
+    + _AMOUNT
+    + _TAX
+    + r"\s*(?:minimum|min\b|min\.)"
     # what is left to pay ("13 000 € HT après subvention de 50%"), and income thresholds
-    + r"|(?:reste|restant)s? à charge[^€¦]{0,40}?" + _AMOUNT
-    + r"|" + _AMOUNT + _TAX + r"\s*(?:après|apres)\s+(?:subvention|aide|prise en charge|financement)"
-    + r"|(?:\brevenus?\b|\bressources\b|\brfr\b|\bquotient\b)[^€¦]{0,60}?" + _AMOUNT
+    + r"|(?:reste|restant)s? à charge[^€¦]{0,40}?"
+    + _AMOUNT
+    + r"|"
+    + _AMOUNT
+    + _TAX
+    + r"\s*(?:après|apres)\s+(?:subvention|aide|prise en charge|financement)"
+    + r"|(?:\brevenus?\b|\bressources\b|\brfr\b|\bquotient\b)[^€¦]{0,60}?"
+    + _AMOUNT
 )
 _LOAN_RATE = (
-    r"(?:\btaux d'intérêts?|\btaux d'interets?|\bteg\b|\btaeg\b)\s*(?:de\s+|:\s*)?" + _RATE
-    + "|" + _RATE + r"\s*(?:teg|taeg|tag|d'intérêts?|d'interets?)\b"
+    r"(?:\btaux d'intérêts?|\btaux d'interets?|\bteg\b|\btaeg\b)\s*(?:de\s+|:\s*)?"
+    + _RATE
+    + "|"
+    + _RATE
+    + r"\s*(?:teg|taeg|tag|d'intérêts?|d'interets?)\b"
 )
 _RATE_RANGE = r"\b(?:de|entre)\s+(\d+(?:[.,]\d+)?)\s*%?\s*(?:à|a|et|-|–)\s*\d+(?:[.,]\d+)?" + _PERCENT
 _I = "(?i)"  # every pattern is case-insensitive: "M€", "HT", "Min.", "TEG"
-_SCALES = {"k": 1e3, "m": 1e6, "million": 1e6, "millions": 1e6, "md": 1e9, "mds": 1e9,
-           "milliard": 1e9, "milliards": 1e9}
+_SCALES = {
+    "k": 1e3,
+    "m": 1e6,
+    "million": 1e6,
+    "millions": 1e6,
+    "md": 1e9,
+    "mds": 1e9,
+    "milliard": 1e9,
+    "milliards": 1e9,
+}
 
 
 def _joined(columns: Sequence[str]) -> pl.Expr:
     """All the row's stated values in one string, with plain spaces and apostrophes."""
-    lists = [pl.col(name).cast(pl.List(pl.String)).fill_null(pl.lit([], dtype=pl.List(pl.String)))
-             for name in columns]
+    lists = [pl.col(name).cast(pl.List(pl.String)).fill_null(pl.lit([], dtype=pl.List(pl.String))) for name in columns]
     combined = pl.concat_list(lists) if len(lists) > 1 else lists[0]
     return (
         # a stated "¦" must not pass for the separator
@@ -125,16 +145,19 @@ def _from_texts(texts: pl.Series) -> pl.DataFrame:
     ).with_columns(pl.col("_rate_texts").list.eval(_rate_value(pl.element())).alias("_rates"))
     positive = pl.element().is_finite() & (pl.element() > 0)
     too_high = pl.col("_rate_texts").list.eval(
-        pl.format("taux supérieur à 100 % ignoré : {}", pl.element().str.strip_chars())
-        .filter(_rate_value(pl.element()) > 100)
+        pl.format("taux supérieur à 100 % ignoré : {}", pl.element().str.strip_chars()).filter(
+            _rate_value(pl.element()) > 100
+        )
     )
     per_unit = pl.col("_per_unit").list.eval(
         pl.format("montant par période ou par unité ignoré : {}", pl.element().str.strip_chars())
     )
     table = table.with_columns(
         pl.col("_amounts").list.eval(pl.element().filter(positive)).list.max().alias("montant_max"),
-        pl.col("_rates").list.eval(pl.element().filter(pl.element().is_finite() & (pl.element() <= 100)))
-        .list.max().alias("taux_max"),
+        pl.col("_rates")
+        .list.eval(pl.element().filter(pl.element().is_finite() & (pl.element() <= 100)))
+        .list.max()
+        .alias("taux_max"),
         pl.concat_list(per_unit, too_high).list.unique(maintain_order=True).alias("_reasons"),
     )
     return table.select(

@@ -11,7 +11,7 @@ published schema stays in ``aides`` with ``publiable = false`` and its reasons.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -20,26 +20,36 @@ import polars as pl
 
 from sources.base import SourceSpec
 from warehouse.db import query_frame
+from warehouse.normalise.amounts import normalise_amounts
+from warehouse.normalise.dates import normalise_dates, normalise_timestamps, swapped_day_month
 from warehouse.normalise.dedup import find_duplicates
 from warehouse.normalise.fields import carried_fields
 from warehouse.normalise.geography import GeoResolver
 from warehouse.normalise.identity import assign_ids
-from warehouse.normalise.amounts import normalise_amounts
-from warehouse.normalise.dates import normalise_dates, normalise_timestamps, swapped_day_month
+from warehouse.normalise.statut import recurrence_expr, statut_expr
 from warehouse.normalise.text import html_to_text, repair_url
 from warehouse.normalise.vocabulary import map_vocabulary
-from warehouse.normalise.statut import recurrence_expr, statut_expr
 
 PARIS = ZoneInfo("Europe/Paris")
 
 # Levels as sources state them (publicodes `remplace`, aides-territoires scales…) → echelle.
 _ECHELLE_OF_NIVEAU = {
-    "commune": "commune", "ville": "commune",
-    "intercommunalité": "epci", "intercommunalite": "epci", "epci": "epci", "métropole": "epci",
-    "département": "departement", "departement": "departement",
-    "région": "region", "region": "region",
-    "état": "national", "etat": "national", "national": "national", "pays": "national",
-    "europe": "europe", "continent": "europe",
+    "commune": "commune",
+    "ville": "commune",
+    "intercommunalité": "epci",
+    "intercommunalite": "epci",
+    "epci": "epci",
+    "métropole": "epci",
+    "département": "departement",
+    "departement": "departement",
+    "région": "region",
+    "region": "region",
+    "état": "national",
+    "etat": "national",
+    "national": "national",
+    "pays": "national",
+    "europe": "europe",
+    "continent": "europe",
 }
 _GEO_STRUCT = pl.List(pl.Struct({"niveau": pl.Utf8, "code": pl.Utf8, "nom": pl.Utf8}))
 
@@ -92,6 +102,7 @@ def load_records(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec]) -> pl
 
 # -- geography ------------------------------------------------------------------------
 
+
 def _mentions(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     return (
         frame.select("record_key", "source", pl.col(column).str.json_decode(_GEO_STRUCT).alias("m"))
@@ -106,27 +117,45 @@ def resolve_geography(frame: pl.DataFrame, resolver: GeoResolver) -> tuple[pl.Da
     """Per record: inclusion and exclusion codes and a geo status; plus the problems found."""
     results = {}
     problems = []
-    for column, target in (("geo_inclusions", "eligibilite_geographique"), ("geo_exclusions", "eligibilite_geographique_exclusions")):
+    for column, target in (
+        ("geo_inclusions", "eligibilite_geographique"),
+        ("geo_exclusions", "eligibilite_geographique_exclusions"),
+    ):
         mentions = _mentions(frame, column)
-        resolved = resolver.resolve_mentions(mentions) if mentions.height else mentions.with_columns(
-            pl.lit(None, pl.Utf8).alias("status"), pl.lit(None, pl.List(pl.Utf8)).alias("codes"),
-            pl.lit(None, pl.List(pl.Utf8)).alias("candidates"), pl.lit(None, pl.Utf8).alias("reason"),
-            pl.lit(None, pl.List(pl.Utf8)).alias("flags"),
+        resolved = (
+            resolver.resolve_mentions(mentions)
+            if mentions.height
+            else mentions.with_columns(
+                pl.lit(None, pl.Utf8).alias("status"),
+                pl.lit(None, pl.List(pl.Utf8)).alias("codes"),
+                pl.lit(None, pl.List(pl.Utf8)).alias("candidates"),
+                pl.lit(None, pl.Utf8).alias("reason"),
+                pl.lit(None, pl.List(pl.Utf8)).alias("flags"),
+            )
         )
         problems.append(
             resolved.filter(pl.col("status") != "resolved").select(
-                "record_key", "source", pl.lit(target).alias("champ"),
+                "record_key",
+                "source",
+                pl.lit(target).alias("champ"),
                 pl.coalesce(pl.col("code"), pl.col("nom")).alias("valeur"),
                 pl.format("{} : {}", pl.col("status"), pl.col("reason").fill_null("")).alias("probleme"),
             )
         )
         results[target] = resolved.group_by("record_key").agg(
-            pl.col("codes").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique().sort().alias(target),
+            pl.col("codes")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .drop_nulls()
+            .unique()
+            .sort()
+            .alias(target),
             (pl.col("status") == "resolved").all().alias(f"{target}_ok"),
             (pl.col("status") == "ambiguous").any().alias(f"{target}_ambigu"),
         )
-    geo = frame.select("record_key").join(results["eligibilite_geographique"], on="record_key", how="left").join(
-        results["eligibilite_geographique_exclusions"], on="record_key", how="left"
+    geo = (
+        frame.select("record_key")
+        .join(results["eligibilite_geographique"], on="record_key", how="left")
+        .join(results["eligibilite_geographique_exclusions"], on="record_key", how="left")
     )
     inclusions_ok = pl.col("eligibilite_geographique_ok").fill_null(False) & (
         pl.col("eligibilite_geographique").list.len().fill_null(0) > 0
@@ -134,8 +163,10 @@ def resolve_geography(frame: pl.DataFrame, resolver: GeoResolver) -> tuple[pl.Da
     geo = geo.with_columns(
         pl.when(inclusions_ok & pl.col("eligibilite_geographique_exclusions_ok").fill_null(True))
         .then(pl.lit("resolved"))
-        .when(pl.col("eligibilite_geographique_ambigu").fill_null(False)
-              | pl.col("eligibilite_geographique_exclusions_ambigu").fill_null(False))
+        .when(
+            pl.col("eligibilite_geographique_ambigu").fill_null(False)
+            | pl.col("eligibilite_geographique_exclusions_ambigu").fill_null(False)
+        )
         .then(pl.lit("ambiguous"))
         .otherwise(pl.lit("unresolved"))
         .alias("geo_statut"),
@@ -143,7 +174,10 @@ def resolve_geography(frame: pl.DataFrame, resolver: GeoResolver) -> tuple[pl.Da
         pl.col("eligibilite_geographique_exclusions").fill_null([]),
     ).select("record_key", "eligibilite_geographique", "eligibilite_geographique_exclusions", "geo_statut")
     no_geo = frame.filter(pl.col("geo_inclusions").str.json_decode(_GEO_STRUCT).list.len().fill_null(0) == 0).select(
-        "record_key", "source", pl.lit("eligibilite_geographique").alias("champ"), pl.lit(None, pl.Utf8).alias("valeur"),
+        "record_key",
+        "source",
+        pl.lit("eligibilite_geographique").alias("champ"),
+        pl.lit(None, pl.Utf8).alias("valeur"),
         pl.lit("unresolved : la source n'indique aucun territoire").alias("probleme"),
     )
     return geo, pl.concat([*problems, no_geo], how="vertical_relaxed")
@@ -158,7 +192,10 @@ ELIGIBILITE_INCONNUE = "Conditions d'éligibilité non précisées par la source
 
 def _problems(frame: pl.DataFrame, champ: str, value: str, issue: str) -> pl.DataFrame:
     return frame.filter(pl.col(issue).is_not_null()).select(
-        "record_key", "source", pl.lit(champ).alias("champ"), pl.col(value).cast(pl.Utf8).alias("valeur"),
+        "record_key",
+        "source",
+        pl.lit(champ).alias("champ"),
+        pl.col(value).cast(pl.Utf8).alias("valeur"),
         pl.col(issue).alias("probleme"),
     )
 
@@ -169,12 +206,17 @@ def normalise_fields(frame: pl.DataFrame, today: date) -> tuple[pl.DataFrame, li
     carried = carried_fields()
     frame = frame.with_columns(
         [html_to_text(pl.col(f.name)).alias(f.name) for f in carried if not f.multi_valued and f.format != "uri"]
-        + [pl.col("date_ouverture").alias("date_ouverture_brute"), pl.col("date_cloture").alias("date_cloture_brute"),
-           pl.col("date_mise_a_jour").alias("date_mise_a_jour_brute")]
+        + [
+            pl.col("date_ouverture").alias("date_ouverture_brute"),
+            pl.col("date_cloture").alias("date_cloture_brute"),
+            pl.col("date_mise_a_jour").alias("date_mise_a_jour_brute"),
+        ]
     )
     for url in (f.name for f in carried if f.format == "uri"):
         repaired, issue = repair_url(pl.col(url))
-        frame = frame.with_columns(pl.col(url).alias(f"{url}_brute"), repaired.alias(url), issue.alias(f"{url}_probleme"))
+        frame = frame.with_columns(
+            pl.col(url).alias(f"{url}_brute"), repaired.alias(url), issue.alias(f"{url}_probleme")
+        )
         problems.append(_problems(frame, url, f"{url}_brute", f"{url}_probleme"))
 
     frame = normalise_dates(frame, ["date_ouverture", "date_cloture"])
@@ -190,24 +232,41 @@ def normalise_fields(frame: pl.DataFrame, today: date) -> tuple[pl.DataFrame, li
     )
 
     frame = normalise_amounts(frame)
-    problems.append(_problems(frame.with_columns(
-        pl.concat_list(pl.col("montants"), pl.col("taux")).list.join(" ; ").alias("montants_bruts")),
-        "montant_max", "montants_bruts", "montant_probleme"))
+    problems.append(
+        _problems(
+            frame.with_columns(
+                pl.concat_list(pl.col("montants"), pl.col("taux")).list.join(" ; ").alias("montants_bruts")
+            ),
+            "montant_max",
+            "montants_bruts",
+            "montant_probleme",
+        )
+    )
 
     # the mapped list takes the schema's name; the source's labels stay beside it
     frame = frame.rename({name: f"{name}_brutes" for name in _VOCABULARIES})
     for name in _VOCABULARIES:
-        mapped, unmapped = map_vocabulary(frame.select("record_key", "source", pl.col(f"{name}_brutes").alias(name)), name)
+        mapped, unmapped = map_vocabulary(
+            frame.select("record_key", "source", pl.col(f"{name}_brutes").alias(name)), name
+        )
         frame = frame.join(mapped, on="record_key", how="left").with_columns(pl.col(name).fill_null([]))
-        problems.append(unmapped.select(
-            "record_key", "source", pl.lit(name).alias("champ"), pl.col("valeur"),
-            pl.lit("valeur non reconnue par les tables de correspondance").alias("probleme")))
+        problems.append(
+            unmapped.select(
+                "record_key",
+                "source",
+                pl.lit(name).alias("champ"),
+                pl.col("valeur"),
+                pl.lit("valeur non reconnue par les tables de correspondance").alias("probleme"),
+            )
+        )
 
     # A stated amount or rate is money: an aid whose source names no type but states one
     # is a "financement" (documented in README); any other aid without a type stays unpublished.
     frame = frame.with_columns(
-        pl.when((pl.col("types_aides").list.len() == 0)
-                & (pl.col("montant_max").is_not_null() | pl.col("taux_max").is_not_null()))
+        pl.when(
+            (pl.col("types_aides").list.len() == 0)
+            & (pl.col("montant_max").is_not_null() | pl.col("taux_max").is_not_null())
+        )
         .then(pl.lit(["financement"]))
         .otherwise(pl.col("types_aides"))
         .alias("types_aides")
@@ -220,16 +279,30 @@ def normalise_fields(frame: pl.DataFrame, today: date) -> tuple[pl.DataFrame, li
 def _echelle() -> pl.Expr:
     stated = pl.col("niveau").str.strip_chars().str.to_lowercase().replace_strict(_ECHELLE_OF_NIVEAU, default=None)
     declared = pl.col("niveau_source").replace_strict(
-        {"commune": "commune", "epci": "epci", "departement": "departement", "region": "region",
-         "national": "national", "europe": "europe"}, default=None)
+        {
+            "commune": "commune",
+            "epci": "epci",
+            "departement": "departement",
+            "region": "region",
+            "national": "national",
+            "europe": "europe",
+        },
+        default=None,
+    )
     codes = pl.col("eligibilite_geographique")
     from_codes = (
-        pl.when(codes.list.eval(pl.element().str.starts_with("PAYS-99100")).list.any()).then(pl.lit("national"))
-        .when(codes.list.eval(pl.element().str.starts_with("PAYS-")).list.any()).then(pl.lit("europe"))
-        .when(codes.list.eval(pl.element().str.starts_with("REG-")).list.any()).then(pl.lit("region"))
-        .when(codes.list.eval(pl.element().str.starts_with("DEP-")).list.any()).then(pl.lit("departement"))
-        .when(codes.list.eval(pl.element().str.starts_with("EPCI-")).list.any()).then(pl.lit("epci"))
-        .when(codes.list.eval(pl.element().str.starts_with("COM-")).list.any()).then(pl.lit("commune"))
+        pl.when(codes.list.eval(pl.element().str.starts_with("PAYS-99100")).list.any())
+        .then(pl.lit("national"))
+        .when(codes.list.eval(pl.element().str.starts_with("PAYS-")).list.any())
+        .then(pl.lit("europe"))
+        .when(codes.list.eval(pl.element().str.starts_with("REG-")).list.any())
+        .then(pl.lit("region"))
+        .when(codes.list.eval(pl.element().str.starts_with("DEP-")).list.any())
+        .then(pl.lit("departement"))
+        .when(codes.list.eval(pl.element().str.starts_with("EPCI-")).list.any())
+        .then(pl.lit("epci"))
+        .when(codes.list.eval(pl.element().str.starts_with("COM-")).list.any())
+        .then(pl.lit("commune"))
     )
     return pl.coalesce(stated, declared, from_codes).alias("echelle")
 
@@ -237,15 +310,25 @@ def _echelle() -> pl.Expr:
 # -- catalogue ------------------------------------------------------------------------
 
 # Per aid, the first value by precedence of these; the union of the lists.
-_FIRST = ("date_ouverture", "date_cloture", "date_mise_a_jour", "montant_max", "taux_max", "recurrence", "echelle",
-          "date_collecte")
+_FIRST = (
+    "date_ouverture",
+    "date_cloture",
+    "date_mise_a_jour",
+    "montant_max",
+    "taux_max",
+    "recurrence",
+    "echelle",
+    "date_collecte",
+)
 _UNION = ("types_aides", "cibles", "thematiques")
 
 
 def _first_and_union() -> tuple[tuple[str, ...], tuple[str, ...]]:
     carried = carried_fields()
-    return ((*(f.name for f in carried if not f.multi_valued), *_FIRST),
-            (*(f.name for f in carried if f.multi_valued), *_UNION))
+    return (
+        (*(f.name for f in carried if not f.multi_valued), *_FIRST),
+        (*(f.name for f in carried if f.multi_valued), *_UNION),
+    )
 
 
 def _aggregate(frame: pl.DataFrame) -> pl.DataFrame:
@@ -254,7 +337,10 @@ def _aggregate(frame: pl.DataFrame) -> pl.DataFrame:
     ordered = frame.sort(["aid_id", "representant", "precedence", "record_key"], descending=[False, True, True, False])
     return ordered.group_by("aid_id", maintain_order=True).agg(
         *[pl.col(c).drop_nulls().first().alias(c) for c in first],
-        *[pl.col(c).list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique().sort().alias(c) for c in union],
+        *[
+            pl.col(c).list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique().sort().alias(c)
+            for c in union
+        ],
         pl.col("porteurs").filter(pl.col("representant")).first().alias("porteurs"),
         pl.col("editeur").first().alias("editeur"),
         pl.col("source").unique(maintain_order=True).alias("sources"),
@@ -305,42 +391,71 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
     frame = frame.join(geo, on="record_key", how="left").with_columns(_echelle())
 
     candidates = frame.select(
-        "record_key", "source", "precedence", "titre",
+        "record_key",
+        "source",
+        "precedence",
+        "titre",
         pl.col("porteurs").fill_null([]),
         pl.when(pl.col("geo_statut") == "resolved")
-        .then(pl.col("eligibilite_geographique").list.sort().list.join("|")
-              + pl.lit("/") + pl.col("eligibilite_geographique_exclusions").list.sort().list.join("|"))
+        .then(
+            pl.col("eligibilite_geographique").list.sort().list.join("|")
+            + pl.lit("/")
+            + pl.col("eligibilite_geographique_exclusions").list.sort().list.join("|")
+        )
         .alias("geo_key"),
-        pl.col("url_source").alias("url"), "date_ouverture", "date_cloture",
+        pl.col("url_source").alias("url"),
+        "date_ouverture",
+        "date_cloture",
     )
     dedup = find_duplicates(candidates)
-    clusters = dedup.clusters.join(candidates.select("record_key", "source", "titre", "url", "geo_key"), on="record_key")
+    clusters = dedup.clusters.join(
+        candidates.select("record_key", "source", "titre", "url", "geo_key"), on="record_key"
+    )
 
     conn.execute("BEGIN TRANSACTION")
     try:
         ids = assign_ids(conn, clusters)
         known = {row[0] for row in conn.execute("SELECT DISTINCT aid_id::VARCHAR FROM id_map").fetchall()}
-        frame = frame.join(dedup.clusters, on="record_key").join(ids, on="cluster_key").with_columns(
-            (pl.col("record_key") == pl.col("cluster_key")).alias("representant"),
-            pl.col("eligibilite").is_null().alias("eligibilite_texte_absent"),
-        ).with_columns(
-            # A record that names a catalogue id (a collectivité's correction or withdrawal)
-            # belongs to that aid, whatever its title: the link is declared, not guessed.
-            pl.when(pl.col("native_id").is_in(list(known)) & pl.col("action").is_in(["correction", "retrait"]))
-            .then(pl.col("native_id")).otherwise(pl.col("aid_id")).alias("aid_id")
+        frame = (
+            frame.join(dedup.clusters, on="record_key")
+            .join(ids, on="cluster_key")
+            .with_columns(
+                (pl.col("record_key") == pl.col("cluster_key")).alias("representant"),
+                pl.col("eligibilite").is_null().alias("eligibilite_texte_absent"),
+            )
+            .with_columns(
+                # A record that names a catalogue id (a collectivité's correction or withdrawal)
+                # belongs to that aid, whatever its title: the link is declared, not guessed.
+                pl.when(pl.col("native_id").is_in(list(known)) & pl.col("action").is_in(["correction", "retrait"]))
+                .then(pl.col("native_id"))
+                .otherwise(pl.col("aid_id"))
+                .alias("aid_id")
+            )
         )
-        aides = _publishable(_aggregate(frame.with_columns(
-            pl.col("eligibilite").fill_null(ELIGIBILITE_INCONNUE),
-            pl.col("description").fill_null(pl.col("promesse")),
-        )), today).with_columns(
-            pl.when(pl.col("porteurs").list.len() > 0).then(pl.col("porteurs"))
-            .otherwise(pl.concat_list(pl.col("editeur"))).alias("porteurs"),
+        aides = _publishable(
+            _aggregate(
+                frame.with_columns(
+                    pl.col("eligibilite").fill_null(ELIGIBILITE_INCONNUE),
+                    pl.col("description").fill_null(pl.col("promesse")),
+                )
+            ),
+            today,
+        ).with_columns(
+            pl.when(pl.col("porteurs").list.len() > 0)
+            .then(pl.col("porteurs"))
+            .otherwise(pl.concat_list(pl.col("editeur")))
+            .alias("porteurs"),
             pl.col("aid_id").alias("id"),
             # a withdrawn aid stays in the catalogue (history) but is never shown as open
             pl.when(pl.col("retiree")).then(pl.lit("clôturée")).otherwise(statut_expr(today)).alias("statut"),
         )
-        _store(conn, frame, aides, pl.concat([p.select(_PROBLEM_COLUMNS) for p in problems], how="vertical_relaxed"),
-               dedup.review)
+        _store(
+            conn,
+            frame,
+            aides,
+            pl.concat([p.select(_PROBLEM_COLUMNS) for p in problems], how="vertical_relaxed"),
+            dedup.review,
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -358,16 +473,25 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
     )
 
 
-def _store(conn: duckdb.DuckDBPyConnection, records: pl.DataFrame, aides: pl.DataFrame,
-           problems: pl.DataFrame, review: pl.DataFrame) -> None:
+def _store(
+    conn: duckdb.DuckDBPyConnection,
+    records: pl.DataFrame,
+    aides: pl.DataFrame,
+    problems: pl.DataFrame,
+    review: pl.DataFrame,
+) -> None:
     columns = [row[0] for row in conn.execute("SELECT * FROM aides LIMIT 0").description]
     conn.execute("DELETE FROM aides")
     conn.register("new_aides", aides.select(columns))
     conn.execute("INSERT INTO aides BY NAME SELECT * FROM new_aides")
     conn.unregister("new_aides")
     conn.execute("DELETE FROM aides_provenance")
-    conn.register("new_provenance", records.select(
-        "aid_id", "record_key", "source", "native_id", "representant", "titre", pl.col("url_source").alias("url")))
+    conn.register(
+        "new_provenance",
+        records.select(
+            "aid_id", "record_key", "source", "native_id", "representant", "titre", pl.col("url_source").alias("url")
+        ),
+    )
     conn.execute("INSERT INTO aides_provenance BY NAME SELECT * FROM new_provenance")
     conn.unregister("new_provenance")
     conn.execute("DELETE FROM normalisation_problemes")
@@ -376,5 +500,7 @@ def _store(conn: duckdb.DuckDBPyConnection, records: pl.DataFrame, aides: pl.Dat
     conn.unregister("new_problems")
     conn.execute("DELETE FROM doublons_a_revoir")
     conn.register("new_review", review)
-    conn.execute("INSERT INTO doublons_a_revoir BY NAME SELECT record_key_a, record_key_b, score, raison FROM new_review")
+    conn.execute(
+        "INSERT INTO doublons_a_revoir BY NAME SELECT record_key_a, record_key_b, score, raison FROM new_review"
+    )
     conn.unregister("new_review")

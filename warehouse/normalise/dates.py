@@ -36,11 +36,37 @@ _EXCERPT = 100  # characters of the stated value quoted in a reason
 
 _MONTHS = {
     # French, accents already removed by _fold; abbreviations with or without a dot
-    "janvier": 1, "janv": 1, "fevrier": 2, "fevr": 2, "fev": 2, "mars": 3, "avril": 4, "avr": 4,
-    "mai": 5, "juin": 6, "juillet": 7, "juil": 7, "aout": 8, "septembre": 9, "sept": 9,
-    "octobre": 10, "oct": 10, "novembre": 11, "nov": 11, "decembre": 12, "dec": 12,
+    "janvier": 1,
+    "janv": 1,
+    "fevrier": 2,
+    "fevr": 2,
+    "fev": 2,
+    "mars": 3,
+    "avril": 4,
+    "avr": 4,
+    "mai": 5,
+    "juin": 6,
+    "juillet": 7,
+    "juil": 7,
+    "aout": 8,
+    "septembre": 9,
+    "sept": 9,
+    "octobre": 10,
+    "oct": 10,
+    "novembre": 11,
+    "nov": 11,
+    "decembre": 12,
+    "dec": 12,
     # English, for RSS pubDate (RFC 822)
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
 }
 _FR_MONTH = (
     r"janvier|janv|fevrier|fevr|fev|mars|avril|avr|mai|juin|juillet|juil|aout|"
@@ -122,10 +148,15 @@ def _parse_distinct(values: pl.Series) -> pl.DataFrame:
     two_digits = pl.col("y").str.len_chars() == 2  # RFC 822 years: "25" is 2025, "99" is 1999
     tz = pl.col("tz")
     table = table.with_columns(
-        pl.when(two_digits & (number["y"] < 70)).then(number["y"] + 2000)
-        .when(two_digits).then(number["y"] + 1900).otherwise(number["y"]).alias("_year"),
-        pl.coalesce(number["m"], pl.col("mon").replace_strict(_MONTHS, default=None, return_dtype=pl.Int64))
-        .alias("_month"),
+        pl.when(two_digits & (number["y"] < 70))
+        .then(number["y"] + 2000)
+        .when(two_digits)
+        .then(number["y"] + 1900)
+        .otherwise(number["y"])
+        .alias("_year"),
+        pl.coalesce(number["m"], pl.col("mon").replace_strict(_MONTHS, default=None, return_dtype=pl.Int64)).alias(
+            "_month"
+        ),
         number["d"].alias("_day"),
         number["H"].fill_null(0).alias("_hour"),
         number["M"].fill_null(0).alias("_minute"),
@@ -139,22 +170,26 @@ def _parse_distinct(values: pl.Series) -> pl.DataFrame:
     has_offset = pl.col("_off_h").is_not_null()
     table = table.with_columns(
         (tz.is_in(["z", "utc", "gmt", "ut"]) | (has_offset & (pl.col("_off_h") == 0) & (pl.col("_off_m") == 0)))
-        .fill_null(False).alias("_utc"),
+        .fill_null(False)
+        .alias("_utc"),
         has_offset.alias("_has_offset"),
         (pl.col("_off_h").is_null() | ((pl.col("_off_h") <= 14) & (pl.col("_off_m") <= 59))).alias("_off_ok"),
         (pl.col("_sign") * (pl.col("_off_h") * 60 + pl.col("_off_m"))).alias("_off_minutes"),
     )
     wall_text = pl.format(
         "{}-{}-{}T{}:{}:{}",
-        *(pl.col(name).cast(pl.String).str.zfill(width)
-          for name, width in (("_year", 4), ("_month", 2), ("_day", 2), ("_hour", 2), ("_minute", 2), ("_second", 2))),
+        *(
+            pl.col(name).cast(pl.String).str.zfill(width)
+            for name, width in (("_year", 4), ("_month", 2), ("_day", 2), ("_hour", 2), ("_minute", 2), ("_second", 2))
+        ),
     )
     wall = wall_text.str.to_datetime("%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False) + pl.duration(
         microseconds=pl.col("_micro")
     )
     table = table.with_columns(
         pl.when(pl.col("_matched") & pl.col("_year").is_between(MIN_YEAR, MAX_YEAR) & pl.col("_off_ok"))
-        .then(wall).alias("_wall")
+        .then(wall)
+        .alias("_wall")
     )
     wall = pl.col("_wall")
     # A wall time skipped by the spring change (02:30 on the last Sunday of March) is read
@@ -165,26 +200,38 @@ def _parse_distinct(values: pl.Series) -> pl.DataFrame:
     ).dt.convert_time_zone("UTC")
     from_utc = wall.dt.replace_time_zone("UTC")
     table = table.with_columns(
-        pl.when(pl.col("_utc")).then(from_utc.dt.convert_time_zone(PARIS).dt.date())
-        .otherwise(wall.dt.date()).alias("date"),
-        pl.when(pl.col("_utc")).then(from_utc)
+        pl.when(pl.col("_utc"))
+        .then(from_utc.dt.convert_time_zone(PARIS).dt.date())
+        .otherwise(wall.dt.date())
+        .alias("date"),
+        pl.when(pl.col("_utc"))
+        .then(from_utc)
         .when(pl.col("_has_offset"))
         .then((wall - pl.duration(minutes=pl.col("_off_minutes"))).dt.replace_time_zone("UTC"))
-        .otherwise(paris_local).alias("instant"),
+        .otherwise(paris_local)
+        .alias("instant"),
     )
     excerpt = pl.col("_s").str.slice(0, _EXCERPT)
     return table.select(
         "stated",
         "date",
         "instant",
-        pl.when(pl.col("_s").is_null()).then(pl.lit(None, dtype=pl.String))
-        .when(~pl.col("_matched")).then(pl.format("date illisible : {}", excerpt))
-        .when(pl.col("date").is_null()).then(pl.format("date impossible : {}", excerpt))
-        .otherwise(pl.lit(None, dtype=pl.String)).alias("probleme_date"),
-        pl.when(pl.col("_s").is_null()).then(pl.lit(None, dtype=pl.String))
-        .when(~pl.col("_matched")).then(pl.format("date illisible : {}", excerpt))
-        .when(pl.col("instant").is_null()).then(pl.format("date impossible : {}", excerpt))
-        .otherwise(pl.lit(None, dtype=pl.String)).alias("probleme_instant"),
+        pl.when(pl.col("_s").is_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .when(~pl.col("_matched"))
+        .then(pl.format("date illisible : {}", excerpt))
+        .when(pl.col("date").is_null())
+        .then(pl.format("date impossible : {}", excerpt))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("probleme_date"),
+        pl.when(pl.col("_s").is_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .when(~pl.col("_matched"))
+        .then(pl.format("date illisible : {}", excerpt))
+        .when(pl.col("instant").is_null())
+        .then(pl.format("date impossible : {}", excerpt))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("probleme_instant"),
     )
 
 
@@ -212,8 +259,7 @@ def parse_date(column: str | pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 
     UTC instants become the Paris date; other offsets keep the date as written.
     """
-    return _named(_column_expr(column, "date", pl.Date()), _column_expr(column, "probleme_date", pl.String()),
-                  column)
+    return _named(_column_expr(column, "date", pl.Date()), _column_expr(column, "probleme_date", pl.String()), column)
 
 
 def parse_timestamp(column: str | pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -221,16 +267,20 @@ def parse_timestamp(column: str | pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 
     A zone-less value (date only, French date, time without offset) is Paris local time.
     """
-    return _named(_column_expr(column, "instant", pl.Datetime("us", "UTC")),
-                  _column_expr(column, "probleme_instant", pl.String()), column)
+    return _named(
+        _column_expr(column, "instant", pl.Datetime("us", "UTC")),
+        _column_expr(column, "probleme_instant", pl.String()),
+        column,
+    )
 
 
 def normalise_dates(frame: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
     """Replace each text column by its ``pl.Date`` and add ``<col>_probleme`` next to it."""
     for name in columns:
         parsed = _parse(frame.get_column(name))
-        frame = frame.with_columns(parsed.get_column("date").alias(name),
-                                   parsed.get_column("probleme_date").alias(f"{name}_probleme"))
+        frame = frame.with_columns(
+            parsed.get_column("date").alias(name), parsed.get_column("probleme_date").alias(f"{name}_probleme")
+        )
     return frame
 
 
@@ -238,8 +288,9 @@ def normalise_timestamps(frame: pl.DataFrame, columns: Iterable[str]) -> pl.Data
     """Replace each text column by its UTC ``pl.Datetime`` and add ``<col>_probleme``."""
     for name in columns:
         parsed = _parse(frame.get_column(name))
-        frame = frame.with_columns(parsed.get_column("instant").alias(name),
-                                   parsed.get_column("probleme_instant").alias(f"{name}_probleme"))
+        frame = frame.with_columns(
+            parsed.get_column("instant").alias(name), parsed.get_column("probleme_instant").alias(f"{name}_probleme")
+        )
     return frame
 
 
@@ -250,8 +301,5 @@ def swapped_day_month(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     (never null) when either date is missing, so it can flag conflicts directly.
     """
     return (
-        (a != b)
-        & (a.dt.year() == b.dt.year())
-        & (a.dt.month() == b.dt.day())
-        & (a.dt.day() == b.dt.month())
+        (a != b) & (a.dt.year() == b.dt.year()) & (a.dt.month() == b.dt.day()) & (a.dt.day() == b.dt.month())
     ).fill_null(False)

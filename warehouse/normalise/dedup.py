@@ -182,12 +182,7 @@ def _url_host(parts: pl.Expr) -> pl.Expr:
 
 
 def _url_path(parts: pl.Expr) -> pl.Expr:
-    return (
-        parts.struct.field("path")
-        .fill_null("")
-        .str.replace(r"/index\.(?:html?|php)$", "")
-        .str.replace(r"/+$", "")
-    )
+    return parts.struct.field("path").fill_null("").str.replace(r"/index\.(?:html?|php)$", "").str.replace(r"/+$", "")
 
 
 def _url_query(parts: pl.Expr) -> pl.Expr:
@@ -196,9 +191,7 @@ def _url_query(parts: pl.Expr) -> pl.Expr:
         parts.struct.field("query")
         .str.split("&")
         .list.eval(
-            pl.element().filter(
-                (pl.element().str.len_bytes() > 0) & ~pl.element().str.contains(TRACKING_PARAMETER)
-            )
+            pl.element().filter((pl.element().str.len_bytes() > 0) & ~pl.element().str.contains(TRACKING_PARAMETER))
         )
         .list.sort()
         .list.join("&")
@@ -418,8 +411,16 @@ def candidate_pairs(base: pl.DataFrame) -> pl.DataFrame:
 
 # -- scoring ---------------------------------------------------------------------------------
 _PAIR_COLUMNS = (
-    "record_key", "source", "titre_norm", "numbers", "porteur_keys",
-    "url_norm", "url_host", "url_generic", "date_ouverture", "date_cloture",
+    "record_key",
+    "source",
+    "titre_norm",
+    "numbers",
+    "porteur_keys",
+    "url_norm",
+    "url_host",
+    "url_generic",
+    "date_ouverture",
+    "date_cloture",
 )
 
 
@@ -435,8 +436,8 @@ def title_similarity(norm_a: list[str], norm_b: list[str], stems: list[float] | 
     sets = map(fuzz.token_set_ratio, norm_a, norm_b)
     sorts = map(fuzz.token_sort_ratio, norm_a, norm_b)
     if stems is None:
-        stems = [_stem_jaccard(a, b) for a, b in zip(norm_a, norm_b)]
-    return [0.5 * s + 0.25 * t + 25.0 * j for s, t, j in zip(sets, sorts, stems)]
+        stems = [_stem_jaccard(a, b) for a, b in zip(norm_a, norm_b, strict=False)]
+    return [0.5 * s + 0.25 * t + 25.0 * j for s, t, j in zip(sets, sorts, stems, strict=False)]
 
 
 def _stem_jaccard(a: str, b: str) -> float:
@@ -471,15 +472,17 @@ def score_pairs(
             union=pl.col("stems_a").list.set_union("stems_b").list.len(),
         )
         .select(
-            "idx_a", "idx_b", "url_match",
+            "idx_a",
+            "idx_b",
+            "url_match",
             stem_jaccard=pl.when(pl.col("union") > 0).then(pl.col("inter") / pl.col("union")).otherwise(0.0),
         )
         .filter(pl.col("url_match") | (pl.col("stem_jaccard") >= MIN_STEM_JACCARD))
     )
     attributes = base.select("idx", *_PAIR_COLUMNS)
-    joined = shared.join(
-        attributes.rename({c: f"{c}_a" for c in _PAIR_COLUMNS}), left_on="idx_a", right_on="idx"
-    ).join(attributes.rename({c: f"{c}_b" for c in _PAIR_COLUMNS}), left_on="idx_b", right_on="idx")
+    joined = shared.join(attributes.rename({c: f"{c}_a" for c in _PAIR_COLUMNS}), left_on="idx_a", right_on="idx").join(
+        attributes.rename({c: f"{c}_b" for c in _PAIR_COLUMNS}), left_on="idx_b", right_on="idx"
+    )
     title = title_similarity(
         joined["titre_norm_a"].to_list(), joined["titre_norm_b"].to_list(), joined["stem_jaccard"].to_list()
     )
@@ -490,43 +493,54 @@ def score_pairs(
         & (pl.col("numbers_a") != pl.col("numbers_b"))
     )
     closing_penalty = (
-        pl.when(closing_gap > CLOSING_FAR_GAP_DAYS).then(CLOSING_FAR_GAP_PENALTY)
-        .when(closing_gap > DATE_TOLERANCE_DAYS).then(CLOSING_GAP_PENALTY)
+        pl.when(closing_gap > CLOSING_FAR_GAP_DAYS)
+        .then(CLOSING_FAR_GAP_PENALTY)
+        .when(closing_gap > DATE_TOLERANCE_DAYS)
+        .then(CLOSING_GAP_PENALTY)
         .otherwise(0.0)
     )
-    scored = joined.with_columns(title=pl.Series(title, dtype=pl.Float64)).with_columns(
-        closing_gap=closing_gap,
-        numbers_differ=numbers_differ,
-        same_porteur=pl.col("porteur_keys_a").list.set_intersection("porteur_keys_b").list.len() > 0,
-        same_source=pl.col("source_a") == pl.col("source_b"),
-        # One source pointing at two different specific pages: two aids, never merged.
-        distinct_pages=(pl.col("source_a") == pl.col("source_b"))
-        & ~pl.col("url_generic_a")
-        & ~pl.col("url_generic_b")
-        & (pl.col("url_norm_a") != pl.col("url_norm_b")).fill_null(False),
-        # The same site is a clue only across sources and when at most one side names a
-        # specific page (two different pages of one site are not a clue of anything).
-        same_host=(pl.col("url_host_a") == pl.col("url_host_b")).fill_null(False)
-        & (pl.col("source_a") != pl.col("source_b"))
-        & (pl.col("url_generic_a") | pl.col("url_generic_b")),
-        dates_known=(pl.col("date_cloture_a").is_not_null() & pl.col("date_cloture_b").is_not_null())
-        | (pl.col("date_ouverture_a").is_not_null() & pl.col("date_ouverture_b").is_not_null()),
-        dates_apart=(closing_gap > DATE_TOLERANCE_DAYS).fill_null(False)
-        | (opening_gap > DATE_TOLERANCE_DAYS).fill_null(False),
-        score=(
-            pl.col("title")
-            - closing_penalty.fill_null(0.0)
-            - pl.when(numbers_differ).then(NUMBERS_PENALTY).otherwise(0.0)
-        ).clip(0.0, 100.0).round(1),
-    ).with_columns(
-        dates_ok=pl.col("dates_known") & ~pl.col("dates_apart"),
-    ).with_columns(
-        evidence=pl.col("same_porteur") | pl.col("same_host") | pl.col("dates_ok"),
+    scored = (
+        joined.with_columns(title=pl.Series(title, dtype=pl.Float64))
+        .with_columns(
+            closing_gap=closing_gap,
+            numbers_differ=numbers_differ,
+            same_porteur=pl.col("porteur_keys_a").list.set_intersection("porteur_keys_b").list.len() > 0,
+            same_source=pl.col("source_a") == pl.col("source_b"),
+            # One source pointing at two different specific pages: two aids, never merged.
+            distinct_pages=(pl.col("source_a") == pl.col("source_b"))
+            & ~pl.col("url_generic_a")
+            & ~pl.col("url_generic_b")
+            & (pl.col("url_norm_a") != pl.col("url_norm_b")).fill_null(False),
+            # The same site is a clue only across sources and when at most one side names a
+            # specific page (two different pages of one site are not a clue of anything).
+            same_host=(pl.col("url_host_a") == pl.col("url_host_b")).fill_null(False)
+            & (pl.col("source_a") != pl.col("source_b"))
+            & (pl.col("url_generic_a") | pl.col("url_generic_b")),
+            dates_known=(pl.col("date_cloture_a").is_not_null() & pl.col("date_cloture_b").is_not_null())
+            | (pl.col("date_ouverture_a").is_not_null() & pl.col("date_ouverture_b").is_not_null()),
+            dates_apart=(closing_gap > DATE_TOLERANCE_DAYS).fill_null(False)
+            | (opening_gap > DATE_TOLERANCE_DAYS).fill_null(False),
+            score=(
+                pl.col("title")
+                - closing_penalty.fill_null(0.0)
+                - pl.when(numbers_differ).then(NUMBERS_PENALTY).otherwise(0.0)
+            )
+            .clip(0.0, 100.0)
+            .round(1),
+        )
+        .with_columns(
+            dates_ok=pl.col("dates_known") & ~pl.col("dates_apart"),
+        )
+        .with_columns(
+            evidence=pl.col("same_porteur") | pl.col("same_host") | pl.col("dates_ok"),
+        )
     )
     score = pl.col("score")
     decision = (
-        pl.when(pl.col("url_match") & (score >= URL_TITLE_FLOOR)).then(pl.lit("fusion"))
-        .when(pl.col("url_match")).then(pl.lit("revue"))
+        pl.when(pl.col("url_match") & (score >= URL_TITLE_FLOOR))
+        .then(pl.lit("fusion"))
+        .when(pl.col("url_match"))
+        .then(pl.lit("revue"))
         .when(
             (score >= merge_threshold)
             & pl.col("evidence")
@@ -534,10 +548,13 @@ def score_pairs(
             & (~pl.col("same_source") | (score >= max(merge_threshold, SAME_SOURCE_THRESHOLD)))
         )
         .then(pl.lit("fusion"))
-        .when(score >= review_threshold).then(pl.lit("revue"))
+        .when(score >= review_threshold)
+        .then(pl.lit("revue"))
     )
-    return scored.with_columns(decision=decision).filter(pl.col("decision").is_not_null()).with_columns(
-        raison=_reason(merge_threshold)
+    return (
+        scored.with_columns(decision=decision)
+        .filter(pl.col("decision").is_not_null())
+        .with_columns(raison=_reason(merge_threshold))
     )
 
 
@@ -634,7 +651,7 @@ def _guarded_union(base: pl.DataFrame, edges: pl.DataFrame, guard: float) -> tup
     order = edges.with_row_index("pos").sort(
         ["url_match", "score", "record_key_a", "record_key_b"], descending=[True, True, False, False]
     )
-    for pos, a, b in zip(order["pos"].to_list(), order["idx_a"].to_list(), order["idx_b"].to_list()):
+    for pos, a, b in zip(order["pos"].to_list(), order["idx_a"].to_list(), order["idx_b"].to_list(), strict=False):
         ra, rb = forest.find(a), forest.find(b)
         if ra == rb:
             continue
@@ -657,7 +674,7 @@ def cluster(base: pl.DataFrame, scored: pl.DataFrame, guard: float) -> tuple[pl.
     """
     edges = scored.filter(pl.col("decision") == "fusion")
     forest = _UnionFind()
-    for a, b in zip(edges["idx_a"].to_list(), edges["idx_b"].to_list()):
+    for a, b in zip(edges["idx_a"].to_list(), edges["idx_b"].to_list(), strict=False):
         forest.union(a, b)
     nodes = list(forest.parent)
     labels = pl.DataFrame(

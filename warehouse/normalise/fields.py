@@ -39,7 +39,9 @@ def carried_fields() -> tuple[PublishedField, ...]:
     carried = tuple(f for f in published_fields() if f.name not in COMPUTED_BY_STAGE)
     for field in carried:
         if field.type != "string":
-            raise ValueError(f"schemas/schema.json, champ {field.name!r} de type {field.type} : aucune étape ne le "
-                             "calcule et seul un texte peut être repris tel quel (déclarez son étape dans "
-                             "warehouse/normalise/fields.py)")
+            raise ValueError(
+                f"schemas/schema.json, champ {field.name!r} de type {field.type} : aucune étape ne le "
+                "calcule et seul un texte peut être repris tel quel (déclarez son étape dans "
+                "warehouse/normalise/fields.py)"
+            )
     return carried

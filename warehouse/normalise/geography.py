@@ -80,8 +80,12 @@ TERRITORY_LEVELS = ("commune", "epci", "departement", "region", "pays")
 ALL_LEVELS = frozenset(TERRITORY_LEVELS)
 _PREFIX_LEVEL = {"COM": "commune", "EPCI": "epci", "DEP": "departement", "REG": "region", "PAYS": "pays"}
 _LEVEL_LABEL = {
-    "commune": "une commune", "epci": "un EPCI", "departement": "un département",
-    "region": "une région", "pays": "un pays", "code_postal": "un code postal",
+    "commune": "une commune",
+    "epci": "un EPCI",
+    "departement": "un département",
+    "region": "une région",
+    "pays": "un pays",
+    "code_postal": "un code postal",
 }
 FRANCE = "PAYS-99100"
 _GEO_CODE = re.compile(GEO_CODE_PATTERN)
@@ -163,10 +167,18 @@ _DESIGNATIONS: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 # Parenthesised words that only say the level: "Drôme (Département)".
 _LEVEL_WORDS = {
-    "departement": "departement", "dept": "departement", "dep": "departement", "conseil departemental": "departement",
-    "region": "region", "conseil regional": "region",
-    "commune": "commune", "ville": "commune", "mairie": "commune",
-    "epci": "epci", "intercommunalite": "epci", "interco": "epci",
+    "departement": "departement",
+    "dept": "departement",
+    "dep": "departement",
+    "conseil departemental": "departement",
+    "region": "region",
+    "conseil regional": "region",
+    "commune": "commune",
+    "ville": "commune",
+    "mairie": "commune",
+    "epci": "epci",
+    "intercommunalite": "epci",
+    "interco": "epci",
     "pays": "pays",
 }
 # EPCI type phrases at the start of a name, to the short form the COG uses.
@@ -205,7 +217,7 @@ def epci_key(key: str) -> str:
     tokens = key.split()
     for phrase, short in _EPCI_TYPES:
         if tuple(tokens[: len(phrase)]) == phrase:
-            return " ".join([short, *tokens[len(phrase):]])
+            return " ".join([short, *tokens[len(phrase) :]])
     return key
 
 
@@ -226,7 +238,7 @@ def strip_designation(key: str) -> tuple[str, str] | None:
     tokens = key.split()
     for phrase, level in _DESIGNATIONS:
         if tuple(tokens[: len(phrase)]) == phrase and len(tokens) > len(phrase):
-            return " ".join(tokens[len(phrase):]), level
+            return " ".join(tokens[len(phrase) :]), level
     return None
 
 
@@ -285,7 +297,7 @@ class _Candidates:
     union: bool = False  # an alias's codes: together they are the territory, not alternatives
 
     @classmethod
-    def empty(cls) -> "_Candidates":
+    def empty(cls) -> _Candidates:
         return cls({})
 
     def add(self, code: str, *flags: str) -> None:
@@ -364,8 +376,9 @@ class GeoResolver:
         self._pays_rows: list[tuple[str, str]] = []
         for code, nom in pays:
             if not re.fullmatch(r"99[0-9]{3}", code or ""):
-                self.vocab_problems.append(f"pays.csv : « {nom} » → {code} : un code pays du COG a 5 chiffres "
-                                           "et commence par 99")
+                self.vocab_problems.append(
+                    f"pays.csv : « {nom} » → {code} : un code pays du COG a 5 chiffres et commence par 99"
+                )
                 continue
             self._pays.setdefault(code, nom)
             self._pays_rows.append((code, nom))
@@ -383,8 +396,10 @@ class GeoResolver:
         for dep, (_nom, region, _zone) in self._deps.items():
             self._reg_deps[region].add(dep)
         self._epci_deps = {
-            siren: ({self._communes[c][1] for c in codes if c in self._communes},
-                    {self._communes[c][2] for c in codes if c in self._communes})
+            siren: (
+                {self._communes[c][1] for c in codes if c in self._communes},
+                {self._communes[c][2] for c in codes if c in self._communes},
+            )
             for siren, codes in self._epci_members.items()
         }
 
@@ -426,8 +441,7 @@ class GeoResolver:
         for alias, code, _note in aliases:
             key = normalise_name(alias)
             if not self.is_known(code):
-                self.vocab_problems.append(f"geo_aliases.csv : « {alias} » → {code} : "
-                                           "code inconnu du référentiel")
+                self.vocab_problems.append(f"geo_aliases.csv : « {alias} » → {code} : code inconnu du référentiel")
             elif not key:
                 self.vocab_problems.append(f"geo_aliases.csv : alias vide ou sans lettre : « {alias} »")
             elif code not in self._aliases[key]:
@@ -444,7 +458,7 @@ class GeoResolver:
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def from_warehouse(cls, conn: duckdb.DuckDBPyConnection) -> "GeoResolver":
+    def from_warehouse(cls, conn: duckdb.DuckDBPyConnection) -> GeoResolver:
         """Load the lookups from the ``ref_*`` tables (one query each) and the vocab CSV files."""
 
         def rows(sql: str) -> list[tuple]:
@@ -576,8 +590,13 @@ class GeoResolver:
         if not isinstance(code, str) or not _GEO_CODE.fullmatch(code):
             return False
         prefix, value = code.split("-", 1)
-        table: Any = {"COM": self._communes, "EPCI": self._epci, "DEP": self._deps,
-                      "REG": self._regions, "PAYS": self._pays}[prefix]
+        table: Any = {
+            "COM": self._communes,
+            "EPCI": self._epci,
+            "DEP": self._deps,
+            "REG": self._regions,
+            "PAYS": self._pays,
+        }[prefix]
         return value in table
 
     def _deps_regions(self, code: str) -> tuple[set[str], set[str]]:
@@ -672,8 +691,9 @@ class GeoResolver:
     def _with_query(resolution: Resolution, query: str) -> Resolution:
         if resolution.query == query:
             return resolution
-        return Resolution(query, resolution.status, resolution.codes, resolution.candidates,
-                          resolution.reason, resolution.flags)
+        return Resolution(
+            query, resolution.status, resolution.codes, resolution.candidates, resolution.reason, resolution.flags
+        )
 
     def _resolve_list(self, parts: list[str], niveau: str | None, context: GeoContext | None) -> Resolution:
         results = [self.resolve(part, niveau, context) for part in parts]
@@ -683,8 +703,9 @@ class GeoResolver:
         if not failed:
             reasons = [f"« {r.query} » : {r.reason}" for r in results if r.reason]
             return _resolved("", codes, flags, " ; ".join(reasons) or None)
-        why = " ; ".join(f"« {r.query} » {'ambiguë' if r.status == AMBIGUOUS else 'non résolue'} ({r.reason})"
-                         for r in failed)
+        why = " ; ".join(
+            f"« {r.query} » {'ambiguë' if r.status == AMBIGUOUS else 'non résolue'} ({r.reason})" for r in failed
+        )
         return _unresolved("", f"liste dont une partie n'est pas résolue : {why}", flags, codes)
 
     def _resolve_single(
@@ -712,7 +733,8 @@ class GeoResolver:
                 if other.status != UNRESOLVED:
                     found = other.codes or other.candidates
                     return _ambiguous(
-                        text, found,
+                        text,
+                        found,
                         f"« {text} » n'est pas {_LEVEL_LABEL.get(niveau, niveau)} ({result.reason}) ; "
                         f"lu sans niveau : {self._labels(found)}",
                         (*other.flags, "niveau_different"),
@@ -762,8 +784,12 @@ class GeoResolver:
     def _commune_code(self, query: str, code: str, flags: tuple[str, ...]) -> Resolution:
         found = self._insee(code)
         if found is None:
-            return _unresolved(query, f"code INSEE {code} inconnu du référentiel (ni commune actuelle, "
-                                      "ni arrondissement, commune déléguée, associée ou ancienne)", flags)
+            return _unresolved(
+                query,
+                f"code INSEE {code} inconnu du référentiel (ni commune actuelle, "
+                "ni arrondissement, commune déléguée, associée ou ancienne)",
+                flags,
+            )
         codes, more = found
         return _resolved(query, codes, (*flags, *more))
 
@@ -795,21 +821,29 @@ class GeoResolver:
             if postal_codes:
                 return _resolved(query, postal_codes, (*flags, *postal_flags))
             if insee:
-                return _ambiguous(query, insee[0], f"{code} n'est pas un code postal ; c'est le code INSEE de "
-                                                   f"{self._labels(insee[0])}", (*flags, "niveau_different"))
+                return _ambiguous(
+                    query,
+                    insee[0],
+                    f"{code} n'est pas un code postal ; c'est le code INSEE de {self._labels(insee[0])}",
+                    (*flags, "niveau_different"),
+                )
             return _unresolved(query, f"code postal {code} inconnu du référentiel", flags)
         if niveau == "commune":
             if insee:
                 return _resolved(query, insee[0], (*flags, *insee[1]))
             if postal_codes:
-                return _ambiguous(query, postal_codes, f"{code} n'est pas un code INSEE de commune ; c'est le code "
-                                                       f"postal de {self._labels(postal_codes)}",
-                                  (*flags, *postal_flags, "niveau_different"))
+                return _ambiguous(
+                    query,
+                    postal_codes,
+                    f"{code} n'est pas un code INSEE de commune ; c'est le code postal de {self._labels(postal_codes)}",
+                    (*flags, *postal_flags, "niveau_different"),
+                )
             return self._commune_code(query, code, flags)
         if insee:
             if postal_codes and set(postal_codes) != set(insee[0]):
                 return _ambiguous(
-                    query, [*insee[0], *postal_codes],
+                    query,
+                    [*insee[0], *postal_codes],
                     f"{code} est à la fois le code INSEE de {self._labels(insee[0])} et le code postal de "
                     f"{self._labels(postal_codes)} ; précisez le niveau (commune ou code_postal)",
                     flags,
@@ -881,8 +915,10 @@ class GeoResolver:
             core = prefixed.group(2)
             hints.departement = normalise_dep_code(prefixed.group(1))
         if hints.departement or hints.region:
-            context = GeoContext(hints.departement or (context.departement if context else None),
-                                 hints.region or (context.region if context else None))
+            context = GeoContext(
+                hints.departement or (context.departement if context else None),
+                hints.region or (context.region if context else None),
+            )
         core, zip_code, zip_filter = self._zip_hint(core)
         key = normalise_name(core)
         if not key:
@@ -894,8 +930,12 @@ class GeoResolver:
             kept = {code: flags for code, flags in candidates.found.items() if code in zip_filter}
             if not kept:
                 found = list(candidates.found)
-                return _ambiguous(text, found, f"le code {zip_code} ne correspond à aucun des territoires nommés "
-                                               f"« {core} » : {self._labels(found)}")
+                return _ambiguous(
+                    text,
+                    found,
+                    f"le code {zip_code} ne correspond à aucun des territoires nommés "
+                    f"« {core} » : {self._labels(found)}",
+                )
             candidates = _Candidates(kept, candidates.union)
         if candidates:
             return self._decide(text, candidates, context, explicit)
@@ -904,7 +944,8 @@ class GeoResolver:
             if anywhere:
                 found = list(anywhere.found)
                 return _ambiguous(
-                    text, found,
+                    text,
+                    found,
                     f"« {text} » n'est pas {_LEVEL_LABEL.get(hints.level or niveau or '', 'du niveau indiqué')} "
                     f"du référentiel ; le même nom désigne {self._labels(found)}",
                     ["niveau_different"],
@@ -913,7 +954,7 @@ class GeoResolver:
             return self._fuzzy(text, key, levels)
         return None
 
-    def _parse_parentheses(self, text: str) -> "_Hints":
+    def _parse_parentheses(self, text: str) -> _Hints:
         """What parentheses say: a level ("(Département)"), a département ("(974)", "(Gironde)"),
         a région ("(Bretagne)"); other parentheses stay in the name (``extra``)."""
         hints = _Hints(core="", bare=clean_text(_PAREN.sub(" ", text)))
@@ -941,7 +982,7 @@ class GeoResolver:
         return hints
 
     def _zip_hint(self, text: str) -> tuple[str, str | None, set[str] | None]:
-        """"01400 Châtillon-sur-Chalaronne" → the name, the code and the communes the code can mean."""
+        """ "01400 Châtillon-sur-Chalaronne" → the name, the code and the communes the code can mean."""
         match = _ZIP_WITH_NAME.fullmatch(text)
         if not match:
             return text, None, None
@@ -995,8 +1036,11 @@ class GeoResolver:
             rest, level = designated
             if level in levels and level in ("departement", "region") and _DEP_CODE.fullmatch(rest):
                 code = normalise_dep_code(rest) or ""  # "Département 93", "Région 84"
-                known = f"DEP-{code}" if level == "departement" and code in self._deps else (
-                    self._region_code(code) if level == "region" and code in self._regions else None)
+                known = (
+                    f"DEP-{code}"
+                    if level == "departement" and code in self._deps
+                    else (self._region_code(code) if level == "region" and code in self._regions else None)
+                )
                 if known:
                     found = _Candidates.empty()
                     found.add(known)
@@ -1051,6 +1095,7 @@ class GeoResolver:
         if len(groups) == 1:
             chosen = codes
         elif not explicit:
+
             def rank(group: list[str]) -> int:
                 return max(TERRITORY_LEVELS.index(level_of(code)) for code in group)
 
@@ -1064,17 +1109,21 @@ class GeoResolver:
             notes = []
             if len(chosen) > 1:
                 flags.append("meme_territoire")
-                notes.append(f"« {text} » désigne {self._labels(chosen)}, qui couvrent les mêmes communes : "
-                             f"{kept} est retenu")
+                notes.append(
+                    f"« {text} » désigne {self._labels(chosen)}, qui couvrent les mêmes communes : {kept} est retenu"
+                )
             others = [code for code in codes if code not in chosen]
             if others:
                 flags.append("homonyme_ecarte")
-                notes.append(f"sans niveau précisé, {self.label(kept)} est retenu ; "
-                             f"homonyme(s) écarté(s) : {self._labels(others)}")
+                notes.append(
+                    f"sans niveau précisé, {self.label(kept)} est retenu ; "
+                    f"homonyme(s) écarté(s) : {self._labels(others)}"
+                )
             return _resolved(text, [kept], flags, " ; ".join(notes))
         where = "" if context is None else " (le contexte ne départage pas)"
         return _ambiguous(
-            text, codes,
+            text,
+            codes,
             f"« {text} » désigne plusieurs territoires{where} : {self._labels(codes)} ; "
             "précisez le niveau ou le département",
             flags_of(codes),
@@ -1088,8 +1137,11 @@ class GeoResolver:
             return cached
         merged: dict[str, list[str]] = defaultdict(list)
         indexes = [
-            ("pays", self._pays_names), ("region", self._region_names), ("departement", self._dep_names),
-            ("epci", self._epci_names), ("commune", self._commune_names),
+            ("pays", self._pays_names),
+            ("region", self._region_names),
+            ("departement", self._dep_names),
+            ("epci", self._epci_names),
+            ("commune", self._commune_names),
         ]
         for level, index in indexes:
             if level in levels:
@@ -1123,8 +1175,8 @@ class GeoResolver:
         ranked = sorted(scored, key=lambda c: (-scored[c], c))[:10]
         shown = ", ".join(f"{self.label(code)} à {scored[code]:.0f} %" for code in ranked)
         return _ambiguous(
-            text, ranked,
-            f"aucun territoire ne porte exactement le nom « {text} » ; "
-            f"correspondance approchée, à vérifier : {shown}",
+            text,
+            ranked,
+            f"aucun territoire ne porte exactement le nom « {text} » ; correspondance approchée, à vérifier : {shown}",
             ["approximatif"],
         )

@@ -105,20 +105,37 @@ def _inherited(current: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
     """
     vanished = previous.filter(pl.col("active")).join(current.select("record_key"), on="record_key", how="anti")
     newcomers = current.join(previous.select("record_key"), on="record_key", how="anti")
-    schema = {"record_key": pl.Utf8, "aid_id": pl.Utf8, "first_seen": previous.schema["first_seen"],
-              "representative": pl.Boolean, "origin_aid_id": pl.Utf8, "detail": pl.Utf8}
+    schema = {
+        "record_key": pl.Utf8,
+        "aid_id": pl.Utf8,
+        "first_seen": previous.schema["first_seen"],
+        "representative": pl.Boolean,
+        "origin_aid_id": pl.Utf8,
+        "detail": pl.Utf8,
+    }
     if vanished.is_empty() or newcomers.is_empty():
         return pl.DataFrame(schema=schema)
     old = vanished.select(
-        "source", "url_norm", "titre_norm", "geo_key", "aid_id", "first_seen", "representative", "origin_aid_id",
+        "source",
+        "url_norm",
+        "titre_norm",
+        "geo_key",
+        "aid_id",
+        "first_seen",
+        "representative",
+        "origin_aid_id",
         old_key=pl.col("record_key"),
     )
-    by_page = newcomers.filter(~pl.col("url_generic")).join(
-        old.drop("titre_norm", "geo_key").filter(pl.col("url_norm").is_not_null()), on=["source", "url_norm"]
-    ).with_columns(rank=pl.lit(0), how=pl.lit("même page"))
-    by_title = newcomers.filter(pl.col("geo_key").is_not_null() & (pl.col("titre_norm").str.len_bytes() > 0)).join(
-        old.drop("url_norm").filter(pl.col("geo_key").is_not_null()), on=["source", "titre_norm", "geo_key"]
-    ).with_columns(rank=pl.lit(1), how=pl.lit("même titre et même territoire"))
+    by_page = (
+        newcomers.filter(~pl.col("url_generic"))
+        .join(old.drop("titre_norm", "geo_key").filter(pl.col("url_norm").is_not_null()), on=["source", "url_norm"])
+        .with_columns(rank=pl.lit(0), how=pl.lit("même page"))
+    )
+    by_title = (
+        newcomers.filter(pl.col("geo_key").is_not_null() & (pl.col("titre_norm").str.len_bytes() > 0))
+        .join(old.drop("url_norm").filter(pl.col("geo_key").is_not_null()), on=["source", "titre_norm", "geo_key"])
+        .with_columns(rank=pl.lit(1), how=pl.lit("même titre et même territoire"))
+    )
     columns = ["record_key", "old_key", "aid_id", "first_seen", "representative", "origin_aid_id", "rank", "how"]
     candidates = pl.concat([by_page.select(columns), by_title.select(columns)]).sort(
         ["rank", "first_seen", "old_key", "record_key"]
@@ -130,11 +147,16 @@ def _inherited(current: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
             continue
         chosen.add(row["record_key"])
         used.add(row["old_key"])
-        rows.append({
-            "record_key": row["record_key"], "aid_id": row["aid_id"], "first_seen": row["first_seen"],
-            "representative": row["representative"], "origin_aid_id": row["origin_aid_id"],
-            "detail": f"remplace {row['old_key']} ({row['how']})",
-        })
+        rows.append(
+            {
+                "record_key": row["record_key"],
+                "aid_id": row["aid_id"],
+                "first_seen": row["first_seen"],
+                "representative": row["representative"],
+                "origin_aid_id": row["origin_aid_id"],
+                "detail": f"remplace {row['old_key']} ({row['how']})",
+            }
+        )
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -171,15 +193,23 @@ def _resolve_conflicts(conflicts: pl.DataFrame) -> tuple[dict[str, str], list[tu
     that got none is split off from the aid of its best claim.
     """
     order = conflicts.sort(
-        ["aid_first_seen", "oldest", "precedence", "held_representative", "holds_representative", "records",
-         "aid_id", "cluster_key"],
+        [
+            "aid_first_seen",
+            "oldest",
+            "precedence",
+            "held_representative",
+            "holds_representative",
+            "records",
+            "aid_id",
+            "cluster_key",
+        ],
         descending=[False, False, True, True, True, True, False, False],
     )
     assigned: dict[str, str] = {}
     taken: set[str] = set()
     first_claim_of_aid: dict[str, str] = {}
     first_claim_of_cluster: dict[str, str] = {}
-    for cluster_key, aid_id in zip(order["cluster_key"].to_list(), order["aid_id"].to_list()):
+    for cluster_key, aid_id in zip(order["cluster_key"].to_list(), order["aid_id"].to_list(), strict=False):
         first_claim_of_aid.setdefault(aid_id, cluster_key)
         first_claim_of_cluster.setdefault(cluster_key, aid_id)
         if cluster_key in assigned or aid_id in taken:
@@ -237,7 +267,7 @@ def assign_ids(conn: duckdb.DuckDBPyConnection, clusters: pl.DataFrame, now: dt.
     precedence), one row per record of this run. Runs in the caller's transaction.
     ``now`` stamps the run (default: the current UTC time).
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     current = _current(clusters)
     previous = _previous(conn)
     inherited = _inherited(current, previous)
@@ -293,29 +323,49 @@ def _collect_events(
     split_clusters: pl.DataFrame,
 ) -> pl.DataFrame:
     """The run's events, but ``disparition`` (written from id_map itself)."""
-    id_of = dict(zip(ids["cluster_key"].to_list(), ids["aid_id"].to_list()))
+    id_of = dict(zip(ids["cluster_key"].to_list(), ids["aid_id"].to_list(), strict=False))
     rows: list[dict[str, Any]] = [
-        {"kind": "fusion", "aid_id": kept, "other_aid_id": gone, "record_key": None,
-         "detail": f"{gone} absorbé par {kept}"}
+        {
+            "kind": "fusion",
+            "aid_id": kept,
+            "other_aid_id": gone,
+            "record_key": None,
+            "detail": f"{gone} absorbé par {kept}",
+        }
         for gone, kept in absorbed
     ]
     for cluster_key, parent in split:
         detail = "identifiant d'origine rendu" if cluster_key in restored else "nouvel identifiant"
-        rows.append({"kind": "scission", "aid_id": id_of[cluster_key], "other_aid_id": parent,
-                     "record_key": cluster_key, "detail": f"séparé de {parent} : {detail}"})
+        rows.append(
+            {
+                "kind": "scission",
+                "aid_id": id_of[cluster_key],
+                "other_aid_id": parent,
+                "record_key": cluster_key,
+                "detail": f"séparé de {parent} : {detail}",
+            }
+        )
     created = fresh.join(split_clusters, on="cluster_key", how="anti").join(
         current.select("cluster_key", "titre").unique("cluster_key"), on="cluster_key", how="left"
     )
     creations = created.select(
-        kind=pl.lit("création"), aid_id="aid_id", other_aid_id=pl.lit(None, pl.Utf8), record_key="cluster_key",
+        kind=pl.lit("création"),
+        aid_id="aid_id",
+        other_aid_id=pl.lit(None, pl.Utf8),
+        record_key="cluster_key",
         detail=pl.col("titre"),
     )
     returning = (
         current.select("record_key", "cluster_key")
         .join(previous.filter(~pl.col("active")).select("record_key"), on="record_key", how="semi")
         .join(ids, on="cluster_key")
-        .select(kind=pl.lit("réapparition"), aid_id="aid_id", other_aid_id=pl.lit(None, pl.Utf8),
-                record_key="record_key", detail=pl.lit(None, pl.Utf8))
+        .select(
+            kind=pl.lit("réapparition"),
+            aid_id="aid_id",
+            other_aid_id=pl.lit(None, pl.Utf8),
+            record_key="record_key",
+            detail=pl.lit(None, pl.Utf8),
+        )
     )
     reattached = (
         inherited.join(current.select("record_key", "cluster_key"), on="record_key")
@@ -345,7 +395,13 @@ def _persist(
         current.join(ids, on="cluster_key")
         .join(inherited.select("record_key", "origin_aid_id"), on="record_key", how="left")
         .select(
-            "record_key", "aid_id", "origin_aid_id", "source", "titre_norm", "url_norm", "geo_key",
+            "record_key",
+            "aid_id",
+            "origin_aid_id",
+            "source",
+            "titre_norm",
+            "url_norm",
+            "geo_key",
             representative=pl.col("record_key") == pl.col("cluster_key"),
         )
     )
@@ -361,7 +417,7 @@ def _persist(
             INSERT INTO id_events (event_at, kind, aid_id, other_aid_id, record_key, detail)
             SELECT ?, 'disparition', m.aid_id, NULL, m.record_key, NULL
             FROM id_map m
-            WHERE m.active AND m.record_key NOT IN (SELECT record_key FROM {names['rows']})
+            WHERE m.active AND m.record_key NOT IN (SELECT record_key FROM {names["rows"]})
             ORDER BY m.record_key
             """,
             [now],
@@ -376,7 +432,7 @@ def _persist(
                                 titre_norm, url_norm, geo_key, representative, active)
             SELECT record_key, aid_id::UUID, source, coalesce(origin_aid_id, aid_id)::UUID, ?, ?,
                    titre_norm, url_norm, geo_key, representative, true
-            FROM {names['rows']}
+            FROM {names["rows"]}
             ON CONFLICT (record_key) DO UPDATE SET
                 aid_id = excluded.aid_id, source = excluded.source, last_seen = excluded.last_seen,
                 titre_norm = excluded.titre_norm, url_norm = excluded.url_norm, geo_key = excluded.geo_key,
@@ -387,7 +443,7 @@ def _persist(
         conn.execute(
             f"""
             INSERT INTO id_events (event_at, kind, aid_id, other_aid_id, record_key, detail)
-            SELECT ?, kind, aid_id::UUID, other_aid_id::UUID, record_key, detail FROM {names['events']}
+            SELECT ?, kind, aid_id::UUID, other_aid_id::UUID, record_key, detail FROM {names["events"]}
             """,
             [now],
         )

@@ -12,9 +12,18 @@ import polars as pl
 
 # Recurrence as sources state it → the schema's vocabulary.
 RECURRENCES = {
-    "ponctuelle": "ponctuelle", "oneoff": "ponctuelle", "one-off": "ponctuelle", "ponctuel": "ponctuelle",
-    "récurrente": "récurrente", "recurrente": "récurrente", "recurring": "récurrente", "annuelle": "récurrente",
-    "permanente": "permanente", "ongoing": "permanente", "permanent": "permanente", "continue": "permanente",
+    "ponctuelle": "ponctuelle",
+    "oneoff": "ponctuelle",
+    "one-off": "ponctuelle",
+    "ponctuel": "ponctuelle",
+    "récurrente": "récurrente",
+    "recurrente": "récurrente",
+    "recurring": "récurrente",
+    "annuelle": "récurrente",
+    "permanente": "permanente",
+    "ongoing": "permanente",
+    "permanent": "permanente",
+    "continue": "permanente",
 }
 
 
@@ -23,8 +32,9 @@ def recurrence_expr(column: str = "recurrence") -> pl.Expr:
     return pl.col(column).str.strip_chars().str.to_lowercase().replace_strict(RECURRENCES, default=None)
 
 
-def statut_expr(today: date, ouverture: str = "date_ouverture", cloture: str = "date_cloture",
-                recurrence: str = "recurrence") -> pl.Expr:
+def statut_expr(
+    today: date, ouverture: str = "date_ouverture", cloture: str = "date_cloture", recurrence: str = "recurrence"
+) -> pl.Expr:
     """clôturée if the closing date has passed, à venir if the opening date is ahead,
     permanente if the source says so, ouverte otherwise."""
     return (

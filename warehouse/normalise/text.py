@@ -75,8 +75,9 @@ def html_to_text(expr: pl.Expr) -> pl.Expr:
     on the rows that need them: markup on the values that hold a tag, entity decoding on
     those that hold a '&'; the others go through the whitespace tidying alone.
     """
-    return expr.cast(pl.String, strict=False).map_batches(_html_to_text_batch, return_dtype=pl.String,
-                                                          is_elementwise=True)
+    return expr.cast(pl.String, strict=False).map_batches(
+        _html_to_text_batch, return_dtype=pl.String, is_elementwise=True
+    )
 
 
 def _markup(text: pl.Expr) -> pl.Expr:
@@ -109,10 +110,9 @@ def _markup(text: pl.Expr) -> pl.Expr:
 
 def _decode(text: pl.Expr) -> pl.Expr:
     """Entities → characters from the fixed table (the rare others: ``_unescape_rare``)."""
-    return (
-        text.str.replace_all(r"(?i)&amp;(#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);", "&${1};")  # double-encoded
-        .str.replace_many(_entity_table())
-    )
+    return text.str.replace_all(r"(?i)&amp;(#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);", "&${1};").str.replace_many(
+        _entity_table()
+    )  # double-encoded
 
 
 def _tidy(text: pl.Expr) -> pl.Expr:
@@ -179,7 +179,8 @@ def repair_url(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     # in a when/then chain would be evaluated twice, over every row.
     field = pl.field
     fixed = (
-        field("stated").str.strip_chars("<>\"' \t\n")
+        field("stated")
+        .str.strip_chars("<>\"' \t\n")
         .str.replace(r"(?i)^h\s*t\s*t\s*p\s*(s?)\s*(?::(?:\s*[/\\]){0,2}|(?:\s*[/\\]){1,2})\s*", "http${1}://")
         .str.replace(r"^httpS://", "https://")
         .str.replace(r"^//+", "https://")
@@ -190,7 +191,10 @@ def repair_url(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         .struct.with_fields(fixed.alias("fixed"))
         .struct.with_fields(
             pl.when(field("fixed").str.contains(_DOMAIN_WITHOUT_SCHEME))
-            .then(pl.format("https://{}", field("fixed"))).otherwise(field("fixed")).alias("fixed"))
+            .then(pl.format("https://{}", field("fixed")))
+            .otherwise(field("fixed"))
+            .alias("fixed")
+        )
         .struct.with_fields(
             field("fixed").str.extract(r"^https?://([^/?#]*)", 1).alias("host"),
             field("fixed").str.contains(r"^https?://").alias("web"),
@@ -199,20 +203,27 @@ def repair_url(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     )
     fixed, host, web, excerpt = field("fixed"), field("host"), field("web"), field("excerpt")
     problem = (
-        pl.when(field("stated").is_null()).then(pl.lit(None, dtype=pl.String))
+        pl.when(field("stated").is_null())
+        .then(pl.lit(None, dtype=pl.String))
         .when(fixed.str.contains(r"(?i)^\s*javascript\s*:"))
         .then(pl.format("URL non web (javascript) : {}", excerpt))
         .when(~web & fixed.str.contains(r"^[A-Za-z][A-Za-z0-9+.-]*:"))
         .then(pl.format("URL non web (schéma {}) : {}", fixed.str.extract(r"^([A-Za-z][A-Za-z0-9+.-]*):", 1), excerpt))
-        .when(~web).then(pl.format("URL illisible : {}", excerpt))
-        .when(host.str.strip_chars() == "").then(pl.format("URL sans hôte : {}", excerpt))
-        .when(host.str.contains(r"\s")).then(pl.format("URL avec un espace dans le nom d'hôte : {}", excerpt))
-        .when(~host.str.contains(_HOST)).then(pl.format("nom d'hôte invalide dans l'URL : {}", excerpt))
+        .when(~web)
+        .then(pl.format("URL illisible : {}", excerpt))
+        .when(host.str.strip_chars() == "")
+        .then(pl.format("URL sans hôte : {}", excerpt))
+        .when(host.str.contains(r"\s"))
+        .then(pl.format("URL avec un espace dans le nom d'hôte : {}", excerpt))
+        .when(~host.str.contains(_HOST))
+        .then(pl.format("nom d'hôte invalide dans l'URL : {}", excerpt))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
     parts = parts.struct.with_fields(problem.alias("problem")).struct.with_fields(
         pl.when(field("problem").is_null() & field("stated").is_not_null())
-        .then(fixed.str.replace_all(r"\s", "%20")).alias("url"))
+        .then(fixed.str.replace_all(r"\s", "%20"))
+        .alias("url")
+    )
     url, problem = parts.struct.field("url"), parts.struct.field("problem")
     # The names the when/then chains gave: the stated column's for the URL, "literal" for the reason.
     name = expr.meta.output_name(raise_if_undetermined=False)

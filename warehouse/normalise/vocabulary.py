@@ -23,7 +23,7 @@ Everything is set-based: explode, join on the normalised key, group back.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import polars as pl
@@ -76,7 +76,7 @@ def _spec(field: str) -> tuple[str, str]:
         raise ValueError(f"champ sans vocabulaire : {field!r} (attendu : {', '.join(FIELDS)})") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(field: str) -> pl.DataFrame:
     target, filename = _spec(field)
     path = VOCAB_DIR / filename
@@ -92,9 +92,7 @@ def _load(field: str) -> pl.DataFrame:
     allowed = allowed_values(field)
     unknown = table.filter(pl.col("valeur_cible").is_not_null() & ~pl.col("valeur_cible").is_in(allowed))
     if unknown.height:
-        raise ValueError(
-            f"{path.name} : valeurs hors du vocabulaire {target} : {sorted(set(unknown['valeur_cible']))}"
-        )
+        raise ValueError(f"{path.name} : valeurs hors du vocabulaire {target} : {sorted(set(unknown['valeur_cible']))}")
     return table.with_columns(normalise_key(pl.col("valeur_source")).alias("cle")).unique(
         ["source", "cle", "valeur_cible"], maintain_order=True
     )
@@ -134,8 +132,12 @@ def map_vocabulary(frame: pl.DataFrame, field: str) -> tuple[pl.DataFrame, pl.Da
         .explode("candidat", "rang")
     )
     candidates = pl.concat(
-        [values.select("_valeur_id", "source", pl.col("valeur").alias("candidat"), pl.lit(0, pl.Int64).alias("rang")),
-         parts.with_columns(pl.col("rang").cast(pl.Int64))],
+        [
+            values.select(
+                "_valeur_id", "source", pl.col("valeur").alias("candidat"), pl.lit(0, pl.Int64).alias("rang")
+            ),
+            parts.with_columns(pl.col("rang").cast(pl.Int64)),
+        ],
         how="vertical",
     ).with_columns(normalise_key(pl.col("candidat")).alias("cle"))
 
@@ -145,8 +147,13 @@ def map_vocabulary(frame: pl.DataFrame, field: str) -> tuple[pl.DataFrame, pl.Da
     generic = candidates.join(
         vocabulary.filter(pl.col("source") == ANY_SOURCE).drop("source"), on="cle", how="inner"
     ).with_columns((pl.col("rang") * 2 + 1).alias("priorite"))
-    matches = pl.concat([own.select("_valeur_id", "valeur_cible", "priorite"),
-                         generic.select("_valeur_id", "valeur_cible", "priorite")], how="vertical")
+    matches = pl.concat(
+        [
+            own.select("_valeur_id", "valeur_cible", "priorite"),
+            generic.select("_valeur_id", "valeur_cible", "priorite"),
+        ],
+        how="vertical",
+    )
     best = matches.filter(pl.col("priorite") == pl.col("priorite").min().over("_valeur_id"))
 
     targets = (

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import polars as pl
@@ -37,8 +37,18 @@ import pyarrow.parquet as pq
 from warehouse.normalise.geography import GeoResolver
 
 OPEN_STATUSES = ("ouverte", "permanente")
-SUMMARY_COLUMNS = ("id", "titre", "echelle", "statut", "porteurs", "date_ouverture", "date_cloture",
-                   "url_source", "eligibilite_geographique", "sources")
+SUMMARY_COLUMNS = (
+    "id",
+    "titre",
+    "echelle",
+    "statut",
+    "porteurs",
+    "date_ouverture",
+    "date_cloture",
+    "url_source",
+    "eligibilite_geographique",
+    "sources",
+)
 # Summaries kept built, at most (about 1 kB each); beyond, the cache starts over.
 SUMMARY_CACHE_MAX = 300_000
 _HASH_SEED = 20261129
@@ -143,8 +153,7 @@ class CatalogueIndex:
         """Summary dicts of these positions (fresh copies of cached ones), sorted by (échelle, titre)."""
         if not positions.len():
             return []
-        ordered = (pl.DataFrame({"r": self._rank.gather(positions), "p": positions})
-                   .sort("r").get_column("p").to_list())
+        ordered = pl.DataFrame({"r": self._rank.gather(positions), "p": positions}).sort("r").get_column("p").to_list()
         cache = self._cache
         got: dict[int, dict] = {}
         missing: list[int] = []
@@ -157,7 +166,7 @@ class CatalogueIndex:
                 else:
                     got[p] = summary
         if missing:
-            fetched = dict(zip(missing, self._summary[pl.Series(missing, dtype=pl.UInt32)].to_dicts()))
+            fetched = dict(zip(missing, self._summary[pl.Series(missing, dtype=pl.UInt32)].to_dicts(), strict=False))
             got.update(fetched)
             with self._lock:
                 if len(cache) + len(fetched) > SUMMARY_CACHE_MAX:
@@ -184,14 +193,19 @@ def _read_sorted_pairs(path: Path, ids: pl.Series) -> tuple[list[str], list[int]
             if not batch.num_rows:
                 continue
             commune, aid = batch.column(0), batch.column(1)
-            if not (pa.types.is_dictionary(commune.type) and pa.types.is_dictionary(aid.type)) \
-                    or commune.null_count or aid.null_count:
+            if (
+                not (pa.types.is_dictionary(commune.type) and pa.types.is_dictionary(aid.type))
+                or commune.null_count
+                or aid.null_count
+            ):
                 raise _NotCompact
             position = pl.Series(pc.take(locate(pl.Series(aid.dictionary).cast(pl.String)).to_arrow(), aid.indices))
             names = commune.dictionary.to_pylist()
             runs = pl.Series(commune.indices).rle().struct.unnest()
             start = 0
-            for value, length in zip(runs.get_column("value").to_list(), runs.get_column("len").to_list()):
+            for value, length in zip(
+                runs.get_column("value").to_list(), runs.get_column("len").to_list(), strict=False
+            ):
                 name = names[value]
                 if communes and name == communes[-1] and start == 0:  # the commune goes on from the last chunk
                     if position[0] < last_position:
@@ -237,7 +251,8 @@ def _locator(ids: pl.Series):
             raise _NotCompact
         if by_hash:
             at = hashed.get_column("p").gather(
-                hashed.get_column("h").search_sorted(values.hash(_HASH_SEED)).clip(0, size - 1))
+                hashed.get_column("h").search_sorted(values.hash(_HASH_SEED)).clip(0, size - 1)
+            )
         else:
             at = ids.search_sorted(values).clip(0, size - 1).cast(pl.UInt32)
         if values.null_count() or not ids.gather(at).eq_missing(values).all():
@@ -259,8 +274,11 @@ def _read_any_pairs(path: Path, ids: pl.Series) -> tuple[pl.Series, list[str], l
         .select("c", "p")
         .sort("c", "p")
     )
-    offsets = numbered.get_column("c").search_sorted(
-        pl.Series(range(communes.len() + 1), dtype=pl.UInt32), side="left").to_list()
+    offsets = (
+        numbered.get_column("c")
+        .search_sorted(pl.Series(range(communes.len() + 1), dtype=pl.UInt32), side="left")
+        .to_list()
+    )
     return universe, communes.to_list(), offsets, numbered.get_column("p").cast(pl.UInt32)
 
 
@@ -275,8 +293,9 @@ def _code_resolver(conn: duckdb.DuckDBPyConnection, code: str) -> GeoResolver:
     communes = conn.execute(_COMMUNE_ROWS, [code]).fetchall()
     # A current commune stands for itself: its attached rows could not change the answer.
     attached = [] if communes else conn.execute(_ATTACHED_ROWS, [code]).fetchall()
-    return GeoResolver(communes, attached, codes_postaux=[], epci=[], epci_membres=[], departements=[],
-                       regions=[], pays=[], aliases=[])
+    return GeoResolver(
+        communes, attached, codes_postaux=[], epci=[], epci_membres=[], departements=[], regions=[], pays=[], aliases=[]
+    )
 
 
 class _ConnectionState:
@@ -287,7 +306,7 @@ class _ConnectionState:
         self.resolver: GeoResolver | None = None
 
 
-_STATES: "weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, _ConnectionState]" = weakref.WeakKeyDictionary()
+_STATES: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, _ConnectionState] = weakref.WeakKeyDictionary()
 _STATES_LOCK = threading.Lock()
 
 
@@ -307,7 +326,8 @@ def _resolver_for(conn: duckdb.DuckDBPyConnection) -> GeoResolver | None:
     if state.calls < 2:
         return None
     rows = conn.execute(
-        "SELECT bool_and(readonly) FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+        "SELECT bool_and(readonly) FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
     if not (rows and rows[0][0]):
         state.calls = -1  # writable: the referential may change under it, always ask
         return None
@@ -322,8 +342,9 @@ def _normalised(code: str) -> str:
     return code
 
 
-def current_commune(code: str, conn: duckdb.DuckDBPyConnection | None,
-                    resolver: GeoResolver | None = None) -> str | None:
+def current_commune(
+    code: str, conn: duckdb.DuckDBPyConnection | None, resolver: GeoResolver | None = None
+) -> str | None:
     """The current commune a code stands for, through the referential; None if unknown.
 
     ``resolver``: one the caller already holds for this referential (the web application's),
@@ -335,8 +356,9 @@ def current_commune(code: str, conn: duckdb.DuckDBPyConnection | None,
     return code if resolver is None else resolver.current_commune(code)
 
 
-def lookup(index: CatalogueIndex, code: str, conn: duckdb.DuckDBPyConnection | None,
-           include_closed: bool = False) -> LookupAnswer:
+def lookup(
+    index: CatalogueIndex, code: str, conn: duckdb.DuckDBPyConnection | None, include_closed: bool = False
+) -> LookupAnswer:
     commune = current_commune(code, conn)
     # Without the referential, only the communes the release names are known.
     if commune is None or (conn is None and not index.knows(commune)):

@@ -35,10 +35,15 @@ def _utc_datetime(column: str) -> pl.Expr:
 
 
 def _porteurs() -> pl.Expr:
-    porteurs = pl.col("porteurs").list.eval(
-        pl.struct(pl.element().alias("nom"), pl.lit(None, pl.Utf8).alias("siren"),
-                  pl.lit(["porteur"]).alias("roles")).struct.json_encode()
-    ).list.join(", ")
+    porteurs = (
+        pl.col("porteurs")
+        .list.eval(
+            pl.struct(
+                pl.element().alias("nom"), pl.lit(None, pl.Utf8).alias("siren"), pl.lit(["porteur"]).alias("roles")
+            ).struct.json_encode()
+        )
+        .list.join(", ")
+    )
     return (pl.lit("[") + porteurs + pl.lit("]")).alias("porteurs")
 
 

@@ -53,9 +53,9 @@ import frictionless
 import polars as pl
 
 from schemas import OFFICIAL_FIELDS, field_names
-from warehouse.publication import release_files as rf
-from warehouse.normalise.geography import GeoResolver
 from warehouse.locks import LockTimeout, exclusive_lock
+from warehouse.normalise.geography import GeoResolver
+from warehouse.publication import release_files as rf
 from warehouse.settings import WarehousePaths
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -90,6 +90,7 @@ class ReleaseResult:
 
 
 # --------------------------------------------------------------------------- releases on disk
+
 
 def version_key(version: str) -> tuple[str, int]:
     match = _VERSION.match(version)
@@ -133,8 +134,9 @@ def _publication_lock(exports: Path, timeout_s: float = 600.0) -> Iterator[None]
         with exclusive_lock(exports / _LOCK_NAME, timeout_s):
             yield
     except LockTimeout:
-        raise ReleaseError(f"Une autre publication est en cours dans {exports} ; "
-                           f"abandon après {timeout_s:.0f} s d'attente.") from None
+        raise ReleaseError(
+            f"Une autre publication est en cours dans {exports} ; abandon après {timeout_s:.0f} s d'attente."
+        ) from None
 
 
 def _remove_leftovers(exports: Path) -> None:
@@ -147,6 +149,7 @@ def _remove_leftovers(exports: Path) -> None:
 
 
 # --------------------------------------------------------------------------- publish
+
 
 def publish_release(
     conn: duckdb.DuckDBPyConnection,
@@ -188,8 +191,9 @@ def publish_release(
         step = _Step()
         try:
             building.mkdir()
-            result = _write_files(conn, building, version, now, text, typed, previous, previous_version,
-                                  resolver, sources, step)
+            result = _write_files(
+                conn, building, version, now, text, typed, previous, previous_version, resolver, sources, step
+            )
             step.current = "validation"
             validate_release(conn, building, text, typed, result)
             step.current = f"renommage en {target}"
@@ -210,22 +214,33 @@ def publish_release(
         return result
 
 
-def _guard_collapse(conn: duckdb.DuckDBPyConnection, count: int, previous_version: str | None,
-                    previous: pl.DataFrame | None, max_drop: float) -> None:
+def _guard_collapse(
+    conn: duckdb.DuckDBPyConnection,
+    count: int,
+    previous_version: str | None,
+    previous: pl.DataFrame | None,
+    max_drop: float,
+) -> None:
     """Refuse an empty catalogue; hold back one that lost more than ``max_drop`` of its aids."""
     if count == 0:
-        raise ReleaseError("Publication refusée : le catalogue ne contient aucune aide publiable "
-                           "(référentiel ou sources absents ?) ; la publication précédente reste en ligne.")
+        raise ReleaseError(
+            "Publication refusée : le catalogue ne contient aucune aide publiable "
+            "(référentiel ou sources absents ?) ; la publication précédente reste en ligne."
+        )
     if previous is None or previous_version is None or count >= previous.height * (1 - max_drop):
         return
-    rows = conn.execute("SELECT acknowledged_at IS NOT NULL FROM publication_holds "
-                        "WHERE previous_version = ? AND new_aides = ?", [previous_version, count]).fetchall()
+    rows = conn.execute(
+        "SELECT acknowledged_at IS NOT NULL FROM publication_holds WHERE previous_version = ? AND new_aides = ?",
+        [previous_version, count],
+    ).fetchall()
     row = rows[0] if rows else None
     if row and row[0]:
         return
     if row is None:
-        conn.execute("INSERT INTO publication_holds VALUES (?, ?, ?, now(), NULL, NULL)",
-                     [previous_version, previous.height, count]).fetchall()
+        conn.execute(
+            "INSERT INTO publication_holds VALUES (?, ?, ?, now(), NULL, NULL)",
+            [previous_version, previous.height, count],
+        ).fetchall()
     raise PublicationHeld(
         f"Publication retenue : {count} aides publiables au lieu de {previous.height} dans {previous_version} "
         f"(baisse de plus de {max_drop:.0%}) ; la publication {previous_version} reste en ligne. "
@@ -235,9 +250,13 @@ def _guard_collapse(conn: duckdb.DuckDBPyConnection, count: int, previous_versio
 
 def acknowledge_publication_hold(conn: duckdb.DuckDBPyConnection, who: str) -> int:
     """Accept the held releases; the next publication goes ahead. Returns how many."""
-    return len(conn.execute(
-        "UPDATE publication_holds SET acknowledged_at = now(), acknowledged_by = ? "
-        "WHERE acknowledged_at IS NULL RETURNING previous_version", [who]).fetchall())
+    return len(
+        conn.execute(
+            "UPDATE publication_holds SET acknowledged_at = now(), acknowledged_by = ? "
+            "WHERE acknowledged_at IS NULL RETURNING previous_version",
+            [who],
+        ).fetchall()
+    )
 
 
 def _read_previous(exports: Path, version: str | None) -> pl.DataFrame | None:
@@ -307,10 +326,21 @@ def _write_files(
     published_at = now.astimezone(PARIS).strftime("%Y-%m-%d à %H:%M")
     previous_label = previous_version
     if previous_version and previous is None:
-        previous_label = (f"{previous_version} (son {rf.AIDES_PARQUET} est illisible : "
-                          "les changements sont comptés comme si elle était vide)")
-    notes = rf.changelog(version, published_at, previous_label, counts, changes,
-                         rf.titles_frame(text, previous), excluded, per_source, rf.source_titles(sources))
+        previous_label = (
+            f"{previous_version} (son {rf.AIDES_PARQUET} est illisible : "
+            "les changements sont comptés comme si elle était vide)"
+        )
+    notes = rf.changelog(
+        version,
+        published_at,
+        previous_label,
+        counts,
+        changes,
+        rf.titles_frame(text, previous),
+        excluded,
+        per_source,
+        rf.source_titles(sources),
+    )
     (folder / rf.CHANGELOG_MD).write_text(notes, encoding="utf-8")
     step.current = f"écriture de {rf.README_MD}"
     (folder / rf.README_MD).write_text(rf.readme(version), encoding="utf-8")
@@ -318,14 +348,33 @@ def _write_files(
     step.current = f"écriture de {rf.DATAPACKAGE_JSON}"
     resources = [
         rf.csv_resource(folder, "aides", rf.AIDES_CSV, "Aides à la transition écologique (CSV)", schema, text.height),
-        rf.csv_resource(folder, "dispositif-aide", rf.DISPOSITIF_CSV,
-                        "Aides au schéma dispositif-aide v0.2.0 d'Etalab", official_schema, kept.height),
-        rf.parquet_resource(folder, "aides-communes", rf.COMMUNES_PARQUET, "Aides par commune",
-                            rf.communes_schema(), pairs),
-        rf.parquet_resource(folder, "aides-parquet", rf.AIDES_PARQUET, "Aides à la transition écologique (Parquet)",
-                            schema, typed.height),
-        rf.csv_resource(folder, "changements", rf.CHANGES_CSV, "Changements depuis la publication précédente",
-                        rf.changes_schema(), changes.height),
+        rf.csv_resource(
+            folder,
+            "dispositif-aide",
+            rf.DISPOSITIF_CSV,
+            "Aides au schéma dispositif-aide v0.2.0 d'Etalab",
+            official_schema,
+            kept.height,
+        ),
+        rf.parquet_resource(
+            folder, "aides-communes", rf.COMMUNES_PARQUET, "Aides par commune", rf.communes_schema(), pairs
+        ),
+        rf.parquet_resource(
+            folder,
+            "aides-parquet",
+            rf.AIDES_PARQUET,
+            "Aides à la transition écologique (Parquet)",
+            schema,
+            typed.height,
+        ),
+        rf.csv_resource(
+            folder,
+            "changements",
+            rf.CHANGES_CSV,
+            "Changements depuis la publication précédente",
+            rf.changes_schema(),
+            changes.height,
+        ),
     ]
     created = now.astimezone(PARIS).isoformat(timespec="seconds")
     package = rf.datapackage(version, created, rf.package_sources(sources, per_source), resources)
@@ -342,6 +391,7 @@ def _write_files(
 
 
 # --------------------------------------------------------------------------- validation
+
 
 def validate_release(
     conn: duckdb.DuckDBPyConnection, folder: Path, text: pl.DataFrame, typed: pl.DataFrame, result: ReleaseResult
@@ -430,5 +480,7 @@ def _check_communes(conn: duckdb.DuckDBPyConnection, folder: Path, text: pl.Data
     if total != rows:
         raise ReleaseError(f"{rf.COMMUNES_PARQUET} : {total} lignes relues au lieu de {rows}")
     if unknown_aids or unknown_communes:
-        raise ReleaseError(f"{rf.COMMUNES_PARQUET} : {unknown_aids} ligne(s) d'aide non publiée, "
-                           f"{unknown_communes} ligne(s) de commune inconnue du référentiel")
+        raise ReleaseError(
+            f"{rf.COMMUNES_PARQUET} : {unknown_aids} ligne(s) d'aide non publiée, "
+            f"{unknown_communes} ligne(s) de commune inconnue du référentiel"
+        )

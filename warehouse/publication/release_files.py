@@ -80,8 +80,11 @@ ADDED, MODIFIED, REMOVED = "ajoutée", "modifiée", "supprimée"
 CHANGE_KINDS: tuple[str, ...] = (ADDED, MODIFIED, REMOVED)
 
 PARQUET_MEDIATYPE = "application/vnd.apache.parquet"
-LICENSE = {"name": "etalab-2.0", "title": "Etalab Licence Ouverte 2.0",
-           "path": "https://spdx.org/licenses/etalab-2.0.html"}
+LICENSE = {
+    "name": "etalab-2.0",
+    "title": "Etalab Licence Ouverte 2.0",
+    "path": "https://spdx.org/licenses/etalab-2.0.html",
+}
 
 # The official schema, named by its public address (never read at run time).
 OFFICIAL_SCHEMA_NAME = "dispositif-aide"
@@ -101,6 +104,7 @@ COMMUNES_COLUMNS: tuple[str, ...] = ("commune", "aid_id", "statut")
 
 
 # --------------------------------------------------------------------------- schemas
+
 
 def aides_schema() -> dict[str, Any]:
     """Our Table Schema as embedded in the package: its Table Schema properties only."""
@@ -137,15 +141,28 @@ def official_schema() -> dict[str, Any]:
 def communes_schema() -> dict[str, Any]:
     return {
         "fields": [
-            {"name": "commune", "title": "Commune", "type": "string",
-             "description": "Code INSEE d'une commune actuelle du Code officiel géographique.",
-             "constraints": {"required": True}},
-            {"name": "aid_id", "title": "Identifiant de l'aide", "type": "string", "format": "uuid",
-             "description": "Identifiant (champ id de aides.csv) d'une aide publiée dont la couverture "
-                            "géographique contient la commune, exclusions déduites.",
-             "constraints": {"required": True}},
-            {"name": "statut", "title": "Statut", "type": "string",
-             "description": "Statut de l'aide (champ statut de aides.csv), pour filtrer sans jointure."},
+            {
+                "name": "commune",
+                "title": "Commune",
+                "type": "string",
+                "description": "Code INSEE d'une commune actuelle du Code officiel géographique.",
+                "constraints": {"required": True},
+            },
+            {
+                "name": "aid_id",
+                "title": "Identifiant de l'aide",
+                "type": "string",
+                "format": "uuid",
+                "description": "Identifiant (champ id de aides.csv) d'une aide publiée dont la couverture "
+                "géographique contient la commune, exclusions déduites.",
+                "constraints": {"required": True},
+            },
+            {
+                "name": "statut",
+                "title": "Statut",
+                "type": "string",
+                "description": "Statut de l'aide (champ statut de aides.csv), pour filtrer sans jointure.",
+            },
         ],
         "primaryKey": ["commune", "aid_id"],
     }
@@ -156,8 +173,11 @@ def changes_schema() -> dict[str, Any]:
         "fields": [
             {"name": "id", "type": "string", "format": "uuid", "constraints": {"required": True}},
             {"name": "changement", "type": "string", "constraints": {"required": True, "enum": list(CHANGE_KINDS)}},
-            {"name": "champs", "type": "string",
-             "description": "Champs modifiés, séparés par des pipes ; vide pour une aide ajoutée ou supprimée."},
+            {
+                "name": "champs",
+                "type": "string",
+                "description": "Champs modifiés, séparés par des pipes ; vide pour une aide ajoutée ou supprimée.",
+            },
         ],
         "primaryKey": ["id"],
         "missingValues": [""],
@@ -165,6 +185,7 @@ def changes_schema() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- frames
+
 
 def catalogue_frame(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The published aids as text, ordered by id, with empty cells as nulls (as a CSV reads back)."""
@@ -242,16 +263,19 @@ def neutralise_formulas(frame: pl.DataFrame, schema: dict[str, Any] | None = Non
             at_word = text.str.slice(0, room - 1).str.replace(r"\s+\S*$", "") + pl.lit("…")
             body = pl.when(text.str.len_chars() > room).then(at_word).otherwise(text)
         exprs.append(
-            pl.when(text.str.contains(FORMULA_START_PATTERN)).then(pl.lit(NEUTRALISING_QUOTE) + body)
-            .otherwise(text).alias(name)
+            pl.when(text.str.contains(FORMULA_START_PATTERN))
+            .then(pl.lit(NEUTRALISING_QUOTE) + body)
+            .otherwise(text)
+            .alias(name)
         )
     return frame.with_columns(exprs) if exprs else frame
 
 
 def write_csv(frame: pl.DataFrame, path: Path) -> None:
     """Comma-separated, UTF-8 without BOM, ``\\n`` line ends, quotes only where needed."""
-    frame.write_csv(path, separator=",", line_terminator="\n", quote_style="necessary", include_bom=False,
-                    null_value="")
+    frame.write_csv(
+        path, separator=",", line_terminator="\n", quote_style="necessary", include_bom=False, null_value=""
+    )
 
 
 def read_csv_text(path: Path) -> pl.DataFrame:
@@ -260,6 +284,7 @@ def read_csv_text(path: Path) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------- dispositif-aide
+
 
 def dispositif_exclusions(
     conn: duckdb.DuckDBPyConnection, official: pl.DataFrame, resolver: GeoResolver, schema: dict[str, Any]
@@ -277,8 +302,10 @@ def dispositif_exclusions(
         if bad.is_empty():
             continue
         distinct = bad.get_column("code").unique().sort().to_list()  # few distinct codes
-        reasons = pl.DataFrame({"code": distinct, "raison": [_geo_reason(code, resolver) for code in distinct]},
-                               schema={"code": pl.String, "raison": pl.String})
+        reasons = pl.DataFrame(
+            {"code": distinct, "raison": [_geo_reason(code, resolver) for code in distinct]},
+            schema={"code": pl.String, "raison": pl.String},
+        )
         geo_reasons.append(
             bad.join(reasons, on="code", how="left")
             .group_by("id")
@@ -302,8 +329,11 @@ def dispositif_exclusions(
         },
         schema={"id": pl.String, "champ": pl.String, "contrainte": pl.String, "motif": pl.String},
     )
-    geo = pl.concat(geo_reasons) if geo_reasons else pl.DataFrame(
-        schema={"id": pl.String, "motif": pl.String, "champ": pl.String})
+    geo = (
+        pl.concat(geo_reasons)
+        if geo_reasons
+        else pl.DataFrame(schema={"id": pl.String, "motif": pl.String, "champ": pl.String})
+    )
     # A geography pattern violation is already told, code by code, by the geo reasons.
     checked = checked.join(geo.select("id", "champ"), on=["id", "champ"], how="anti").select("id", "motif")
     return (
@@ -367,9 +397,11 @@ def communes_pairs(conn: duckdb.DuckDBPyConnection, text: pl.DataFrame) -> pl.Da
         return codes.join(territories, on="code").select(key.alias("k")).get_column("k")
 
     excluded = keys("eligibilite_geographique_exclusions")
-    kept = pl.DataFrame({"k": keys("eligibilite_geographique").sort()}).filter(
-        pl.col("k").ne_missing(pl.col("k").shift(1)) & ~pl.col("k").is_in(excluded.implode())
-    ).get_column("k")
+    kept = (
+        pl.DataFrame({"k": keys("eligibilite_geographique").sort()})
+        .filter(pl.col("k").ne_missing(pl.col("k").shift(1)) & ~pl.col("k").is_in(excluded.implode()))
+        .get_column("k")
+    )
     c = (kept // (1 << shift)).cast(pl.UInt32)
     a = (kept % (1 << shift)).cast(pl.UInt32)
     return pl.DataFrame(
@@ -391,6 +423,7 @@ def write_communes_parquet(conn: duckdb.DuckDBPyConnection, text: pl.DataFrame, 
 
 # --------------------------------------------------------------------------- changes
 
+
 def same_content(previous: pl.DataFrame, current: pl.DataFrame) -> bool:
     """Whether two aides.parquet frames hold the same rows (order ignored), columns and types."""
     if previous.schema != current.schema or previous.height != current.height:
@@ -409,9 +442,12 @@ def compute_changes(previous: pl.DataFrame | None, current: pl.DataFrame) -> pl.
     changed = [pl.when(pl.col(c).ne_missing(pl.col(f"{c}_avant"))).then(pl.lit(c)) for c in fields]
     out = joined.select(
         pl.coalesce("id", "id_avant").alias("id"),
-        pl.when(pl.col("id_avant").is_null()).then(pl.lit(ADDED))
-        .when(pl.col("id").is_null()).then(pl.lit(REMOVED))
-        .otherwise(pl.lit(MODIFIED)).alias("changement"),
+        pl.when(pl.col("id_avant").is_null())
+        .then(pl.lit(ADDED))
+        .when(pl.col("id").is_null())
+        .then(pl.lit(REMOVED))
+        .otherwise(pl.lit(MODIFIED))
+        .alias("changement"),
         pl.concat_list(changed).list.drop_nulls().list.join(MULTI_VALUE_SEPARATOR).alias("champs"),
     )
     out = out.filter((pl.col("changement") != MODIFIED) | (pl.col("champs") != "")).with_columns(
@@ -438,6 +474,7 @@ def change_counts(changes: pl.DataFrame) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------- sources
+
 
 def source_counts(text: pl.DataFrame) -> pl.DataFrame:
     """(source, aides): how many published aids each source contributes to."""
@@ -470,6 +507,7 @@ def package_sources(sources: list[dict] | None, counts: pl.DataFrame) -> list[di
 
 
 # --------------------------------------------------------------------------- datapackage
+
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -528,8 +566,8 @@ def datapackage(
         "name": "catalogue-aides-transition-ecologique",
         "title": "Catalogue national des aides à la transition écologique",
         "description": "Les aides à la transition écologique de tous leurs éditeurs, normalisées au schéma "
-                       "aides-transition-ecologique (compatible dispositif-aide v0.2.0 d'Etalab). "
-                       "Voir README.md et CHANGELOG.md.",
+        "aides-transition-ecologique (compatible dispositif-aide v0.2.0 d'Etalab). "
+        "Voir README.md et CHANGELOG.md.",
         "version": version,
         "created": created,
         "licenses": [LICENSE],
@@ -544,6 +582,7 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- notes
+
 
 def _md(text: Any) -> str:
     """A value safe inside a Markdown table cell."""
@@ -573,14 +612,19 @@ def changelog(
     tally = change_counts(changes)
     lines = [f"# Publication {version}", ""]
     lines.append(f"Publiée le {published_at} (heure de Paris).")
-    lines.append(f"Publication précédente : {previous_version}." if previous_version
-                 else "Première publication : toutes les aides sont ajoutées.")
+    lines.append(
+        f"Publication précédente : {previous_version}."
+        if previous_version
+        else "Première publication : toutes les aides sont ajoutées."
+    )
     lines += ["", "## En chiffres", "", "| fichier | lignes |", "| --- | ---: |"]
     for name, value in counts.items():
         lines.append(f"| {_md(name)} | {value} |")
     lines += ["", "## Changements", ""]
-    lines.append(f"{tally[ADDED]} aide(s) ajoutée(s), {tally[MODIFIED]} modifiée(s), {tally[REMOVED]} supprimée(s)"
-                 f" (détail ligne par ligne : `{CHANGES_CSV}`).")
+    lines.append(
+        f"{tally[ADDED]} aide(s) ajoutée(s), {tally[MODIFIED]} modifiée(s), {tally[REMOVED]} supprimée(s)"
+        f" (détail ligne par ligne : `{CHANGES_CSV}`)."
+    )
     detailed = changes.join(titles, on="id", how="left")
     for kind, heading in ((ADDED, "Ajoutées"), (MODIFIED, "Modifiées"), (REMOVED, "Supprimées")):
         part = detailed.filter(pl.col("changement") == kind)
@@ -596,8 +640,10 @@ def changelog(
     if excluded.is_empty():
         lines.append("Aucune : toutes les aides publiées respectent le schéma dispositif-aide v0.2.0.")
     else:
-        lines.append(f"{excluded.height} aide(s) ne respectent pas le schéma officiel dispositif-aide v0.2.0 ; "
-                     f"elles restent entières dans `{AIDES_CSV}`.")
+        lines.append(
+            f"{excluded.height} aide(s) ne respectent pas le schéma officiel dispositif-aide v0.2.0 ; "
+            f"elles restent entières dans `{AIDES_CSV}`."
+        )
         lines += ["", "| id | titre | motif |", "| --- | --- | --- |"]
         for row in excluded.join(titles, on="id", how="left").iter_rows(named=True):
             lines.append(f"| `{row['id']}` | {_md(row['titre'])} | {_md(row['motif'])} |")
@@ -653,8 +699,11 @@ def titles_frame(current: pl.DataFrame, previous: pl.DataFrame | None) -> pl.Dat
     """(id, titre) of the current aids and of the previous ones no longer there."""
     frames: list[pl.DataFrame] = [current.select("id", "titre")]
     if previous is not None and {"id", "titre"} <= set(previous.columns):
-        frames.append(previous.select(pl.col("id").cast(pl.String), pl.col("titre").cast(pl.String))
-                      .join(current.select("id"), on="id", how="anti"))
+        frames.append(
+            previous.select(pl.col("id").cast(pl.String), pl.col("titre").cast(pl.String)).join(
+                current.select("id"), on="id", how="anti"
+            )
+        )
     return pl.concat(frames)
 
 
@@ -666,4 +715,3 @@ def source_titles(sources: Iterable[dict] | None) -> dict[str, str]:
         if name and title:
             out[str(name)] = str(title)
     return out
-

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import duckdb
@@ -177,7 +177,7 @@ def check_links(
     """Check the open aids' links and append the results to ``liens`` (one connection
     held throughout: callers that must not hold the writer lock during the network part
     use :func:`urls_to_check`, :func:`check_urls` and :func:`record_checks`)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     checks = check_urls(urls_to_check(conn, limit), transport, policy, sleep, clock)
     return record_checks(conn, checks, now)
 

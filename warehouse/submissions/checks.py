@@ -73,7 +73,6 @@ import codecs
 import copy
 import csv
 import hashlib
-import io
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -89,7 +88,13 @@ from schemas import GEO_CODE_PATTERN, field_names, load_schema, published_field
 from schemas.formulas import FORMULA_START_PATTERN, NEUTRALISED_PATTERN
 from schemas.validate import _DATETIME, validate_relation
 from sources.text_files import (
-    decode, has_utf16_bom, looks_binary, physical_lines, sniff_delimiter, strict_utf8, strip_bom,
+    decode,
+    has_utf16_bom,
+    looks_binary,
+    physical_lines,
+    sniff_delimiter,
+    strict_utf8,
+    strip_bom,
 )
 from warehouse.normalise.geography import RESOLVED, GeoResolver
 
@@ -112,9 +117,11 @@ _TERRITORY_ID = re.compile(r"\d{9}|(COM|EPCI|DEP|REG)-[0-9AB]{2,9}")
 _VALUE_MAX = 200
 _RESOLVE_MAX = 300  # distinct malformed geography tokens looked up for a suggestion, at most
 _DELIMITER_NAMES = {";": "point-virgule « ; »", "\t": "tabulation", ",": "virgule « , »"}
-_SAVE_AS_CSV = ("dans Excel, « Fichier > Enregistrer sous > CSV UTF-8 (délimité par des virgules) » ; "
-                "dans LibreOffice, « Enregistrer sous > Texte CSV », jeu de caractères « Unicode (UTF-8) », "
-                "séparateur de champ « , »")
+_SAVE_AS_CSV = (
+    "dans Excel, « Fichier > Enregistrer sous > CSV UTF-8 (délimité par des virgules) » ; "
+    "dans LibreOffice, « Enregistrer sous > Texte CSV », jeu de caractères « Unicode (UTF-8) », "
+    "séparateur de champ « , »"
+)
 
 
 @dataclass(frozen=True)
@@ -137,8 +144,14 @@ class Problem:
     nature: str = "schema"
 
     def as_json(self) -> dict[str, Any]:
-        return {"ligne": self.ligne, "colonne": self.colonne, "valeur": self.valeur,
-                "message": self.message, "gravite": self.gravite, "nature": self.nature}
+        return {
+            "ligne": self.ligne,
+            "colonne": self.colonne,
+            "valeur": self.valeur,
+            "message": self.message,
+            "gravite": self.gravite,
+            "nature": self.nature,
+        }
 
 
 @dataclass(frozen=True)
@@ -193,8 +206,10 @@ def territory_code(resolver: GeoResolver, territory: str) -> str | None:
         return None
     if text.isdigit():  # a SIREN: the EPCI's, or a commune's (ref_communes.siren)
         resolution = resolver.resolve(text)
-        if resolution.status == RESOLVED and len(resolution.codes) == 1 and resolution.codes[0].split("-")[0] in (
-            "COM", "EPCI"
+        if (
+            resolution.status == RESOLVED
+            and len(resolution.codes) == 1
+            and resolution.codes[0].split("-")[0] in ("COM", "EPCI")
         ):
             return resolution.codes[0]
         return None
@@ -210,8 +225,15 @@ class _Problems:
     def __init__(self) -> None:
         self.items: list[Problem] = []
 
-    def add(self, ligne: int | None, colonne: str | None, valeur: Any, message: str,
-            gravite: str = ERREUR, nature: str = "schema") -> None:
+    def add(
+        self,
+        ligne: int | None,
+        colonne: str | None,
+        valeur: Any,
+        message: str,
+        gravite: str = ERREUR,
+        nature: str = "schema",
+    ) -> None:
         text = None if valeur is None else str(valeur)
         if text is not None and len(text) > _VALUE_MAX:
             text = text[: _VALUE_MAX - 1] + "…"
@@ -224,14 +246,23 @@ class _Problems:
             left = len(unique) - MAX_PROBLEMS
             kept = unique[:MAX_PROBLEMS]
             gravite = ERREUR if any(p.gravite == ERREUR for p in unique[MAX_PROBLEMS:]) else AVERTISSEMENT
-            kept.append(Problem(None, None, None, f"… et {left} autres problèmes non listés : corrigez ceux-ci "
-                                                  "puis validez de nouveau le fichier", gravite, "limite"))
+            kept.append(
+                Problem(
+                    None,
+                    None,
+                    None,
+                    f"… et {left} autres problèmes non listés : corrigez ceux-ci puis validez de nouveau le fichier",
+                    gravite,
+                    "limite",
+                )
+            )
             return kept
         return unique
 
 
-def _report(problems: _Problems, rows: int, digest: str, filename: str, actions: dict[str, int] | None = None
-            ) -> SubmissionReport:
+def _report(
+    problems: _Problems, rows: int, digest: str, filename: str, actions: dict[str, int] | None = None
+) -> SubmissionReport:
     items = problems.sorted()
     return SubmissionReport(
         valid=not any(p.gravite == ERREUR for p in items),
@@ -262,12 +293,22 @@ def _not_text(content: bytes, problems: _Problems) -> bool:
             problems.add(None, None, None, f"ce fichier est {what} : {_SAVE_AS_CSV}.", nature="binaire")
             return True
     if has_utf16_bom(content):
-        problems.add(None, None, None, "fichier encodé en UTF-16 (« Texte Unicode » d'Excel) : enregistrez-le en "
-                                       f"CSV UTF-8 : {_SAVE_AS_CSV}.", nature="encodage")
+        problems.add(
+            None,
+            None,
+            None,
+            f"fichier encodé en UTF-16 (« Texte Unicode » d'Excel) : enregistrez-le en CSV UTF-8 : {_SAVE_AS_CSV}.",
+            nature="encodage",
+        )
         return True
     if looks_binary(content):
-        problems.add(None, None, None, "ce fichier n'est pas un fichier CSV (contenu binaire, illisible comme du "
-                                       f"texte) : {_SAVE_AS_CSV}.", nature="binaire")
+        problems.add(
+            None,
+            None,
+            None,
+            f"ce fichier n'est pas un fichier CSV (contenu binaire, illisible comme du texte) : {_SAVE_AS_CSV}.",
+            nature="binaire",
+        )
         return True
     return False
 
@@ -281,8 +322,15 @@ def _decode(content: bytes, problems: _Problems) -> str:
     """UTF-8 text; a BOM is a warning; another encoding is an error naming the first line concerned."""
     body, bom = strip_bom(content)
     if bom:
-        problems.add(None, None, None, "le fichier commence par un BOM UTF-8 (ajouté par Excel) : il est accepté, "
-                                       "mais un fichier UTF-8 sans BOM est préférable.", AVERTISSEMENT, "bom")
+        problems.add(
+            None,
+            None,
+            None,
+            "le fichier commence par un BOM UTF-8 (ajouté par Excel) : il est accepté, "
+            "mais un fichier UTF-8 sans BOM est préférable.",
+            AVERTISSEMENT,
+            "bom",
+        )
     try:
         return strict_utf8(content)
     except UnicodeDecodeError as exc:  # its offsets count from after the BOM, as in body
@@ -291,7 +339,9 @@ def _decode(content: bytes, problems: _Problems) -> str:
         text, _how = decode(body)
         excerpt = physical_lines(text)[line - 1].rstrip("\r\n") if line <= len(physical_lines(text)) else ""
         problems.add(
-            line, None, excerpt,
+            line,
+            None,
+            excerpt,
             f"le fichier n'est pas encodé en UTF-8 : dès la ligne {line}, des caractères sont encodés en "
             "Windows-1252 / Latin-1 (l'encodage par défaut d'Excel sous Windows), les accents seraient perdus. "
             f"Enregistrez le fichier en UTF-8 : {_SAVE_AS_CSV}.",
@@ -315,18 +365,34 @@ def _parse(text: str, problems: _Problems) -> _Parsed | None:
     lines = physical_lines(text)
     first = next((index for index, line in enumerate(lines) if line.strip()), None)
     if first is None:
-        problems.add(None, None, None, "le fichier est vide : il doit commencer par la ligne d'en-tête "
-                                       f"({','.join(submission_columns())}).", nature="vide")
+        problems.add(
+            None,
+            None,
+            None,
+            f"le fichier est vide : il doit commencer par la ligne d'en-tête ({','.join(submission_columns())}).",
+            nature="vide",
+        )
         return None
     if first > 0:
-        problems.add(first + 1, None, None, f"{first} ligne(s) vide(s) avant l'en-tête : l'en-tête doit être la "
-                                            "ligne 1 ; supprimez les lignes vides du début.", nature="csv")
+        problems.add(
+            first + 1,
+            None,
+            None,
+            f"{first} ligne(s) vide(s) avant l'en-tête : l'en-tête doit être la "
+            "ligne 1 ; supprimez les lignes vides du début.",
+            nature="csv",
+        )
     sep = re.fullmatch(r"\s*sep=([,;\t|])\s*", lines[first])
     forced = None
     if sep:
-        problems.add(first + 1, None, lines[first].strip(),
-                     f"ligne « {lines[first].strip()} » (ajoutée par Excel) avant l'en-tête : supprimez-la ; "
-                     "l'en-tête doit être la ligne 1.", nature="csv")
+        problems.add(
+            first + 1,
+            None,
+            lines[first].strip(),
+            f"ligne « {lines[first].strip()} » (ajoutée par Excel) avant l'en-tête : supprimez-la ; "
+            "l'en-tête doit être la ligne 1.",
+            nature="csv",
+        )
         forced = sep.group(1)
         first += 1
         if first >= len(lines) or not lines[first].strip():
@@ -335,7 +401,9 @@ def _parse(text: str, problems: _Problems) -> _Parsed | None:
     delimiter = forced or sniff_delimiter(lines[first])
     if delimiter != ",":
         problems.add(
-            first + 1, None, lines[first].rstrip("\r\n"),
+            first + 1,
+            None,
+            lines[first].rstrip("\r\n"),
             f"séparateur {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} détecté : les colonnes doivent être "
             "séparées par des virgules « , ». Réenregistrez le fichier en CSV séparé par des virgules : "
             f"{_SAVE_AS_CSV}.",
@@ -352,11 +420,15 @@ def _parse(text: str, problems: _Problems) -> _Parsed | None:
         except StopIteration:
             break
         except csv.Error as exc:
-            problems.add(start, None, lines[start - 1].rstrip("\r\n") if start <= len(lines) else None,
-                         f"CSV illisible à partir de la ligne {start} ({_csv_reason(exc)}) : vérifiez les guillemets "
-                         "de cette ligne ; une cellule qui contient une virgule, un guillemet ou un retour à la "
-                         "ligne s'écrit entre guillemets doubles, un guillemet à l'intérieur se double (\"\").",
-                         nature="csv")
+            problems.add(
+                start,
+                None,
+                lines[start - 1].rstrip("\r\n") if start <= len(lines) else None,
+                f"CSV illisible à partir de la ligne {start} ({_csv_reason(exc)}) : vérifiez les guillemets "
+                "de cette ligne ; une cellule qui contient une virgule, un guillemet ou un retour à la "
+                "ligne s'écrit entre guillemets doubles, un guillemet à l'intérieur se double (\"\").",
+                nature="csv",
+            )
             break
         consumed = reader.line_num
         if header is None:
@@ -390,28 +462,60 @@ def _check_header(parsed: _Parsed, problems: _Problems) -> dict[str, int]:
     seen: Counter[str] = Counter(parsed.header)
     for name, count in seen.items():
         if count > 1 and name:
-            problems.add(line, name, name, f"la colonne « {name} » apparaît {count} fois dans l'en-tête : "
-                                           "gardez-en une seule.", nature="colonnes")
+            problems.add(
+                line,
+                name,
+                name,
+                f"la colonne « {name} » apparaît {count} fois dans l'en-tête : gardez-en une seule.",
+                nature="colonnes",
+            )
     lower = {name.lower(): name for name in expected}
     for position, name in enumerate(parsed.header):
         if name in expected:
             positions.setdefault(name, position)
         elif name in COMPUTED_FIELDS:
-            problems.add(line, name, name, f"colonne « {name} » ignorée : elle est calculée par le catalogue ; "
-                                           "vous pouvez la supprimer.", AVERTISSEMENT, "colonnes")
+            problems.add(
+                line,
+                name,
+                name,
+                f"colonne « {name} » ignorée : elle est calculée par le catalogue ; vous pouvez la supprimer.",
+                AVERTISSEMENT,
+                "colonnes",
+            )
         elif not name:
-            problems.add(line, None, None, f"la colonne n° {position + 1} n'a pas de nom : nommez-la ou "
-                                           "supprimez-la.", nature="colonnes")
+            problems.add(
+                line,
+                None,
+                None,
+                f"la colonne n° {position + 1} n'a pas de nom : nommez-la ou supprimez-la.",
+                nature="colonnes",
+            )
         elif name.lower() in lower:
-            problems.add(line, name, name, f"colonne « {name} » : écrivez « {lower[name.lower()]} » (en minuscules, "
-                                           "comme dans le schéma).", nature="colonnes")
+            problems.add(
+                line,
+                name,
+                name,
+                f"colonne « {name} » : écrivez « {lower[name.lower()]} » (en minuscules, comme dans le schéma).",
+                nature="colonnes",
+            )
         else:
-            problems.add(line, name, name, f"colonne inconnue « {name} » : supprimez-la ou corrigez son nom "
-                                           f"(colonnes attendues : {', '.join(expected)}).", nature="colonnes")
+            problems.add(
+                line,
+                name,
+                name,
+                f"colonne inconnue « {name} » : supprimez-la ou corrigez son nom "
+                f"(colonnes attendues : {', '.join(expected)}).",
+                nature="colonnes",
+            )
     for name in expected:
         if name not in positions and _column_required(name):
-            problems.add(line, name, None, f"colonne manquante : « {name} » ; ajoutez-la à l'en-tête (le schéma "
-                                           "l'exige).", nature="colonnes")
+            problems.add(
+                line,
+                name,
+                None,
+                f"colonne manquante : « {name} » ; ajoutez-la à l'en-tête (le schéma l'exige).",
+                nature="colonnes",
+            )
     return positions
 
 
@@ -431,9 +535,14 @@ def _load(conn: duckdb.DuckDBPyConnection, parsed: _Parsed, positions: dict[str,
     columns: dict[str, list[str | None]] = {name: [] for name in positions}
     for start, cells in parsed.records:
         if len(cells) != width:
-            problems.add(start, None, parsed.delimiter.join(cells),
-                         f"ligne {start} : {len(cells)} cellules au lieu de {width} (une par colonne de l'en-tête) : "
-                         "vérifiez les séparateurs et les guillemets de cette ligne.", nature="csv")
+            problems.add(
+                start,
+                None,
+                parsed.delimiter.join(cells),
+                f"ligne {start} : {len(cells)} cellules au lieu de {width} (une par colonne de l'en-tête) : "
+                "vérifiez les séparateurs et les guillemets de cette ligne.",
+                nature="csv",
+            )
             continue
         lines.append(start)
         for name, position in positions.items():
@@ -482,10 +591,14 @@ def _check_formulas(conn: duckdb.DuckDBPyConnection, columns: list[str], problem
     for line, column, value in _rows(conn, union + " ORDER BY 1, 2"):
         first = {"\t": "une tabulation", "\r": "un retour chariot"}.get(value[0], f"« {value[0]} »")
         hint = " ; pour une liste à puces, utilisez « • »" if value[0] == "-" else ""
-        problems.add(line, column, value,
-                     f"formule interdite : la cellule commence par {first}, un tableur l'exécuterait comme une "
-                     f"formule. Mettez une apostrophe devant ('{value[:12]}…) ou reformulez{hint}.",
-                     nature="formule")
+        problems.add(
+            line,
+            column,
+            value,
+            f"formule interdite : la cellule commence par {first}, un tableur l'exécuterait comme une "
+            f"formule. Mettez une apostrophe devant ('{value[:12]}…) ou reformulez{hint}.",
+            nature="formule",
+        )
         found.add((line, column))
     return found
 
@@ -494,14 +607,28 @@ def _check_actions(conn: duckdb.DuckDBPyConnection, present: set[str], problems:
     if "action" not in present:
         return {}
     allowed = ", ".join(_lit(a) for a in ACTIONS)
-    for line, value in _rows(conn, f"SELECT _ligne, action FROM t WHERE action IS NULL OR trim(action) = '' "
-                                   f"OR trim(action) NOT IN ({allowed}) ORDER BY 1"):
+    for line, value in _rows(
+        conn,
+        f"SELECT _ligne, action FROM t WHERE action IS NULL OR trim(action) = '' "
+        f"OR trim(action) NOT IN ({allowed}) ORDER BY 1",
+    ):
         if value is None or not value.strip():
-            problems.add(line, "action", value, "action manquante : écrivez ajout, correction ou retrait (ou "
-                                                "supprimez la ligne si l'aide ne change pas).", nature="action")
+            problems.add(
+                line,
+                "action",
+                value,
+                "action manquante : écrivez ajout, correction ou retrait (ou "
+                "supprimez la ligne si l'aide ne change pas).",
+                nature="action",
+            )
         else:
-            problems.add(line, "action", value, f"action « {value} » inconnue : écrivez ajout, correction ou "
-                                                "retrait (en minuscules).", nature="action")
+            problems.add(
+                line,
+                "action",
+                value,
+                f"action « {value} » inconnue : écrivez ajout, correction ou retrait (en minuscules).",
+                nature="action",
+            )
     counts = _rows(conn, f"SELECT trim(action), count(*) FROM t WHERE trim(action) IN ({allowed}) GROUP BY 1")
     return {action: int(n) for action, n in counts}
 
@@ -514,12 +641,21 @@ def _check_ids(conn: duckdb.DuckDBPyConnection, present: set[str], has_catalogue
     if "id" not in present:
         return
     action = _action(present)
-    for line, kind in _rows(conn, f"SELECT _ligne, {action} FROM t WHERE id IS NULL OR trim(id) = '' "
-                                  f"AND {action} IN ('correction', 'retrait') ORDER BY 1"):
+    for line, kind in _rows(
+        conn,
+        f"SELECT _ligne, {action} FROM t WHERE id IS NULL OR trim(id) = '' "
+        f"AND {action} IN ('correction', 'retrait') ORDER BY 1",
+    ):
         if kind in ("correction", "retrait"):
             article = "une" if kind == "correction" else "un"
-            problems.add(line, "id", None, f"identifiant manquant : {article} {kind} désigne une aide du catalogue "
-                                           "par son id (colonne id du fichier pré-rempli).", nature="identifiant")
+            problems.add(
+                line,
+                "id",
+                None,
+                f"identifiant manquant : {article} {kind} désigne une aide du catalogue "
+                "par son id (colonne id du fichier pré-rempli).",
+                nature="identifiant",
+            )
     if not has_catalogue:
         return
     for line, value, kind in _rows(
@@ -529,14 +665,25 @@ def _check_ids(conn: duckdb.DuckDBPyConnection, present: set[str], has_catalogue
         f"({action} = 'ajout' AND lower(trim(id)) IN (SELECT id FROM catalogue_geo))) ORDER BY 1",
     ):
         if kind == "ajout":
-            problems.add(line, "id", value, "cet identifiant est déjà celui d'une aide du catalogue : pour la "
-                                            "modifier, écrivez l'action correction ; pour une aide nouvelle, "
-                                            "laissez id vide.", nature="identifiant")
+            problems.add(
+                line,
+                "id",
+                value,
+                "cet identifiant est déjà celui d'une aide du catalogue : pour la "
+                "modifier, écrivez l'action correction ; pour une aide nouvelle, "
+                "laissez id vide.",
+                nature="identifiant",
+            )
         else:
             article = "une" if kind == "correction" else "un"
-            problems.add(line, "id", value, f"identifiant inconnu du catalogue : {article} {kind} porte sur une "
-                                            "aide publiée ; reprenez son id dans le fichier pré-rempli.",
-                         nature="identifiant")
+            problems.add(
+                line,
+                "id",
+                value,
+                f"identifiant inconnu du catalogue : {article} {kind} porte sur une "
+                "aide publiée ; reprenez son id dans le fichier pré-rempli.",
+                nature="identifiant",
+            )
 
 
 def _register_catalogue(conn: duckdb.DuckDBPyConnection, catalogue: Mapping[str, Sequence[str]]) -> None:
@@ -559,30 +706,47 @@ def _check_duplicates(conn: duckdb.DuckDBPyConnection, present: set[str], proble
     if not columns:
         return set()
     everything = ", ".join(_q(c) for c in columns)
-    identical = _rows(conn, f"SELECT _ligne, first_line FROM (SELECT _ligne, min(_ligne) OVER (PARTITION BY "
-                            f"{everything}) AS first_line FROM t) WHERE _ligne > first_line ORDER BY 1")
+    identical = _rows(
+        conn,
+        f"SELECT _ligne, first_line FROM (SELECT _ligne, min(_ligne) OVER (PARTITION BY "
+        f"{everything}) AS first_line FROM t) WHERE _ligne > first_line ORDER BY 1",
+    )
     repeated = {line for line, _first in identical}
     for line, first_line in identical:
-        problems.add(line, None, None, f"ligne en double : identique à la ligne {first_line} ; supprimez-la.",
-                     nature="doublon")
+        problems.add(
+            line, None, None, f"ligne en double : identique à la ligne {first_line} ; supprimez-la.", nature="doublon"
+        )
     if "id" in present:
         for line, value, first_line in _rows(
-            conn, "SELECT _ligne, id, first_line FROM (SELECT _ligne, id, min(_ligne) OVER (PARTITION BY "
-                  "lower(trim(id))) AS first_line FROM t WHERE id IS NOT NULL) WHERE _ligne > first_line ORDER BY 1"
+            conn,
+            "SELECT _ligne, id, first_line FROM (SELECT _ligne, id, min(_ligne) OVER (PARTITION BY "
+            "lower(trim(id))) AS first_line FROM t WHERE id IS NOT NULL) WHERE _ligne > first_line ORDER BY 1",
         ):
             if line not in repeated:
-                problems.add(line, "id", value, f"identifiant déjà utilisé ligne {first_line} : une aide n'apparaît "
-                                                "qu'une fois par fichier.", nature="doublon")
+                problems.add(
+                    line,
+                    "id",
+                    value,
+                    f"identifiant déjà utilisé ligne {first_line} : une aide n'apparaît qu'une fois par fichier.",
+                    nature="doublon",
+                )
     if "titre" in present and "id" in present and "action" in present:
         for line, value, first_line in _rows(
-            conn, "SELECT _ligne, titre, first_line FROM (SELECT _ligne, titre, min(_ligne) OVER (PARTITION BY "
-                  "lower(trim(titre))) AS first_line FROM t WHERE id IS NULL AND trim(action) = 'ajout' "
-                  "AND titre IS NOT NULL) WHERE _ligne > first_line ORDER BY 1"
+            conn,
+            "SELECT _ligne, titre, first_line FROM (SELECT _ligne, titre, min(_ligne) OVER (PARTITION BY "
+            "lower(trim(titre))) AS first_line FROM t WHERE id IS NULL AND trim(action) = 'ajout' "
+            "AND titre IS NOT NULL) WHERE _ligne > first_line ORDER BY 1",
         ):
             if line not in repeated:
-                problems.add(line, "titre", value, f"même titre que l'aide ajoutée ligne {first_line}, toutes deux "
-                                                   "sans identifiant : donnez-leur des id distincts (UUID) ou des "
-                                                   "titres distincts.", nature="doublon")
+                problems.add(
+                    line,
+                    "titre",
+                    value,
+                    f"même titre que l'aide ajoutée ligne {first_line}, toutes deux "
+                    "sans identifiant : donnez-leur des id distincts (UUID) ou des "
+                    "titres distincts.",
+                    nature="doublon",
+                )
     return repeated
 
 
@@ -614,27 +778,40 @@ def _check_dates(conn: duckdb.DuckDBPyConnection, present: set[str], problems: _
     handled: set[tuple[int, str]] = set()
     for name in fields:
         column = f"trim({_q(name)})"
-        values = [v for (v,) in _rows(conn, f"SELECT DISTINCT {_q(name)} FROM t WHERE {_q(name)} IS NOT NULL AND "
-                                            f"(NOT regexp_full_match({column}, {_lit(_DATETIME)}) "
-                                            f"OR TRY_CAST({column} AS TIMESTAMPTZ) IS NULL)")]
+        values = [
+            v
+            for (v,) in _rows(
+                conn,
+                f"SELECT DISTINCT {_q(name)} FROM t WHERE {_q(name)} IS NOT NULL AND "
+                f"(NOT regexp_full_match({column}, {_lit(_DATETIME)}) "
+                f"OR TRY_CAST({column} AS TIMESTAMPTZ) IS NULL)",
+            )
+        ]
         hints = {value: hint for value in values if (hint := _date_hint(value))}
         if not hints:
             continue
         conn.register("date_hints", pa.table({"value": list(hints), "hint": list(hints.values())}))
         try:
-            for line, value, hint in _rows(conn, f"SELECT _ligne, {_q(name)}, hint FROM t JOIN date_hints h "
-                                                 f"ON t.{_q(name)} = h.value ORDER BY 1"):
+            for line, value, hint in _rows(
+                conn, f"SELECT _ligne, {_q(name)}, hint FROM t JOIN date_hints h ON t.{_q(name)} = h.value ORDER BY 1"
+            ):
                 problems.add(line, name, value, hint, nature="date")
                 handled.add((line, name))
         finally:
             conn.unregister("date_hints")
     if {"date_ouverture", "date_cloture"} <= present:
         for line, opening, closing in _rows(
-            conn, "SELECT _ligne, date_ouverture, date_cloture FROM t WHERE TRY_CAST(trim(date_cloture) AS TIMESTAMPTZ) "
-                  "< TRY_CAST(trim(date_ouverture) AS TIMESTAMPTZ) ORDER BY 1"
+            conn,
+            "SELECT _ligne, date_ouverture, date_cloture FROM t WHERE TRY_CAST(trim(date_cloture) AS TIMESTAMPTZ) "
+            "< TRY_CAST(trim(date_ouverture) AS TIMESTAMPTZ) ORDER BY 1",
         ):
-            problems.add(line, "date_cloture", closing, f"la date de clôture ({closing}) précède la date d'ouverture "
-                                                        f"({opening}) : vérifiez les deux dates.", nature="date")
+            problems.add(
+                line,
+                "date_cloture",
+                closing,
+                f"la date de clôture ({closing}) précède la date d'ouverture ({opening}) : vérifiez les deux dates.",
+                nature="date",
+            )
     return handled
 
 
@@ -653,8 +830,10 @@ def _geo_token_message(resolver: GeoResolver, token: str, budget: list[int]) -> 
     """Why one token of a geography cell is wrong (French); None when it is a known code."""
     stripped = token.strip()
     if not stripped:
-        return ("code vide : deux « | » se suivent, ou la cellule commence ou finit par « | » ; "
-                "séparez les codes par un seul « | ».")
+        return (
+            "code vide : deux « | » se suivent, ou la cellule commence ou finit par « | » ; "
+            "séparez les codes par un seul « | »."
+        )
     if _ONE_CODE.fullmatch(token):
         if resolver.is_known(token):
             return None
@@ -662,8 +841,7 @@ def _geo_token_message(resolver: GeoResolver, token: str, budget: list[int]) -> 
         if resolution.status == RESOLVED and resolution.codes and list(resolution.codes) != [token]:
             flags = [_FLAG_LABELS.get(flag, flag.replace("_", " ")) for flag in resolution.flags]
             why = f" ({', '.join(flags)})" if flags else ""
-            return (f"{token} n'est pas le code d'un territoire actuel{why} : écrivez "
-                    f"{'|'.join(resolution.codes)}.")
+            return f"{token} n'est pas le code d'un territoire actuel{why} : écrivez {'|'.join(resolution.codes)}."
         return f"code {token} inconnu du référentiel géographique (Code officiel géographique) : vérifiez-le."
     suggestion = None
     if budget[0] > 0 and len(stripped) <= 100:
@@ -673,29 +851,37 @@ def _geo_token_message(resolver: GeoResolver, token: str, budget: list[int]) -> 
             suggestion = "|".join(resolution.codes)
     if suggestion and suggestion != token:
         return f"« {token} » n'est pas écrit comme un code du schéma : écrivez {suggestion}."
-    return (f"« {token} » n'est pas un code géographique du schéma : écrivez NIVEAU-CODE, par exemple "
-            "COM-75056 (commune), EPCI-200046977 (EPCI), DEP-69, REG-84, PAYS-99100 ; plusieurs codes séparés "
-            "par « | ».")
+    return (
+        f"« {token} » n'est pas un code géographique du schéma : écrivez NIVEAU-CODE, par exemple "
+        "COM-75056 (commune), EPCI-200046977 (EPCI), DEP-69, REG-84, PAYS-99100 ; plusieurs codes séparés "
+        "par « | »."
+    )
 
 
-def _check_geography(conn: duckdb.DuckDBPyConnection, present: set[str], resolver: GeoResolver,
-                     problems: _Problems) -> set[tuple[int, str]]:
+def _check_geography(
+    conn: duckdb.DuckDBPyConnection, present: set[str], resolver: GeoResolver, problems: _Problems
+) -> set[tuple[int, str]]:
     """Every code of the two geography columns must be a known schema code; returns the cells concerned."""
     handled: set[tuple[int, str]] = set()
     budget = [_RESOLVE_MAX]
     for name in GEO_FIELDS:
         if name not in present:
             continue
-        tokens = [v for (v,) in _rows(conn, f"SELECT DISTINCT unnest(string_split({_q(name)}, '|')) FROM t "
-                                            f"WHERE {_q(name)} IS NOT NULL")]
+        tokens = [
+            v
+            for (v,) in _rows(
+                conn, f"SELECT DISTINCT unnest(string_split({_q(name)}, '|')) FROM t WHERE {_q(name)} IS NOT NULL"
+            )
+        ]
         messages = {token: message for token in tokens if (message := _geo_token_message(resolver, token, budget))}
         if not messages:
             continue
         conn.register("geo_messages", pa.table({"token": list(messages), "message": list(messages.values())}))
         try:
             for line, token, message in _rows(
-                conn, f"SELECT DISTINCT _ligne, token, message FROM (SELECT _ligne, unnest(string_split({_q(name)}, "
-                      f"'|')) AS token FROM t WHERE {_q(name)} IS NOT NULL) JOIN geo_messages USING (token) ORDER BY 1"
+                conn,
+                f"SELECT DISTINCT _ligne, token, message FROM (SELECT _ligne, unnest(string_split({_q(name)}, "
+                f"'|')) AS token FROM t WHERE {_q(name)} IS NOT NULL) JOIN geo_messages USING (token) ORDER BY 1",
             ):
                 problems.add(line, name, token, message, nature="geographie")
                 handled.add((line, name))
@@ -704,14 +890,25 @@ def _check_geography(conn: duckdb.DuckDBPyConnection, present: set[str], resolve
     return handled
 
 
-def _check_territory(conn: duckdb.DuckDBPyConnection, present: set[str], resolver: GeoResolver, territory: str,
-                     has_catalogue: bool, problems: _Problems) -> None:
+def _check_territory(
+    conn: duckdb.DuckDBPyConnection,
+    present: set[str],
+    resolver: GeoResolver,
+    territory: str,
+    has_catalogue: bool,
+    problems: _Problems,
+) -> None:
     """Every code of eligibilite_geographique must cover only communes of the collectivité's territory."""
     code = territory_code(resolver, territory)
     if code is None:
-        problems.add(None, None, territory, f"collectivité inconnue du référentiel : « {territory} » (attendu : le "
-                                            "SIREN d'une commune ou d'un EPCI, ou DEP-xx / REG-xx).",
-                     nature="territoire")
+        problems.add(
+            None,
+            None,
+            territory,
+            f"collectivité inconnue du référentiel : « {territory} » (attendu : le "
+            "SIREN d'une commune ou d'un EPCI, ou DEP-xx / REG-xx).",
+            nature="territoire",
+        )
         return
     mine = frozenset(resolver.commune_codes(code))
     label = resolver.label(code)
@@ -725,20 +922,31 @@ def _check_territory(conn: duckdb.DuckDBPyConnection, present: set[str], resolve
 
     name = "eligibilite_geographique"
     if name in present:
-        tokens = [v for (v,) in _rows(conn, f"SELECT DISTINCT unnest(string_split({_q(name)}, '|')) FROM t "
-                                            f"WHERE {_q(name)} IS NOT NULL")]
+        tokens = [
+            v
+            for (v,) in _rows(
+                conn, f"SELECT DISTINCT unnest(string_split({_q(name)}, '|')) FROM t WHERE {_q(name)} IS NOT NULL"
+            )
+        ]
         outside = [t for t in tokens if resolver.is_known(t) and not inside(t)]
         if outside:
             conn.register("outside", pa.table({"token": outside}))
             try:
                 for line, token in _rows(
-                    conn, f"SELECT DISTINCT _ligne, token FROM (SELECT _ligne, unnest(string_split({_q(name)}, '|')) "
-                          "AS token FROM t WHERE eligibilite_geographique IS NOT NULL) JOIN outside USING (token) "
-                          "ORDER BY 1, 2"
+                    conn,
+                    f"SELECT DISTINCT _ligne, token FROM (SELECT _ligne, unnest(string_split({_q(name)}, '|')) "
+                    "AS token FROM t WHERE eligibilite_geographique IS NOT NULL) JOIN outside USING (token) "
+                    "ORDER BY 1, 2",
                 ):
-                    problems.add(line, name, token, f"{resolver.label(token)} est hors du territoire de la "
-                                                    f"collectivité, {label} : vous ne pouvez soumettre que des aides "
-                                                    "de votre territoire.", nature="territoire")
+                    problems.add(
+                        line,
+                        name,
+                        token,
+                        f"{resolver.label(token)} est hors du territoire de la "
+                        f"collectivité, {label} : vous ne pouvez soumettre que des aides "
+                        "de votre territoire.",
+                        nature="territoire",
+                    )
             finally:
                 conn.unregister("outside")
     if "id" not in present:
@@ -746,27 +954,49 @@ def _check_territory(conn: duckdb.DuckDBPyConnection, present: set[str], resolve
     action = _action(present)
     changes = f"SELECT _ligne, trim(id) AS id, {action} AS action FROM t WHERE {action} IN ('correction', 'retrait')"
     if has_catalogue:  # the aid's current geography, as the catalogue has it, must be inside too
-        current = [c for (c,) in _rows(conn, f"SELECT DISTINCT c.code FROM ({changes}) r JOIN catalogue_geo c "
-                                             "ON lower(r.id) = c.id WHERE c.code IS NOT NULL")]
+        current = [
+            c
+            for (c,) in _rows(
+                conn,
+                f"SELECT DISTINCT c.code FROM ({changes}) r JOIN catalogue_geo c "
+                "ON lower(r.id) = c.id WHERE c.code IS NOT NULL",
+            )
+        ]
         conn.register("outside", pa.table({"code": pa.array([c for c in current if not inside(c)], pa.string())}))
         try:
             for line, aid_id, wrong in _rows(
-                conn, f"SELECT r._ligne, r.id, list(DISTINCT c.code ORDER BY c.code) FROM ({changes}) r "
-                      "JOIN catalogue_geo c ON lower(r.id) = c.id JOIN outside USING (code) GROUP BY ALL ORDER BY 1"
+                conn,
+                f"SELECT r._ligne, r.id, list(DISTINCT c.code ORDER BY c.code) FROM ({changes}) r "
+                "JOIN catalogue_geo c ON lower(r.id) = c.id JOIN outside USING (code) GROUP BY ALL ORDER BY 1",
             ):
-                problems.add(line, "id", aid_id, f"l'aide {aid_id} couvre au catalogue "
-                                                 f"{', '.join(resolver.label(c) for c in wrong[:5])}, hors du "
-                                                 f"territoire de la collectivité, {label} : vous ne pouvez la "
-                                                 "modifier ni la retirer.", nature="territoire")
+                problems.add(
+                    line,
+                    "id",
+                    aid_id,
+                    f"l'aide {aid_id} couvre au catalogue "
+                    f"{', '.join(resolver.label(c) for c in wrong[:5])}, hors du "
+                    f"territoire de la collectivité, {label} : vous ne pouvez la "
+                    "modifier ni la retirer.",
+                    nature="territoire",
+                )
         finally:
             conn.unregister("outside")
     known = "lower(r.id) IN (SELECT id FROM catalogue_geo)" if has_catalogue else "false"
     stated = f"t.{_q(name)} IS NULL" if name in present else "true"
-    for line, kind in _rows(conn, f"SELECT r._ligne, r.action FROM ({changes}) r JOIN t USING (_ligne) "
-                                  f"WHERE r.id <> '' AND {stated} AND NOT {known} ORDER BY 1"):
-        problems.add(line, name, None, f"{kind} sans eligibilite_geographique : indiquez la couverture "
-                                       "géographique de l'aide pour qu'on vérifie qu'elle relève de votre "
-                                       "territoire.", nature="territoire")
+    for line, kind in _rows(
+        conn,
+        f"SELECT r._ligne, r.action FROM ({changes}) r JOIN t USING (_ligne) "
+        f"WHERE r.id <> '' AND {stated} AND NOT {known} ORDER BY 1",
+    ):
+        problems.add(
+            line,
+            name,
+            None,
+            f"{kind} sans eligibilite_geographique : indiquez la couverture "
+            "géographique de l'aide pour qu'on vérifie qu'elle relève de votre "
+            "territoire.",
+            nature="territoire",
+        )
 
 
 def _schema_for(withdrawal: bool, present: set[str]) -> dict[str, Any]:
@@ -782,8 +1012,9 @@ def _schema_for(withdrawal: bool, present: set[str]) -> dict[str, Any]:
     return schema
 
 
-def _check_schema(conn: duckdb.DuckDBPyConnection, present: set[str], skip: set[tuple[int, str]],
-                  problems: _Problems) -> None:
+def _check_schema(
+    conn: duckdb.DuckDBPyConnection, present: set[str], skip: set[tuple[int, str]], problems: _Problems
+) -> None:
     action = _action(present)
     conn.execute(f"CREATE VIEW t_retrait AS SELECT * FROM t WHERE {action} = 'retrait'")
     conn.execute(f"CREATE VIEW t_autres AS SELECT * FROM t WHERE {action} IS DISTINCT FROM 'retrait'")
@@ -822,21 +1053,45 @@ def validate_submission(
     try:
         return _validate(data, name, digest, resolver, territory, max_bytes, catalogue, problems)
     except Exception as exc:  # noqa: BLE001 — the contract is "never raises": say so instead
-        problems.add(None, None, None, f"erreur interne du validateur ({type(exc).__name__} : {exc}) : le fichier "
-                                       "n'a pas pu être vérifié ; signalez-le à l'équipe du catalogue.",
-                     nature="interne")
+        problems.add(
+            None,
+            None,
+            None,
+            f"erreur interne du validateur ({type(exc).__name__} : {exc}) : le fichier "
+            "n'a pas pu être vérifié ; signalez-le à l'équipe du catalogue.",
+            nature="interne",
+        )
         return _report(problems, 0, digest, name)
 
 
-def _validate(content: bytes, filename: str, digest: str, resolver: GeoResolver, territory: str | None,
-              max_bytes: int, catalogue: Mapping[str, Sequence[str]] | None, problems: _Problems) -> SubmissionReport:
+def _validate(
+    content: bytes,
+    filename: str,
+    digest: str,
+    resolver: GeoResolver,
+    territory: str | None,
+    max_bytes: int,
+    catalogue: Mapping[str, Sequence[str]] | None,
+    problems: _Problems,
+) -> SubmissionReport:
     if len(content) > max_bytes:
-        problems.add(None, None, None, f"fichier trop volumineux : {_size(len(content))}, au plus {_size(max_bytes)} ; "
-                                       "découpez-le en plusieurs fichiers.", nature="taille")
+        problems.add(
+            None,
+            None,
+            None,
+            f"fichier trop volumineux : {_size(len(content))}, au plus {_size(max_bytes)} ; "
+            "découpez-le en plusieurs fichiers.",
+            nature="taille",
+        )
         return _report(problems, 0, digest, filename)
     if not content.strip() or content.strip() == codecs.BOM_UTF8:
-        problems.add(None, None, None, "le fichier est vide : il doit contenir la ligne d'en-tête puis une ligne "
-                                       "par aide.", nature="vide")
+        problems.add(
+            None,
+            None,
+            None,
+            "le fichier est vide : il doit contenir la ligne d'en-tête puis une ligne par aide.",
+            nature="vide",
+        )
         return _report(problems, 0, digest, filename)
     if _not_text(content, problems):
         return _report(problems, 0, digest, filename)
@@ -847,8 +1102,9 @@ def _validate(content: bytes, filename: str, digest: str, resolver: GeoResolver,
     positions = _check_header(parsed, problems)
     if not parsed.records:
         if not any(p.nature == "csv" and p.ligne is not None and p.ligne > parsed.header_line for p in problems.items):
-            problems.add(None, None, None, "aucune aide dans le fichier : il n'a que la ligne d'en-tête.",
-                         nature="vide")
+            problems.add(
+                None, None, None, "aucune aide dans le fichier : il n'a que la ligne d'en-tête.", nature="vide"
+            )
         return _report(problems, 0, digest, filename)
     conn = duckdb.connect(":memory:")
     try:

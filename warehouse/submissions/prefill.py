@@ -24,14 +24,21 @@ def collectivite_code(conn: duckdb.DuckDBPyConnection, siren: str) -> str | None
     ``REG-xx``, ``COM-…``, ``EPCI-…`` as they are when the referential has them; None otherwise."""
     text = (siren or "").strip()
     if re.fullmatch(r"\d{9}", text):
-        row = conn.execute("SELECT 'EPCI-' || siren FROM ref_epci WHERE siren = ? UNION ALL "
-                           "SELECT 'COM-' || code FROM ref_communes WHERE siren = ? LIMIT 1", [text, text]).fetchone()
+        row = conn.execute(
+            "SELECT 'EPCI-' || siren FROM ref_epci WHERE siren = ? UNION ALL "
+            "SELECT 'COM-' || code FROM ref_communes WHERE siren = ? LIMIT 1",
+            [text, text],
+        ).fetchone()
         return row[0] if row else None
     match = re.fullmatch(r"(COM|EPCI|DEP|REG)-([0-9AB]{2,9})", text)
     if not match:
         return None
-    table, column = {"COM": ("ref_communes", "code"), "EPCI": ("ref_epci", "siren"),
-                     "DEP": ("ref_departements", "code"), "REG": ("ref_regions", "code")}[match.group(1)]
+    table, column = {
+        "COM": ("ref_communes", "code"),
+        "EPCI": ("ref_epci", "siren"),
+        "DEP": ("ref_departements", "code"),
+        "REG": ("ref_regions", "code"),
+    }[match.group(1)]
     found = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", [match.group(2)]).fetchone()[0]
     return text if found else None
 
@@ -61,12 +68,12 @@ def prefilled_submission(conn: duckdb.DuckDBPyConnection, siren: str, resolver: 
     outside = sorted(set(codes) - set(inside))
     geo = pl.col("eligibilite_geographique").str.split("|")
     frame = frame.filter(
-        pl.col("eligibilite_geographique").is_not_null()
-        & ~geo.list.eval(pl.element().is_in(outside)).list.any()
+        pl.col("eligibilite_geographique").is_not_null() & ~geo.list.eval(pl.element().is_in(outside)).list.any()
     )
     columns = submission_columns()
     frame = neutralise_formulas(frame).with_columns(pl.lit(None, pl.Utf8).alias("action")).select(columns).sort("id")
     buffer = io.BytesIO()
-    frame.write_csv(buffer, separator=",", line_terminator="\n", quote_style="necessary", include_bom=False,
-                    null_value="")
+    frame.write_csv(
+        buffer, separator=",", line_terminator="\n", quote_style="necessary", include_bom=False, null_value=""
+    )
     return buffer.getvalue()

@@ -20,7 +20,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -50,8 +50,16 @@ class SubmissionReceipt:
     path: Path  # absolute path of the stored file
 
     def as_json(self) -> dict:
-        return {"id": self.id, "siren": self.siren, "email": self.email, "recu_le": self.received_at.isoformat(),
-                "sha256": self.sha256, "fichier": self.filename, "lignes": self.rows, "chemin": str(self.path)}
+        return {
+            "id": self.id,
+            "siren": self.siren,
+            "email": self.email,
+            "recu_le": self.received_at.isoformat(),
+            "sha256": self.sha256,
+            "fichier": self.filename,
+            "lignes": self.rows,
+            "chemin": str(self.path),
+        }
 
 
 def submissions_dir(paths: WarehousePaths) -> Path:
@@ -71,12 +79,14 @@ def store_submission(
     ``report`` is not valid or was not made for these bytes."""
     digest = hashlib.sha256(content).hexdigest()
     if not report.valid:
-        raise SubmissionRefused(f"fichier refusé : {len(report.errors)} erreur(s) ; seul un fichier valide est conservé")
+        raise SubmissionRefused(
+            f"fichier refusé : {len(report.errors)} erreur(s) ; seul un fichier valide est conservé"
+        )
     if report.sha256 != digest:
         raise SubmissionRefused("le rapport de validation ne porte pas sur ce fichier (empreintes différentes)")
     if not COLLECTIVITE.fullmatch(identity.siren or ""):
         raise SubmissionRefused(f"collectivité invalide : {identity.siren!r}")
-    received_at = datetime.now(timezone.utc)
+    received_at = datetime.now(UTC)
     folder = submissions_dir(paths)
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{received_at.strftime('%Y%m%dT%H%M%S%fZ')}-{identity.siren}-{digest[:12]}"
@@ -86,16 +96,25 @@ def store_submission(
         conn.execute(
             "INSERT INTO soumissions (id, siren, email, received_at, sha256, filename, rows, path) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [submission_id, identity.siren, identity.email, received_at, digest, _metadata_name(filename),
-             report.rows, path.relative_to(paths.root).as_posix()],
+            [
+                submission_id,
+                identity.siren,
+                identity.email,
+                received_at,
+                digest,
+                _metadata_name(filename),
+                report.rows,
+                path.relative_to(paths.root).as_posix(),
+            ],
         )
     except Exception:
         # Not recorded: the file must not stay behind as an unrecorded submission.
         path.chmod(0o644)
         path.unlink(missing_ok=True)
         raise
-    return SubmissionReceipt(submission_id, identity.siren, identity.email, received_at, digest,
-                             _metadata_name(filename), report.rows, path)
+    return SubmissionReceipt(
+        submission_id, identity.siren, identity.email, received_at, digest, _metadata_name(filename), report.rows, path
+    )
 
 
 def _write_once(folder: Path, stem: str, content: bytes) -> Path:
@@ -131,18 +150,26 @@ def log_refused(conn: duckdb.DuckDBPyConnection, identity: Identity | None, reas
     refusal_id = str(uuid.uuid4())
     conn.execute(
         "INSERT INTO soumissions_refusees (id, siren, email, received_at, reason, filename) VALUES (?, ?, ?, ?, ?, ?)",
-        [refusal_id, identity.siren if identity else None, identity.email if identity else None,
-         datetime.now(timezone.utc), str(reason), _metadata_name(filename)],
+        [
+            refusal_id,
+            identity.siren if identity else None,
+            identity.email if identity else None,
+            datetime.now(UTC),
+            str(reason),
+            _metadata_name(filename),
+        ],
     )
     return refusal_id
 
 
-def list_submissions(paths: WarehousePaths, conn: duckdb.DuckDBPyConnection,
-                     siren: str | None = None) -> list[SubmissionReceipt]:
+def list_submissions(
+    paths: WarehousePaths, conn: duckdb.DuckDBPyConnection, siren: str | None = None
+) -> list[SubmissionReceipt]:
     """The accepted submissions, oldest first; only one collectivité's when ``siren`` is given."""
     where, params = ("WHERE siren = ?", [siren]) if siren is not None else ("", [])
     rows = conn.execute(
         f"SELECT id, siren, email, received_at, sha256, filename, rows, path FROM soumissions {where} "
-        "ORDER BY received_at, path", params,
+        "ORDER BY received_at, path",
+        params,
     ).fetchall()
     return [SubmissionReceipt(r[0], r[1], r[2], r[3], r[4], r[5], r[6], paths.root / r[7]) for r in rows]

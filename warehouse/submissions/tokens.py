@@ -36,7 +36,7 @@ import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 import duckdb
@@ -96,7 +96,7 @@ def create_token(conn: duckdb.DuckDBPyConnection, siren: str, email: str) -> str
     conn.execute(
         "INSERT INTO collectivite_jetons (id, token_sha256, siren, email, created_at, revoked_at) "
         "VALUES (?, ?, ?, ?, ?, NULL)",
-        [digest[:ID_LENGTH], digest, siren, email, datetime.now(timezone.utc)],
+        [digest[:ID_LENGTH], digest, siren, email, datetime.now(UTC)],
     )
     return token
 
@@ -126,9 +126,11 @@ def _find(conn: duckdb.DuckDBPyConnection, token_or_prefix_or_id: str) -> TokenI
     row = conn.execute(f"SELECT {_COLUMNS} FROM collectivite_jetons WHERE token_sha256 = ?", [digest]).fetchone()
     if row is not None:
         return _info(row)
-    if not re.fullmatch(r"[0-9a-f]{%d,64}" % MIN_PREFIX, key.lower()):
-        raise TokenError(f"jeton inconnu : donnez le jeton, son identifiant ou au moins {MIN_PREFIX} "
-                         "caractères de l'identifiant (aides tokens list)")
+    if not re.fullmatch(rf"[0-9a-f]{{{MIN_PREFIX},64}}", key.lower()):
+        raise TokenError(
+            f"jeton inconnu : donnez le jeton, son identifiant ou au moins {MIN_PREFIX} "
+            "caractères de l'identifiant (aides tokens list)"
+        )
     prefix = key.lower()
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM collectivite_jetons WHERE starts_with(token_sha256, ?) ORDER BY id", [prefix]
@@ -136,7 +138,9 @@ def _find(conn: duckdb.DuckDBPyConnection, token_or_prefix_or_id: str) -> TokenI
     if not rows:
         raise TokenError(f"aucun jeton dont l'identifiant commence par {prefix}")
     if len(rows) > 1:
-        raise TokenError(f"{prefix} désigne plusieurs jetons ({', '.join(r[0] for r in rows)}) : donnez plus de caractères")
+        raise TokenError(
+            f"{prefix} désigne plusieurs jetons ({', '.join(r[0] for r in rows)}) : donnez plus de caractères"
+        )
     return _info(rows[0])
 
 
@@ -147,7 +151,7 @@ def revoke_token(conn: duckdb.DuckDBPyConnection, token_or_prefix_or_id: str) ->
     """
     info = _find(conn, token_or_prefix_or_id)
     if info.revoked_at is None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         conn.execute("UPDATE collectivite_jetons SET revoked_at = ? WHERE id = ?", [now, info.id])
         row = conn.execute(f"SELECT {_COLUMNS} FROM collectivite_jetons WHERE id = ?", [info.id]).fetchone()
         info = _info(row)
@@ -177,9 +181,7 @@ class TokenAuthenticator:
     ``warehouse.db.connect_reader``); a connection is not held between requests.
     """
 
-    def __init__(
-        self, connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]] | None = None
-    ) -> None:
+    def __init__(self, connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]] | None = None) -> None:
         if connect is None:
             from warehouse.db import connect_reader
 
@@ -202,6 +204,7 @@ def authenticator_from_config(kind: str | None = None) -> Authenticator:
     if kind in ("jeton", "token", "tokens"):
         return TokenAuthenticator()
     if kind == "proconnect":
-        raise NotImplementedError("l'authentification ProConnect (OpenID Connect) n'est pas encore disponible : "
-                                  "utilisez AIDES_AUTH=jeton")
+        raise NotImplementedError(
+            "l'authentification ProConnect (OpenID Connect) n'est pas encore disponible : utilisez AIDES_AUTH=jeton"
+        )
     raise ValueError(f"AIDES_AUTH={kind!r} inconnu (valeurs : jeton, proconnect)")

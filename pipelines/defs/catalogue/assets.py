@@ -63,8 +63,10 @@ def aides_conformes_au_schema() -> dg.AssetCheckResult:
             "lignes": result.rows,
             "resultat_reutilise": result.reused,
             "violations": dg.MetadataValue.md(
-                "\n".join(f"- ligne {v['ligne']}, {v['champ']} : {v['message']} ({v['valeur']!r})"
-                          for v in result.violations) or "aucune"
+                "\n".join(
+                    f"- ligne {v['ligne']}, {v['champ']} : {v['message']} ({v['valeur']!r})" for v in result.violations
+                )
+                or "aucune"
             ),
         },
     )
@@ -78,19 +80,28 @@ DUPLICATE_RATE_MAX = 0.3
 def part_geographie_resolue() -> dg.AssetCheckResult:
     with connect_reader() as conn:
         total, resolved = conn.execute(
-            "SELECT count(*), count(*) FILTER (geo_statut = 'resolved') FROM aides").fetchone()
+            "SELECT count(*), count(*) FILTER (geo_statut = 'resolved') FROM aides"
+        ).fetchone()
     share = resolved / total if total else 1.0
-    return dg.AssetCheckResult(passed=share >= GEO_RESOLVED_MIN, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"aides": total, "geo_resolue": resolved, "part": round(share, 4)})
+    return dg.AssetCheckResult(
+        passed=share >= GEO_RESOLVED_MIN,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"aides": total, "geo_resolue": resolved, "part": round(share, 4)},
+    )
 
 
-@dg.asset_check(asset=aides, description=f"Au plus {DUPLICATE_RATE_MAX:.0%} des enregistrements fusionnés comme doublons.")
+@dg.asset_check(
+    asset=aides, description=f"Au plus {DUPLICATE_RATE_MAX:.0%} des enregistrements fusionnés comme doublons."
+)
 def taux_de_doublons() -> dg.AssetCheckResult:
     with connect_reader() as conn:
         records, aids, review = conn.execute(
             "SELECT (SELECT count(*) FROM aides_provenance), (SELECT count(*) FROM aides), "
-            "(SELECT count(*) FROM doublons_a_revoir)").fetchone()
+            "(SELECT count(*) FROM doublons_a_revoir)"
+        ).fetchone()
     rate = (records - aids) / records if records else 0.0
-    return dg.AssetCheckResult(passed=rate <= DUPLICATE_RATE_MAX, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"enregistrements": records, "aides": aids, "taux": round(rate, 4),
-                                         "paires_a_revoir": review})
+    return dg.AssetCheckResult(
+        passed=rate <= DUPLICATE_RATE_MAX,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"enregistrements": records, "aides": aids, "taux": round(rate, 4), "paires_a_revoir": review},
+    )

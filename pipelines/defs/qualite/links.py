@@ -1,6 +1,6 @@
 """The link check of the open aids (``liens``) and its non-blocking share-of-broken-links check."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -18,7 +18,7 @@ def liens(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     par site. Un lien n'est dit « cassé » que sur une réponse définitive du serveur (404, 410,
     autre 4xx) ; sans réseau, rien n'est déclaré cassé : les liens sont « non vérifiés », avec
     la raison. Chaque vérification est ajoutée à l'historique de la table ``liens``."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with connect_writer() as conn:
         urls = urls_to_check(conn)
     # the network part runs without holding the warehouse's writer lock

@@ -5,7 +5,7 @@ import dagster as dg
 from pipelines.metadata import preview
 from sources import npm
 from sources.packages import referential_pin
-from warehouse.db import connect_writer, connect_reader
+from warehouse.db import connect_reader, connect_writer
 from warehouse.referential import ARRONDISSEMENTS_MUNICIPAUX, load_referential
 from warehouse.settings import warehouse_paths
 
@@ -69,7 +69,12 @@ def territoires_complets() -> dg.AssetCheckResult:
             "SELECT (SELECT count(*) FROM ref_communes), count(DISTINCT commune), count(*) FILTER (departement_nom IS NULL) "
             "FROM v_communes_territoires"
         ).fetchone()
-    passed = not missing_deps and arrondissements == ARRONDISSEMENTS_MUNICIPAUX and communes == in_view and not without_departement
+    passed = (
+        not missing_deps
+        and arrondissements == ARRONDISSEMENTS_MUNICIPAUX
+        and communes == in_view
+        and not without_departement
+    )
     return dg.AssetCheckResult(
         passed=passed,
         metadata={
