@@ -8,11 +8,12 @@ UV := $(VENV)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export DAGSTER_HOME := $(CURDIR)/data/dagster
 
-.PHONY: install web browser run test dev serve bench clean help
+.PHONY: install web browser run lint test dev serve bench clean help
 
 help:
 	@echo "make run    installe l'environnement puis lance toute la chaîne sur les sources réelles"
-	@echo "make test   installe l'environnement puis lance les tests"
+	@echo "make test   installe l'environnement, vérifie le code (ruff, mypy) puis lance les tests"
+	@echo "make lint   ruff (lint et format) et mypy sur le cœur, sans les tests"
 	@echo "make dev    ouvre l'interface Dagster (et son démon) sur l'instance du dépôt"
 	@echo "make serve  lance l'application web des collectivités (http://127.0.0.1:8000)"
 	@echo "make bench  mesure chaque étape sur SIZE enregistrements synthétiques (défaut 100000)"
@@ -43,7 +44,13 @@ browser:
 run: install
 	$(VENV)/bin/aides run
 
-test: install web browser
+# Lint, format and type checks (zero findings), then the tests.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint web browser
 	$(VENV)/bin/python -m pytest
 
 dev: install

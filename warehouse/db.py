@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -116,6 +116,14 @@ def connect_reader(
             f"L'entrepôt {paths.database} est en cours d'écriture (détenteur : {exc.holder}) ; "
             f"lecture abandonnée après {timeout_s:.0f} s."
         ) from None
+
+
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
+    """The first column of the one row an aggregate query returns (``SELECT count(*) …``)."""
+    row = conn.execute(sql, params or []).fetchone()
+    if row is None:
+        raise RuntimeError(f"la requête n'a rendu aucune ligne : {sql}")
+    return row[0]
 
 
 def query_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:

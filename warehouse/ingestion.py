@@ -30,13 +30,15 @@ def _getter(name: str) -> Callable[[AidRecord], Any]:
 
 
 # The frame's column order is the schema's: text columns, then the list columns.
-_SCHEMA = {
-    **{
-        name: pl.Utf8
-        for name in ("source", "native_id", "digest", *_TEXT_COLUMNS, "geo_inclusions", "geo_exclusions", "raw")
-    },
-    **{name: pl.List(pl.Utf8) for name in _LIST_COLUMNS},
-}
+_SCHEMA = pl.Schema(
+    {
+        **{
+            name: pl.Utf8()
+            for name in ("source", "native_id", "digest", *_TEXT_COLUMNS, "geo_inclusions", "geo_exclusions", "raw")
+        },
+        **{name: pl.List(pl.Utf8()) for name in _LIST_COLUMNS},
+    }
+)
 
 
 class _NotAList(Exception):

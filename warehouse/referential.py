@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from sources.npm import NpmPackage
+from warehouse.db import scalar
 
 REQUIRED_FILES = ("communes.json", "epci.json", "departements.json", "regions.json")
 
@@ -59,7 +60,7 @@ class ReferentialSummary:
 def loaded_version(conn: duckdb.DuckDBPyConnection) -> tuple[str, str, str] | None:
     """(package, version, integrity) of the referential in the warehouse, if any."""
     row = conn.execute("SELECT package, version, integrity FROM ref_version LIMIT 1").fetchone()
-    return tuple(row) if row else None  # type: ignore[return-value]
+    return (row[0], row[1], row[2]) if row else None
 
 
 def referential_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -75,7 +76,7 @@ def referential_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "anciens_codes": "SELECT count(*) FROM ref_communes_rattachees WHERE type = 'ancien-code'",
         "codes_postaux": "SELECT count(DISTINCT code_postal) FROM ref_codes_postaux",
     }
-    return {name: conn.execute(sql).fetchone()[0] for name, sql in queries.items()}
+    return {name: scalar(conn, sql) for name, sql in queries.items()}
 
 
 def _extract(package: NpmPackage, where: Path) -> Path:
@@ -194,12 +195,12 @@ _CONSISTENCY_CHECKS = {
 
 def _check(conn: duckdb.DuckDBPyConnection, label: str) -> None:
     for table, minimum in MINIMUM_COUNTS.items():
-        count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        count = scalar(conn, f"SELECT count(*) FROM {table}")
         if count < minimum:
             raise ReferentialError(f"{label} : {table} n'a que {count} lignes (au moins {minimum} attendues).")
-    arrondissements = conn.execute(
-        "SELECT count(*) FROM ref_communes_rattachees WHERE type = 'arrondissement-municipal'"
-    ).fetchone()[0]
+    arrondissements = scalar(
+        conn, "SELECT count(*) FROM ref_communes_rattachees WHERE type = 'arrondissement-municipal'"
+    )
     if arrondissements != ARRONDISSEMENTS_MUNICIPAUX:
         raise ReferentialError(
             f"{label} : {arrondissements} arrondissements municipaux au lieu de {ARRONDISSEMENTS_MUNICIPAUX}."

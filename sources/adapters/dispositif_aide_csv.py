@@ -285,7 +285,7 @@ def read_porteurs(value: str | None) -> tuple[list[str], list[str]]:
     financeurs: list[str] = []
     for entry in data:
         if isinstance(entry, str):
-            name, roles = entry.strip(), []
+            name, roles = entry.strip(), list[Any]()
         elif isinstance(entry, dict):
             name = str(entry.get("nom") or "").strip()
             roles = entry.get("roles") or entry.get("rôles") or []

@@ -85,7 +85,7 @@ def read_list(
     try:
         items = soup.select(config["item_selector"])
     except Exception:  # noqa: BLE001 - an invalid selector finds nothing
-        items = []
+        items = soup.select(":not(*)")  # an empty ResultSet
     links: list[str | None] = []
     for item in items:
         if config.get("link_selector"):

@@ -10,6 +10,7 @@ Nothing here interprets the content: values are transcribed as the source states
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -264,6 +265,10 @@ def native_id(item: dict, *keys: str) -> str:
     raise FieldError(f"identifiant absent (champ{'s' if len(keys) > 1 else ''} {names})")
 
 
+def _build_from(build: Callable[[dict, str], AidRecord], document: str, item: dict) -> AidRecord:
+    return build(item, document)
+
+
 def with_id(location: str, ident: str | None, label: str = "id") -> str:
     return f"{location} ({label} {ident})" if ident else location
 
@@ -320,7 +325,7 @@ def parse_documents(
             sink.add(
                 with_id(f"{where}, {item_label} {position}", ident, id_label),
                 item,
-                lambda it, name=document.name: build(it, name),
+                functools.partial(_build_from, build, document.name),
             )
     return result
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import xml.parsers.expat
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from bs4 import BeautifulSoup, Tag
@@ -95,7 +95,7 @@ class _FeedReader:
             self._text.append(text)
 
 
-def _forbid(*_: Any) -> None:
+def _forbid(*_: Any) -> NoReturn:
     raise _Forbidden("DOCTYPE ou déclaration d'entité refusés (risque d'expansion d'entités)")
 
 
@@ -248,7 +248,8 @@ def read_detail(content: bytes, media_type: str, url: str) -> dict[str, Any]:
         label = _heading(block) or f"section {position}"
         sections[label] = block.decode_contents().strip()
         if _named(label, SECTION_KEYS) == "modalites":
-            links = [urljoin(url, a["href"]) for a in block.select("a[href]") if not a["href"].startswith("mailto:")]
+            hrefs = [href for a in block.select("a[href]") if isinstance(href := a.get("href"), str)]
+            links = [urljoin(url, href) for href in hrefs if not href.startswith("mailto:")]
             if links:
                 detail["lien_demarche"] = links[0]
     if sections:

@@ -130,8 +130,8 @@ def _values(row: dict[str, Any], item: str, separator: str | None) -> list[str]:
             raise FieldError(f"gabarit {item!r} inutilisable ({exc})") from exc
     value = row.get(item)
     if isinstance(value, list):
-        texts = [_scalar(element, item) for element in value]
-        return [text for text in texts if text]
+        scalars = [_scalar(element, item) for element in value]
+        return [text for text in scalars if text]
     text = _scalar(value, item)
     if text is None:
         return []

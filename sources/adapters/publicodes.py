@@ -177,7 +177,7 @@ def normalise_keys(value: Any) -> Any:
     wins (the misspelt one is kept in ``raw`` by the callers, never lost).
     """
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
+        out: dict[Any, Any] = {}
         for key, item in value.items():
             name = KEY_ALIASES.get(key.strip() if isinstance(key, str) else key, key)
             if name in out and name != key:

@@ -177,7 +177,7 @@ def _record(
         return None
     porteurs, financeurs = read_porteurs(row.get("porteurs"))
     montant, taux = row.get("montant_max"), row.get("taux_max")
-    raw = {key: value for key, value in row.items() if value is not None}
+    raw: dict[str, str | int] = {key: value for key, value in row.items() if value is not None}
     raw.update({"action": action, "siren": siren, "soumission": name, "ligne": line})
     try:
         return AidRecord(

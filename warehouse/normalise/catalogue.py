@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from sources.base import SourceSpec
-from warehouse.db import query_frame
+from warehouse.db import query_frame, scalar
 from warehouse.normalise.amounts import normalise_amounts
 from warehouse.normalise.dates import normalise_dates, normalise_timestamps, swapped_day_month
 from warehouse.normalise.dedup import find_duplicates
@@ -468,7 +468,7 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
         geo_resolues=int((aides["geo_statut"] == "resolved").sum()),
         doublons_fusionnes=frame.height - aides.height,
         a_revoir=dedup.review.height,
-        problemes=conn.execute("SELECT count(*) FROM normalisation_problemes").fetchone()[0],
+        problemes=scalar(conn, "SELECT count(*) FROM normalisation_problemes"),
         par_statut=by_statut,
     )
 

@@ -25,6 +25,7 @@ Rules, decided once:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import polars as pl
 
@@ -112,7 +113,7 @@ def _fold(stated: pl.Expr) -> pl.Expr:
 
 def _first_match(name: str) -> pl.Expr:
     """Group ``name`` of the first pattern that matched (columns ``_g{i}`` / ``_hit{i}``)."""
-    chain = None
+    chain: Any = None  # pl.when(…).then(…), then .when(…).then(…) for each further pattern
     for index, pattern in enumerate(_PATTERNS):
         if f"?P<{name}>" not in pattern:
             continue

@@ -104,17 +104,19 @@ TRACKING_PARAMETER = (
 # Paths (after normalisation) that are a site's home page, never an aid's page.
 GENERIC_PATHS = ("", "/fr", "/en", "/accueil", "/fr/accueil", "/home", "/index")
 
-INPUT_COLUMNS = {
-    "record_key": pl.Utf8,
-    "source": pl.Utf8,
-    "precedence": pl.Int64,
-    "titre": pl.Utf8,
-    "porteurs": pl.List(pl.Utf8),
-    "geo_key": pl.Utf8,
-    "url": pl.Utf8,
-    "date_ouverture": pl.Date,
-    "date_cloture": pl.Date,
-}
+INPUT_COLUMNS = pl.Schema(
+    {
+        "record_key": pl.Utf8(),
+        "source": pl.Utf8(),
+        "precedence": pl.Int64(),
+        "titre": pl.Utf8(),
+        "porteurs": pl.List(pl.Utf8()),
+        "geo_key": pl.Utf8(),
+        "url": pl.Utf8(),
+        "date_ouverture": pl.Date(),
+        "date_cloture": pl.Date(),
+    }
+)
 REQUIRED_COLUMNS = ("record_key", "source", "titre", "geo_key")
 
 

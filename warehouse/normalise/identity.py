@@ -105,14 +105,16 @@ def _inherited(current: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
     """
     vanished = previous.filter(pl.col("active")).join(current.select("record_key"), on="record_key", how="anti")
     newcomers = current.join(previous.select("record_key"), on="record_key", how="anti")
-    schema = {
-        "record_key": pl.Utf8,
-        "aid_id": pl.Utf8,
-        "first_seen": previous.schema["first_seen"],
-        "representative": pl.Boolean,
-        "origin_aid_id": pl.Utf8,
-        "detail": pl.Utf8,
-    }
+    schema = pl.Schema(
+        {
+            "record_key": pl.Utf8(),
+            "aid_id": pl.Utf8(),
+            "first_seen": previous.schema["first_seen"],
+            "representative": pl.Boolean(),
+            "origin_aid_id": pl.Utf8(),
+            "detail": pl.Utf8(),
+        }
+    )
     if vanished.is_empty() or newcomers.is_empty():
         return pl.DataFrame(schema=schema)
     old = vanished.select(

@@ -233,6 +233,7 @@ def _row_groups(file: pq.ParquetFile, columns: list[str]) -> Iterator[pa.Table]:
     with ThreadPoolExecutor(max_workers=1) as reader:
         pending = reader.submit(file.read_row_group, 0, columns=columns) if file.num_row_groups else None
         for group in range(file.num_row_groups):
+            assert pending is not None  # submitted above whenever there is a row group
             table = pending.result()
             if group + 1 < file.num_row_groups:
                 pending = reader.submit(file.read_row_group, group + 1, columns=columns)

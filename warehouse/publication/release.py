@@ -180,7 +180,7 @@ def publish_release(
         releases = list_releases(exports)
         previous_version = releases[-1] if releases else None
         previous = _read_previous(exports, previous_version)
-        if previous is not None and rf.same_content(previous, typed):
+        if previous is not None and previous_version is not None and rf.same_content(previous, typed):
             if not (exports / LATEST).resolve() == (exports / RELEASES / previous_version).resolve():
                 point_latest(exports, previous_version)  # repair a missing or stale link
             return ReleaseResult(False, None, None, {"aides": typed.height}, dict.fromkeys(rf.CHANGE_KINDS, 0), [])

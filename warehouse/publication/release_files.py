@@ -433,7 +433,7 @@ def same_content(previous: pl.DataFrame, current: pl.DataFrame) -> bool:
 
 def compute_changes(previous: pl.DataFrame | None, current: pl.DataFrame) -> pl.DataFrame:
     """changements.csv's rows: (id, changement, champs) of every aid added, modified or removed."""
-    schema = {"id": pl.String, "changement": pl.String, "champs": pl.String}
+    schema = pl.Schema({"id": pl.String, "changement": pl.String, "champs": pl.String})
     if previous is None:
         return current.select("id", pl.lit(ADDED).alias("changement"), pl.lit(None, pl.String).alias("champs"))
     previous = _aligned(previous, current)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
+from warehouse.db import scalar
+
 REPORT_SQL = """
 CREATE OR REPLACE TABLE rapport_qualite AS
 WITH prov AS (
@@ -42,4 +44,4 @@ ORDER BY prov.source, prov.echelle
 def build_quality_report(conn: duckdb.DuckDBPyConnection) -> int:
     """(Re)build ``rapport_qualite``; return its row count."""
     conn.execute(REPORT_SQL)
-    return conn.execute("SELECT count(*) FROM rapport_qualite").fetchone()[0]
+    return scalar(conn, "SELECT count(*) FROM rapport_qualite")

@@ -691,7 +691,7 @@ def _register_catalogue(conn: duckdb.DuckDBPyConnection, catalogue: Mapping[str,
     ids: list[str] = []
     codes: list[str | None] = []
     for aid_id, geo in catalogue.items():
-        stated = [str(c) for c in (geo or ()) if c] or [None]
+        stated: list[str | None] = [str(c) for c in (geo or ()) if c] or [None]
         ids.extend([str(aid_id).lower()] * len(stated))
         codes.extend(stated)
     conn.register("catalogue_arrow", pa.table({"id": pa.array(ids, pa.string()), "code": pa.array(codes, pa.string())}))

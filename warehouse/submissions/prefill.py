@@ -8,6 +8,7 @@ import re
 
 import duckdb
 
+from warehouse.db import scalar
 from warehouse.normalise.geography import GeoResolver
 from warehouse.submissions.checks import submission_columns, territory_code
 
@@ -39,7 +40,7 @@ def collectivite_code(conn: duckdb.DuckDBPyConnection, siren: str) -> str | None
         "DEP": ("ref_departements", "code"),
         "REG": ("ref_regions", "code"),
     }[match.group(1)]
-    found = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", [match.group(2)]).fetchone()[0]
+    found = scalar(conn, f"SELECT count(*) FROM {table} WHERE {column} = ?", [match.group(2)])
     return text if found else None
 
 

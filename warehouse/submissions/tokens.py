@@ -153,8 +153,7 @@ def revoke_token(conn: duckdb.DuckDBPyConnection, token_or_prefix_or_id: str) ->
     if info.revoked_at is None:
         now = datetime.now(UTC)
         conn.execute("UPDATE collectivite_jetons SET revoked_at = ? WHERE id = ?", [now, info.id])
-        row = conn.execute(f"SELECT {_COLUMNS} FROM collectivite_jetons WHERE id = ?", [info.id]).fetchone()
-        info = _info(row)
+        info = _find(conn, info.id)
     return info
 
 
