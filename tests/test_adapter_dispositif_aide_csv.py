@@ -295,6 +295,8 @@ def test_porteurs_formats() -> None:
     assert adapter.read_porteurs(example["example"]) == (["ADEME", "BPIFRANCE (BPIFRANCE)"], ["BPIFRANCE (BPIFRANCE)"])
     assert adapter.read_porteurs("[{ nom: 'Région', roles: 'financeur' }]") == (["Région"], ["Région"])
     assert adapter.read_porteurs("[{ nom: 'ADEME', roles: [ 'financeur' ]}") == (["ADEME"], ["ADEME"])  # truncated
+    assert adapter.read_porteurs("[{ nom: ADEME, roles: [financeur] }]") == (["ADEME"], ["ADEME"])  # bare names
+    assert adapter.read_porteurs('[{ "nom": "Ville", rôles: ["porteur"] }]') == (["Ville"], [])
     assert adapter.read_porteurs("ADEME|Bpifrance") == (["ADEME", "Bpifrance"], [])
     assert adapter.read_porteurs("") == ([], [])
 

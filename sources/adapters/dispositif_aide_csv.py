@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import json5
+
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.record import LIST_FIELDS, OTHER_FIELDS, AidRecord, GeoMention, ParseResult
 from sources.text_files import decode, physical_lines, sniff_delimiter
@@ -175,90 +177,6 @@ def geo_mentions(value: str | None) -> list[GeoMention]:
     return mentions
 
 
-class _PseudoJson:
-    """Reads the schema's example notation ``[{ nom: 'ADEME', siren: '…', roles: [ 'x' ] }]``.
-
-    That is JSON with bare keys and single-quoted strings; strict JSON is read by it too.
-    """
-
-    _BARE = re.compile(r"[A-Za-z_À-ÿ][\w\-À-ÿ]*")
-    _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-
-    def __init__(self, text: str) -> None:
-        self.text, self.pos = text, 0
-
-    def parse(self) -> Any:
-        value = self._value()
-        self._blank()
-        if self.pos != len(self.text):
-            raise ValueError(f"caractères en trop à la position {self.pos}")
-        return value
-
-    def _blank(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos] in " \t\r\n":
-            self.pos += 1
-
-    def _peek(self) -> str:
-        self._blank()
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def _expect(self, char: str) -> None:
-        if self._peek() != char:
-            raise ValueError(f"{char!r} attendu à la position {self.pos}")
-        self.pos += 1
-
-    def _value(self) -> Any:
-        char = self._peek()
-        if char == "[":
-            return self._sequence("[", "]", self._value)
-        if char == "{":
-            return dict(self._sequence("{", "}", self._pair))
-        if char in "'\"":
-            return self._string()
-        match = self._NUMBER.match(self.text, self.pos) or self._BARE.match(self.text, self.pos)
-        if not match:
-            raise ValueError(f"valeur attendue à la position {self.pos}")
-        self.pos = match.end()
-        word = match.group(0)
-        return {"null": None, "true": True, "false": False}.get(word, word)
-
-    def _sequence(self, opening: str, closing: str, item: Any) -> list[Any]:
-        self._expect(opening)
-        items: list[Any] = []
-        while self._peek() != closing:
-            if not self._peek():
-                raise ValueError(f"{closing!r} manquant")
-            items.append(item())
-            if self._peek() == ",":
-                self.pos += 1
-            elif self._peek() != closing:
-                raise ValueError(f"',' ou {closing!r} attendu à la position {self.pos}")
-        self.pos += 1
-        return items
-
-    def _pair(self) -> tuple[str, Any]:
-        key = self._string() if self._peek() in "'\"" else self._value()
-        self._expect(":")
-        return str(key), self._value()
-
-    def _string(self) -> str:
-        quote = self.text[self.pos]
-        self.pos += 1
-        out = []
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char == "\\" and self.pos + 1 < len(self.text):
-                escaped = self.text[self.pos + 1]
-                out.append({"n": "\n", "t": "\t", "r": "\r"}.get(escaped, escaped))
-                self.pos += 2
-                continue
-            self.pos += 1
-            if char == quote:
-                return "".join(out)
-            out.append(char)
-        raise ValueError("chaîne non fermée")
-
-
 def read_porteurs(value: str | None) -> tuple[list[str], list[str]]:
     """Names of all porteurs, and of those with the role ``financeur``; SIREN may be missing.
 
@@ -272,7 +190,7 @@ def read_porteurs(value: str | None) -> tuple[list[str], list[str]]:
         data = json.loads(text)
     except (ValueError, RecursionError):
         try:
-            data = _PseudoJson(text).parse()
+            data = json5.loads(text)  # the schema's example notation: bare keys, single quotes
         except (ValueError, RecursionError):
             data = None
     if isinstance(data, dict):
@@ -301,17 +219,19 @@ def read_porteurs(value: str | None) -> tuple[list[str], list[str]]:
     return porteurs, financeurs
 
 
-_NOM = re.compile(r"""["']?nom["']?\s*:\s*(["'])(.*?)\1""", re.DOTALL)
+# ``nom: 'ADEME'`` or ``nom: "ADEME"``, or a bare ``nom: ADEME`` (up to the next , } or ]).
+_NOM = re.compile(r"""["']?nom["']?\s*:\s*(?:(["'])(?P<quoted>.*?)\1|(?P<bare>[^\s,}\]'"][^,}\]]*))""", re.DOTALL)
 
 
 def _salvage_porteurs(text: str) -> list[dict[str, Any]]:
-    """Names (and the financeur role) from a list that is neither JSON nor the pseudo-JSON."""
+    """Names (and the financeur role) from a list that is neither JSON nor JSON5 (the schema's
+    example notation), e.g. with bare names."""
     salvaged = []
     for chunk in text.split("}"):
         match = _NOM.search(chunk)
         if match:
             roles = ["financeur"] if re.search(r"\bfinanceur\b", chunk, re.IGNORECASE) else []
-            salvaged.append({"nom": match.group(2), "roles": roles})
+            salvaged.append({"nom": (match.group("quoted") or match.group("bare")).strip(), "roles": roles})
     return salvaged
 
 
