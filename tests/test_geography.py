@@ -14,7 +14,7 @@ import time
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from warehouse_test_helpers import warehouse_with_referential
 
@@ -543,6 +543,7 @@ GEO_LIKE = st.sampled_from(
         st.builds(GeoContext, st.sampled_from([None, "974", "1", "2a", ""]), st.sampled_from([None, "11", "4"])),
     ),
 )
+@example("(0)", None, None)  # nothing left once the parenthesis is set aside: was an IndexError
 def test_resolve_never_raises_and_always_explains(text, niveau, context):
     assert_well_formed(SMALL.resolve(text, niveau, context), text)
 

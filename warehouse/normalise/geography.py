@@ -924,8 +924,9 @@ class GeoResolver:
         if not key:
             return None
         candidates = self._name_candidates(key, levels)
-        if not candidates and hints.extra:  # "CA de l'Albigeois (C2A)": retry without the parenthesis
-            candidates = self._name_candidates(normalise_name(hints.bare), levels)
+        bare = normalise_name(hints.bare) if hints.extra else ""
+        if not candidates and bare:  # "CA de l'Albigeois (C2A)": retry without the parenthesis ("(0)" has no name left)
+            candidates = self._name_candidates(bare, levels)
         if zip_filter is not None and candidates:
             kept = {code: flags for code, flags in candidates.found.items() if code in zip_filter}
             if not kept:
