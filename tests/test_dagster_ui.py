@@ -124,7 +124,7 @@ def test_dagster_ui_shows_the_asset_graph(warehouse: WarehousePaths, tmp_path: P
             statuses = _wait_for_daemon(base_url)
             assert {"SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR"} <= {s["daemonType"] for s in statuses}
 
-            SCREENSHOTS.mkdir(exist_ok=True)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
                 try:

@@ -14,7 +14,7 @@ import pytest
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.fetch import FetchError, FetchPolicy, SnapshotStore
 from sources.ingest import IngestStatus, ingest
-from sources.record import AidRecord, GeoMention, ParseResult
+from sources.record import LIST_FIELDS, OTHER_FIELDS, AidRecord, GeoMention, ParseResult
 from warehouse import ingestion
 from warehouse.db import connect_writer
 from warehouse.ingestion import previous_digest, records_frame, store_outcome
@@ -199,17 +199,22 @@ def _reference_frame(source: str, digest: str, records: list[AidRecord]) -> pl.D
         "date_cloture",
         "date_mise_a_jour",
         "recurrence",
+        # then the other published fields a record may state (sources/record.py OTHER_FIELDS)
+        *(name for name in OTHER_FIELDS if name not in LIST_FIELDS),
     )
-    lists = ("porteurs", "financeurs", "montants", "taux", "cibles", "types_aides", "thematiques", "programmes_parents")
+    lists = (
+        *("porteurs", "financeurs", "montants", "taux", "cibles", "types_aides", "thematiques", "programmes_parents"),
+        *(name for name in OTHER_FIELDS if name in LIST_FIELDS),
+    )
     columns: dict[str, list] = {
         "source": [source] * len(records),
         "native_id": [str(r.native_id) for r in records],
         "digest": [digest] * len(records),
     }
     for name in text:
-        columns[name] = [getattr(r, name) for r in records]
+        columns[name] = [r.value(name) for r in records]
     for name in lists:
-        columns[name] = [list(getattr(r, name)) for r in records]
+        columns[name] = [list(r.value(name)) for r in records]
     for name in ("geo_inclusions", "geo_exclusions"):
         columns[name] = [json.dumps([asdict(g) for g in getattr(r, name)], ensure_ascii=False) for r in records]
     columns["raw"] = [json.dumps(r.raw, ensure_ascii=False, default=str) for r in records]

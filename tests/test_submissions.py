@@ -91,8 +91,11 @@ def test_the_format_is_the_published_schema_minus_computed_fields_plus_action():
     assert columns[0] == "action" and columns[1] == "id"
     assert not {"statut", "sources", "date_collecte"} & set(columns)
     assert {"titre", "eligibilite_geographique", "montant_max", "recurrence"} <= set(columns)
-    header = (FIXTURES / "valide.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert header.split(",") == columns
+    header = (FIXTURES / "valide.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    # valide.csv may predate an optional field of the schema: its columns are the format's, in
+    # order, and any it lacks is optional (an optional column may be absent)
+    assert [c for c in columns if c in header] == header
+    assert all(not published_field(c).required for c in columns if c not in header and c != "action")
 
 
 def test_a_valid_file_with_all_three_actions_is_valid(resolver):
@@ -276,10 +279,11 @@ def test_an_unclosed_quote_names_its_line(resolver):
 
 
 def test_a_row_with_a_cell_too_many_is_named(resolver):
-    content = rows_csv([valid_row()]) + b"ajout,,en trop" + b"," * 22 + b"\n"
+    width = len(submission_columns())
+    content = rows_csv([valid_row()]) + b"ajout,,en trop" + b"," * width + b"\n"
     report = validate_submission(content, "f.csv", resolver)
     problem = only(report, nature="csv")
-    assert problem.ligne == 4 and "25 cellules au lieu de 22" in problem.message
+    assert problem.ligne == 4 and f"{width + 3} cellules au lieu de {width}" in problem.message
 
 
 def test_a_file_over_the_limit_is_refused_before_parsing(resolver):

@@ -123,7 +123,7 @@ def test_visitor_finds_a_commune_and_reads_its_aids(page):
     closed = page.get_by_role("row").filter(has_text="Chèque énergie départemental")
     assert "Clôturée, encore en ligne" in closed.text_content()
     _assert_dsfr_rendered(page)
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "territoire.png"), full_page=True)
     page.get_by_role("link", name="Aide à l'achat d'un vélo").click()
     assert page.get_by_role("heading", level=2, name="Provenance").is_visible()

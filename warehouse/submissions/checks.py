@@ -10,14 +10,10 @@ Un fichier CSV :
   virgule, un guillemet ou un retour à la ligne ;
 - dont la première ligne (ligne 1) est l'en-tête, avec les colonnes du schéma publié
   (``schemas/schema.json``) **sauf** celles que le catalogue calcule (``statut``, ``sources``,
-  ``date_collecte``), **plus** une colonne ``action`` :
-
-  ``action, id, titre, promesse, description, eligibilite, types_aides, porteurs,
-  programmes_parents, url_source, cibles, eligibilite_geographique,
-  eligibilite_geographique_exclusions, date_ouverture, date_cloture, date_mise_a_jour, echelle,
-  thematiques, montant_max, taux_max, url_demarche, recurrence``
-
-  (l'ordre des colonnes est libre ; :func:`submission_columns` les donne dans l'ordre ci-dessus) ;
+  ``date_collecte``), **plus** une colonne ``action`` ; :func:`submission_columns` les donne
+  dans l'ordre du schéma (``action, id, titre, promesse, description…``), l'ordre des colonnes
+  du fichier est libre ; la colonne d'un champ facultatif peut manquer (lue comme vide), pour
+  que les fichiers déjà remis aux collectivités restent valides quand le schéma gagne un champ ;
 - une ligne par aide, avec dans ``action`` :
 
   - ``ajout`` : une aide nouvelle ; ``id`` vide ou un UUID nouveau ;
