@@ -101,7 +101,7 @@ def build(tmp: Path, referential_package) -> dict:  # noqa: ANN001 - an npm.NpmP
 def _rows(path: Path, keys: dict[str, str], started: str) -> list[dict]:
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
     for row in rows:
-        for name in ("id", "aide_id"):
+        for name in ("id", "aide_id", "aid_id"):
             if name in row:
                 row[name] = keys.get(row[name], row[name])
         for name in _MASKED:
@@ -126,6 +126,7 @@ def reduce_release(folder: Path, keys: dict[str, str], started: str) -> dict:
         "aides.csv": _rows(folder / "aides.csv", keys, started),
         "dispositif-aide.csv": _rows(folder / "dispositif-aide.csv", keys, started),
         "changements.csv": _rows(folder / "changements.csv", keys, started),
+        "provenance.csv": _rows(folder / "provenance.csv", keys, started),
         "aides-communes.parquet": {"colonnes": communes.columns, "communes_par_aide": digests},
     }
 

@@ -179,6 +179,21 @@ def _insert(conn, rows: list[dict]) -> None:
     conn.executemany(
         f"INSERT INTO aides ({', '.join(columns)}) VALUES ({placeholders})", [[row[c] for c in columns] for row in rows]
     )
+    # each aid stands for one record of its first source, as the catalogue build writes it
+    conn.executemany(
+        "INSERT INTO aides_provenance VALUES (?, ?, ?, ?, true, ?, ?)",
+        [
+            (
+                row["id"],
+                f"{row['sources'][0]}:{row['id']}",
+                row["sources"][0],
+                row["id"],
+                row["titre"],
+                row.get("url_source"),
+            )
+            for row in rows
+        ],
+    )
 
 
 def _insert_referential(conn) -> None:
@@ -431,6 +446,29 @@ def test_aides_communes_follows_eligibility_and_exclusions(first):
 
 
 # --------------------------------------------------------------------------- changes
+
+
+def test_provenance_traces_every_published_aid_to_its_source_records(first):
+    conn, paths, _resolver, result = first
+    provenance = rf.read_csv_text(result.path / "provenance.csv")
+    assert provenance.columns == ["aid_id", "source", "identifiant_source", "url_source", "date_collecte"]
+    published = set(rf.read_csv_text(result.path / "aides.csv").get_column("id"))
+    assert set(provenance.get_column("aid_id")) == published  # the unpublishable aid is not traced
+    # a second record of another source behind the national aid is listed too
+    conn.execute(
+        "INSERT INTO aides_provenance VALUES (?, 'autre-source:42', 'autre-source', '42', false, 't', NULL)",
+        [NATIONAL],
+    )
+    conn.execute(
+        "INSERT INTO source_state VALUES ('autre-source', 'sha256:x', NULL, '2026-11-28T05:00:00+00:00', now(), 1, 0)"
+    )
+    again = publish_release(conn, paths, _resolver, now=LATER, sources=SOURCES)
+    assert again.published, "a new source record behind an aid is a new release, even with the same aid"
+    rows = rf.read_csv_text(again.path / "provenance.csv").filter(pl.col("aid_id") == NATIONAL)
+    assert rows.height == 2
+    assert rows.filter(pl.col("source") == "autre-source").row(0)[2:] == ("42", None, "2026-11-28T05:00:00Z")
+    package = json.loads((again.path / "datapackage.json").read_text(encoding="utf-8"))
+    assert "provenance" in {r["name"] for r in package["resources"]}
 
 
 def test_unchanged_catalogue_publishes_nothing(first):

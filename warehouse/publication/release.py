@@ -180,7 +180,13 @@ def publish_release(
         releases = list_releases(exports)
         previous_version = releases[-1] if releases else None
         previous = _read_previous(exports, previous_version)
-        if previous is not None and previous_version is not None and rf.same_content(previous, typed):
+        provenance = rf.neutralise_formulas(rf.provenance_frame(conn, text), rf.provenance_schema())
+        if (
+            previous is not None
+            and previous_version is not None
+            and rf.same_content(previous, typed)
+            and _same_provenance(exports, previous_version, provenance)
+        ):
             if not (exports / LATEST).resolve() == (exports / RELEASES / previous_version).resolve():
                 point_latest(exports, previous_version)  # repair a missing or stale link
             return ReleaseResult(False, None, None, {"aides": typed.height}, dict.fromkeys(rf.CHANGE_KINDS, 0), [])
@@ -192,7 +198,18 @@ def publish_release(
         try:
             building.mkdir()
             result = _write_files(
-                conn, building, version, now, text, typed, previous, previous_version, resolver, sources, step
+                conn,
+                building,
+                version,
+                now,
+                text,
+                typed,
+                provenance,
+                previous,
+                previous_version,
+                resolver,
+                sources,
+                step,
             )
             step.current = "validation"
             validate_release(conn, building, text, typed, result)
@@ -259,6 +276,17 @@ def acknowledge_publication_hold(conn: duckdb.DuckDBPyConnection, who: str) -> i
     )
 
 
+def _same_provenance(exports: Path, version: str, provenance: pl.DataFrame) -> bool:
+    """The previous release traces its aids to the same source records (false when it has no
+    provenance file: it was published before the file existed)."""
+    path = exports / RELEASES / version / rf.PROVENANCE_CSV
+    try:
+        previous = pl.read_csv(path, infer_schema=False)
+    except Exception:  # absent or unreadable: publish a release that has it
+        return False
+    return previous.columns == provenance.columns and previous.equals(provenance.cast(pl.Utf8))
+
+
 def _read_previous(exports: Path, version: str | None) -> pl.DataFrame | None:
     if version is None:
         return None
@@ -283,13 +311,16 @@ def _write_files(
     now: datetime,
     text: pl.DataFrame,
     typed: pl.DataFrame,
+    provenance: pl.DataFrame,
     previous: pl.DataFrame | None,
     previous_version: str | None,
     resolver: GeoResolver,
     sources: list[dict] | None,
     step: _Step,
 ) -> ReleaseResult:
-    """Write every file of the release in ``folder``; ``step`` follows the file being written."""
+    """Write every file of the release in ``folder``; ``step`` follows the file being written.
+
+    ``provenance``: the source records behind each published aid, formulas neutralised."""
     schema = rf.aides_schema()
     official_schema = rf.official_schema()
 
@@ -313,12 +344,16 @@ def _write_files(
     changes = rf.compute_changes(previous, typed)
     rf.write_csv(changes, folder / rf.CHANGES_CSV)
 
+    step.current = f"écriture de {rf.PROVENANCE_CSV}"
+    rf.write_csv(provenance, folder / rf.PROVENANCE_CSV)
+
     counts = {
         "aides": text.height,
         "aides-parquet": typed.height,
         "dispositif-aide": kept.height,
         "aides-communes": pairs,
         "changements": changes.height,
+        "provenance": provenance.height,
     }
     per_source = rf.source_counts(text)
 
@@ -375,6 +410,14 @@ def _write_files(
             rf.changes_schema(),
             changes.height,
         ),
+        rf.csv_resource(
+            folder,
+            "provenance",
+            rf.PROVENANCE_CSV,
+            "Enregistrements des sources derrière chaque aide publiée",
+            rf.provenance_schema(),
+            provenance.height,
+        ),
     ]
     created = now.astimezone(PARIS).isoformat(timespec="seconds")
     package = rf.datapackage(version, created, rf.package_sources(sources, per_source), resources)
@@ -401,6 +444,21 @@ def validate_release(
     _check_aides_parquet(folder, typed)
     _check_dispositif(folder, text, result)
     _check_communes(conn, folder, text, result.counts["aides-communes"])
+    _check_provenance(folder, text)
+
+
+def _check_provenance(folder: Path, text: pl.DataFrame) -> None:
+    """Every published aid is traced to at least one source record, and only published aids are."""
+    traced = pl.read_csv(folder / rf.PROVENANCE_CSV, infer_schema=False).get_column("aid_id")
+    published = set(text.get_column("id").to_list())
+    untraced = published - set(traced.to_list())
+    unknown = set(traced.to_list()) - published
+    if untraced or unknown:
+        raise ReleaseError(
+            f"{rf.PROVENANCE_CSV} : {len(untraced)} aide(s) publiée(s) sans enregistrement source "
+            f"({', '.join(sorted(untraced)[:3])}), {len(unknown)} identifiant(s) absent(s) de {rf.AIDES_CSV} "
+            f"({', '.join(sorted(unknown)[:3])})"
+        )
 
 
 def _check_frictionless(folder: Path) -> None:

@@ -13,6 +13,8 @@
   (row groups of 2^20 rows with min/max statistics, so a reader filtering on one commune
   reads one row group).
 - ``changements.csv`` / ``CHANGELOG.md`` / ``README.md`` / ``datapackage.json``.
+- ``provenance.csv``: every source record behind each published aid (aid id, source, id at the
+  source, its page, when the source was collected), so that any aid can be traced back.
 
 Decisions others rely on:
 
@@ -72,6 +74,7 @@ AIDES_PARQUET = "aides.parquet"
 DISPOSITIF_CSV = "dispositif-aide.csv"
 COMMUNES_PARQUET = "aides-communes.parquet"
 CHANGES_CSV = "changements.csv"
+PROVENANCE_CSV = "provenance.csv"
 CHANGELOG_MD = "CHANGELOG.md"
 README_MD = "README.md"
 DATAPACKAGE_JSON = "datapackage.json"
@@ -166,6 +169,79 @@ def communes_schema() -> dict[str, Any]:
         ],
         "primaryKey": ["commune", "aid_id"],
     }
+
+
+def provenance_schema() -> dict[str, Any]:
+    return {
+        "fields": [
+            {
+                "name": "aid_id",
+                "title": "Identifiant de l'aide",
+                "type": "string",
+                "format": "uuid",
+                "description": "Identifiant (champ id de aides.csv) d'une aide publiée.",
+                "constraints": {"required": True},
+            },
+            {
+                "name": "source",
+                "title": "Source",
+                "type": "string",
+                "description": "Identifiant de la source (champ sources de aides.csv) qui publie l'enregistrement.",
+                "constraints": {"required": True, "pattern": "^[a-z0-9][a-z0-9-]*$"},
+            },
+            {
+                "name": "identifiant_source",
+                "title": "Identifiant à la source",
+                "type": "string",
+                "description": "Identifiant de l'enregistrement dans la source (règle publicodes, identifiant "
+                "d'API, adresse de la page…).",
+                "constraints": {"required": True},
+            },
+            {
+                "name": "url_source",
+                "title": "URL à la source",
+                "type": "string",
+                "format": "uri",
+                "description": "Page de l'aide telle que cette source l'indique, s'il y en a une.",
+            },
+            {
+                "name": "date_collecte",
+                "title": "Date de collecte",
+                "type": "datetime",
+                "description": "Date et heure (UTC) de la dernière collecte de la source.",
+            },
+        ],
+        "primaryKey": ["source", "identifiant_source"],
+        "missingValues": [""],
+    }
+
+
+def provenance_frame(conn: duckdb.DuckDBPyConnection, text: pl.DataFrame) -> pl.DataFrame:
+    """Every source record behind each published aid, as text, in a stable order."""
+    conn.register("published_ids", text.select(pl.col("id").alias("aid_id")))
+    try:
+        frame = query_frame(
+            conn,
+            """
+            SELECT p.aid_id::VARCHAR AS aid_id, p.source, p.native_id AS identifiant_source,
+                   p.url AS url_source, s.fetched_at AS date_collecte
+            FROM aides_provenance p
+            JOIN published_ids i ON i.aid_id = p.aid_id::VARCHAR
+            LEFT JOIN source_state s USING (source)
+            ORDER BY aid_id, p.source, identifiant_source
+            """,
+        )
+    finally:
+        conn.unregister("published_ids")
+    collected = (
+        pl.col("date_collecte")
+        .cast(pl.Utf8)
+        .str.to_datetime(time_zone="UTC", strict=False)
+        .dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    return frame.with_columns(collected.alias("date_collecte")).select(
+        [f["name"] for f in provenance_schema()["fields"]]
+    )
 
 
 def changes_schema() -> dict[str, Any]:
@@ -672,6 +748,7 @@ vérifié par `frictionless validate` avant publication). Changements : `{CHANGE
 | `{DISPOSITIF_CSV}` | les 15 champs du schéma dispositif-aide v0.2.0 d'Etalab, pour les aides qui le respectent strictement |
 | `{COMMUNES_PARQUET}` | une ligne (commune, aid_id, statut) par commune actuelle et par aide qui la couvre, exclusions déduites |
 | `{CHANGES_CSV}` | id, changement (ajoutée, modifiée, supprimée), champs modifiés, par rapport à la publication précédente |
+| `{PROVENANCE_CSV}` | chaque enregistrement source derrière chaque aide publiée : aide, source, identifiant et page à la source, collecte |
 
 ## Règles d'écriture
 
