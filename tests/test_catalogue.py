@@ -139,6 +139,15 @@ def test_published_catalogue_satisfies_the_schema(built):
     assert violations == []
 
 
+def test_published_titles_carry_no_markdown(built):
+    paths, *_ = built
+    with connect_writer(paths) as conn:
+        titles = published_frame(conn).get_column("titre")
+    marked = titles.filter(titles.str.contains(r"\*\*|__|`|\[[^\]]+\]\("))
+    assert marked.to_list() == []
+    assert "MaPrimeRénov' accompagnée" in titles.to_list()  # was « MaPrimeRénov' **accompagnée** » in the model
+
+
 def test_mte_export_utc_dates_are_paris_dates(built):
     """Where only the CSV export dates an aid, `…T22:00:00.000Z` is the next day in Paris."""
     paths, *_ = built

@@ -566,3 +566,29 @@ def test_text_functions_are_the_reference_on_the_real_payloads() -> None:
         _reference_html_to_text(pl.col("v")).alias("t"), ref_url.alias("u"), ref_problem.alias("p")
     )
     assert out.equals(reference, null_equal=True)
+
+
+def test_inline_markdown_left_in_a_title_becomes_its_words():
+    from warehouse.normalise.text import inline_markdown_to_text
+
+    stated = [
+        "MaPrimeRénov' **accompagnée**",
+        "Aide *vélo* cargo",
+        "`code` et [lien](https://x.fr)",
+        "Prime __énergie__",
+        "2*3*4 reste",
+        "nom_de_fichier",
+        "Taux * 50 %",
+        None,
+    ]
+    got = pl.select(inline_markdown_to_text(pl.lit(pl.Series(stated)))).to_series().to_list()
+    assert got == [
+        "MaPrimeRénov' accompagnée",
+        "Aide vélo cargo",
+        "code et lien",
+        "Prime énergie",
+        "2*3*4 reste",
+        "nom_de_fichier",
+        "Taux * 50 %",
+        None,
+    ]

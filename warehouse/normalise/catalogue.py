@@ -23,11 +23,11 @@ from warehouse.db import query_frame, scalar
 from warehouse.normalise.amounts import normalise_amounts
 from warehouse.normalise.dates import normalise_dates, normalise_timestamps, swapped_day_month
 from warehouse.normalise.dedup import find_duplicates
-from warehouse.normalise.fields import carried_fields
+from warehouse.normalise.fields import ONE_LINE_TEXTS, carried_fields
 from warehouse.normalise.geography import GeoResolver
 from warehouse.normalise.identity import assign_ids
 from warehouse.normalise.statut import recurrence_expr, statut_expr
-from warehouse.normalise.text import html_to_text, repair_url
+from warehouse.normalise.text import html_to_text, inline_markdown_to_text, repair_url
 from warehouse.normalise.vocabulary import map_vocabulary
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -212,6 +212,7 @@ def normalise_fields(frame: pl.DataFrame, today: date) -> tuple[pl.DataFrame, li
             pl.col("date_mise_a_jour").alias("date_mise_a_jour_brute"),
         ]
     )
+    frame = frame.with_columns(inline_markdown_to_text(pl.col(name)).alias(name) for name in ONE_LINE_TEXTS)
     for url in (f.name for f in carried if f.format == "uri"):
         repaired, issue = repair_url(pl.col(url))
         frame = frame.with_columns(

@@ -34,6 +34,10 @@ COMPUTED_BY_STAGE: dict[str, str] = {
 """Published fields computed by a stage of their own, and where."""
 
 
+ONE_LINE_TEXTS: tuple[str, ...] = ("titre", "promesse")
+"""Carried texts read as one line: inline Markdown a source left in them is removed."""
+
+
 def carried_fields() -> tuple[PublishedField, ...]:
     """The published fields taken from the records as stated, in column order."""
     carried = tuple(f for f in published_fields() if f.name not in COMPUTED_BY_STAGE)

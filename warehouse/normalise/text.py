@@ -80,6 +80,19 @@ def html_to_text(expr: pl.Expr) -> pl.Expr:
     )
 
 
+def inline_markdown_to_text(expr: pl.Expr) -> pl.Expr:
+    """Inline Markdown a source left in a one-line text (``MaPrimeRénov' **accompagnée**``) →
+    its words: bold, italics with ``*``, code spans, links (their text kept). Underscores are
+    left alone: they are more often part of a name than emphasis."""
+    return (
+        expr.str.replace_all(r"\*\*([^*]+?)\*\*", "${1}")
+        .str.replace_all(r"__([^_]+?)__", "${1}")
+        .str.replace_all(r"(^|[^\w*])\*([^*\s][^*]*?)\*($|[^\w*])", "${1}${2}${3}")
+        .str.replace_all(r"`([^`]+)`", "${1}")
+        .str.replace_all(r"\[([^\]]+)\]\([^)\s]*\)", "${1}")
+    )
+
+
 def _markup(text: pl.Expr) -> pl.Expr:
     """Tags → line breaks, bullets and plain text, for values that hold markup."""
     # Markers while tags are read: SOFT ends a line (div, li, tr), PARA ends a paragraph
