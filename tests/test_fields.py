@@ -120,3 +120,33 @@ def test_the_aid_page_shows_every_field_it_claims_and_lists_the_others():
         f"{shown ^ set(AID_PAGE_FIELDS)}"
     )
     assert "a.autres_champs" in TEMPLATE.read_text(encoding="utf-8")
+
+
+def test_the_values_code_writes_or_expects_are_the_schema_s():
+    """Enumerations spelled in code (mappings to the schema's values, status groups, badges)
+    stay within the schema's vocabularies; each failure names its module."""
+    from datetime import date
+
+    import polars as pl
+
+    from schemas import ECHELLES, RECURRENCES, STATUTS
+    from warehouse.normalise import catalogue, statut
+    from warehouse.publication import lookup
+    from warehouse.quality import links
+    from webapp.app import STATUT_BADGES
+
+    assert set(statut.RECURRENCES.values()) <= set(RECURRENCES), "warehouse/normalise/statut.py RECURRENCES"
+    assert set(catalogue._ECHELLE_OF_NIVEAU.values()) <= set(ECHELLES), "warehouse/normalise/catalogue.py"
+    assert set(links.OPEN_STATUTS) <= set(STATUTS), "warehouse/quality/links.py OPEN_STATUTS"
+    assert set(lookup.OPEN_STATUSES) <= set(STATUTS), "warehouse/publication/lookup.py OPEN_STATUSES"
+    assert set(STATUT_BADGES) == set(STATUTS), "webapp/app.py STATUT_BADGES"
+    today = date(2026, 6, 1)
+    frame = pl.DataFrame(
+        {
+            "date_ouverture": [None, date(2027, 1, 1), None, None],
+            "date_cloture": [date(2026, 1, 1), None, None, None],
+            "recurrence": [None, None, "permanente", None],
+        }
+    )
+    produced = frame.select(statut.statut_expr(today)).to_series().to_list()
+    assert sorted(produced) == sorted(STATUTS), "warehouse/normalise/statut.py statut_expr"
