@@ -30,6 +30,7 @@ import duckdb
 import polars as pl
 
 from benchmarks import distributions as d
+from schemas import OFFICIAL_FIELDS
 from sources.base import SourceSpec
 from sources.registry import get_spec
 from warehouse.db import query_frame
@@ -39,24 +40,7 @@ AT_SOURCE = "aides-territoires"
 MTE_SOURCE = "mission-transition-ecologique-csv"
 PLATFORM_PREFIX = "bench-region-"
 AT_PAGE_SIZE = 100
-CSV_COLUMNS = (
-    "id",
-    "titre",
-    "promesse",
-    "description",
-    "eligibilite",
-    "types_aides",
-    "porteurs",
-    "programmes_parents",
-    "url_source",
-    "cibles",
-    "eligibilite_geographique",
-    "eligibilite_geographique_exclusions",
-    "date_ouverture",
-    "date_cloture",
-    "date_mise_a_jour",
-)
-_VOCAB = VOCAB_DIR
+CSV_COLUMNS = OFFICIAL_FIELDS  # the dispositif-aide export's columns
 
 # ---------------------------------------------------------------------------- French texts
 _HEADS = (
@@ -379,7 +363,7 @@ def _referential(conn: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
 
 def _vocabulary(name: str, sources: tuple[str, ...]) -> list[str]:
     """Source labels of a warehouse/normalise/vocab table that map to a schema value."""
-    table = pl.read_csv(_VOCAB / name, comment_prefix="#", infer_schema=False)
+    table = pl.read_csv(VOCAB_DIR / name, comment_prefix="#", infer_schema=False)
     kept = table.filter(pl.col("source").is_in(list(sources)) & pl.col("valeur_cible").is_not_null())
     return sorted(set(kept.get_column("valeur_source").to_list()))
 

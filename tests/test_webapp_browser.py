@@ -9,38 +9,15 @@ agent's upload of that territory is refused. Screenshots go to ``data/screenshot
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_test_helpers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, free_port, needs_chromium
 
-from warehouse.settings import DATA_ROOT
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = DATA_ROOT / "screenshots"
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Chromium absent (/usr/bin/chromium) : `make browser` installe le paquet Debian"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     from webapp.app import create_app
 
     built = build_warehouse(tmp_path_factory.mktemp("navigateur") / "warehouse")
-    port = _free_port()
+    port = free_port()
     instance = uvicorn.Server(
         uvicorn.Config(create_app(built["paths"]), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )

@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from schemas import published_fields
+from schemas import field_names, published_fields
 from warehouse.db import connect_reader, connect_writer
 from warehouse.normalise.geography import FRANCE, GeoResolver, normalise_dep_code
 from warehouse.publication.lookup import CatalogueIndex, current_commune
@@ -554,36 +554,12 @@ def is_aid_id(text: str) -> bool:
     return True
 
 
+AID_PAGE = Path(__file__).with_name("templates") / "aide.html"
 AID_PAGE_FIELDS: frozenset[str] = frozenset(
-    (
-        "id",
-        "titre",
-        "promesse",
-        "description",
-        "eligibilite",
-        "types_aides",
-        "porteurs",
-        "programmes_parents",
-        "url_source",
-        "cibles",
-        "eligibilite_geographique",
-        "eligibilite_geographique_exclusions",
-        "date_ouverture",
-        "date_cloture",
-        "date_mise_a_jour",
-        "echelle",
-        "thematiques",
-        "montant_max",
-        "taux_max",
-        "url_demarche",
-        "statut",
-        "recurrence",
-        "sources",
-        "date_collecte",
-    )
-)
-"""Published fields ``aide.html`` shows in a place of their own; any other one is listed under
-« Autres informations » with its schema title (``tests/test_fields.py`` checks the template)."""
+    re.findall(r"\ba\.(\w+)", AID_PAGE.read_text(encoding="utf-8"))
+) & frozenset(field_names())
+"""Published fields ``aide.html`` shows in a place of its own (read from the template: ``a.<champ>``);
+any other one is listed under « Autres informations » with its schema title."""
 
 
 def aid_detail(conn: duckdb.DuckDBPyConnection, aid_id: str) -> dict | None:
