@@ -8,7 +8,7 @@ UV := $(VENV)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export DAGSTER_HOME := $(CURDIR)/data/dagster
 
-.PHONY: install web browser run lint test dev serve bench clean help
+.PHONY: install web oracle browser run lint test dev serve bench clean help
 
 help:
 	@echo "make run    installe l'environnement puis lance toute la chaîne sur les sources réelles"
@@ -34,6 +34,13 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 
 web: web/node_modules/.installed
 
+# The publicodes engine and the aides-velo model, pinned, the oracle of tests/test_publicodes_oracle.py.
+tools/publicodes-oracle/node_modules/.installed: tools/publicodes-oracle/package.json tools/publicodes-oracle/package-lock.json
+	cd tools/publicodes-oracle && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+oracle: tools/publicodes-oracle/node_modules/.installed
+
 # Debian's Chromium, for the browser tests of the web application (Playwright drives it).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -50,7 +57,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint web browser
+test: lint web browser oracle
 	$(VENV)/bin/python -m pytest
 
 dev: install

@@ -1,7 +1,7 @@
 """Published Table Schema of the catalogue and the vocabularies it fixes.
 
 ``schemas/schema.json`` is the single source of truth for the published
-table (``aides-transition-ecologique`` v0.1.0): the 15 fields of Etalab's
+table (``aides-transition-ecologique`` v0.2.0): the 15 fields of Etalab's
 ``dispositif-aide`` v0.2.0 in their official order, then the catalogue's own
 fields. Everything else reads the fields from it: :func:`published_fields` gives
 each field's name, type, whether it is required, multi-valued, its maximum length

@@ -61,6 +61,10 @@ class AidRecord:
     niveau: str | None = None  # level of the publisher as stated (commune, intercommunalité, région…)
     geo_inclusions: list[GeoMention] = field(default_factory=list)
     geo_exclusions: list[GeoMention] = field(default_factory=list)
+    # The structure of the source's geographic conditions, when it states one (a boolean
+    # expression over places, sources/geo_expression.py); its places are also listed in
+    # geo_inclusions / geo_exclusions so that each is resolved and reported once.
+    geo_expression: Any = None
     date_ouverture: str | None = None
     date_cloture: str | None = None
     date_mise_a_jour: str | None = None
@@ -70,6 +74,9 @@ class AidRecord:
     types_aides: list[str] = field(default_factory=list)
     thematiques: list[str] = field(default_factory=list)
     programmes_parents: list[str] = field(default_factory=list)
+    # Eligibility conditions as the source states them, one per item ("vélo . électrique",
+    # "revenu fiscal de référence par part <= 15400 €/an"); mapped by normalisation.
+    conditions: list[str] = field(default_factory=list)
     recurrence: str | None = None
     other_fields: dict[str, str | list[str]] = field(default_factory=dict)  # other published fields, by schema name
     raw: Any = None  # the record's own piece of the payload, JSON-serialisable
@@ -89,6 +96,10 @@ class AidRecord:
                 raise ValueError(f"champ {name!r} : liste de textes attendue, pas {value!r}")
             if name in TEXT_FIELDS and not isinstance(value, str):
                 raise ValueError(f"champ {name!r} : texte attendu, pas {value!r}")
+        if self.geo_expression is not None:
+            from sources.geo_expression import check  # the grammar names GeoMention, defined here
+
+            check(self.geo_expression)
 
     @classmethod
     def from_values(cls, source: str, native_id: str, titre: str, raw: Any = None, **values: Any) -> AidRecord:
@@ -110,6 +121,21 @@ class AidRecord:
         return row
 
 
+ELIGIBILITY_FIELDS: tuple[str, ...] = (
+    "objets_finances",
+    "etat_materiel",
+    "age_min",
+    "age_max",
+    "situations",
+    "categories_revenus",
+    "plafond_rfr_par_part",
+    "plafond_rfr_periode",
+    "depense_min",
+    "depense_max",
+)
+"""Published eligibility fields the catalogue reads from the ``conditions`` a record states
+(``warehouse/normalise/vocab/conditions.csv``)."""
+
 CATALOGUE_FIELDS: tuple[str, ...] = (
     "id",
     "eligibilite_geographique",
@@ -120,11 +146,12 @@ CATALOGUE_FIELDS: tuple[str, ...] = (
     "statut",
     "sources",
     "date_collecte",
+    *ELIGIBILITY_FIELDS,
 )
 """Published fields the catalogue computes (from the geography mentions, the publisher's level,
 the stated amounts and rates, the provenance, the dates): a record never holds them."""
 
-_NOT_STATED = ("source", "native_id", "geo_inclusions", "geo_exclusions", "other_fields", "raw")
+_NOT_STATED = ("source", "native_id", "geo_inclusions", "geo_exclusions", "geo_expression", "other_fields", "raw")
 
 
 def _attribute_kinds() -> tuple[tuple[str, ...], tuple[str, ...]]:

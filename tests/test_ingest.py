@@ -204,6 +204,7 @@ def _reference_frame(source: str, digest: str, records: list[AidRecord]) -> pl.D
     )
     lists = (
         *("porteurs", "financeurs", "montants", "taux", "cibles", "types_aides", "thematiques", "programmes_parents"),
+        "conditions",
         *(name for name in OTHER_FIELDS if name in LIST_FIELDS),
     )
     columns: dict[str, list] = {
@@ -217,9 +218,22 @@ def _reference_frame(source: str, digest: str, records: list[AidRecord]) -> pl.D
         columns[name] = [list(r.value(name)) for r in records]
     for name in ("geo_inclusions", "geo_exclusions"):
         columns[name] = [json.dumps([asdict(g) for g in getattr(r, name)], ensure_ascii=False) for r in records]
+    columns["geo_expression"] = [
+        None if r.geo_expression is None else json.dumps(r.geo_expression, ensure_ascii=False) for r in records
+    ]
     columns["raw"] = [json.dumps(r.raw, ensure_ascii=False, default=str) for r in records]
     schema = {
-        name: pl.Utf8 for name in ("source", "native_id", "digest", *text, "geo_inclusions", "geo_exclusions", "raw")
+        name: pl.Utf8
+        for name in (
+            "source",
+            "native_id",
+            "digest",
+            *text,
+            "geo_inclusions",
+            "geo_exclusions",
+            "geo_expression",
+            "raw",
+        )
     }
     schema.update({name: pl.List(pl.Utf8) for name in lists})
     return pl.DataFrame(columns, schema=schema)
@@ -247,6 +261,9 @@ def _varied_records() -> list[AidRecord]:
                 GeoMention("epci", code="200054781", nom="Métropole du Grand Paris"),
             ],
             geo_exclusions=[GeoMention("commune", code="75056")],
+            geo_expression={
+                "toutes": [{"lieu": {"niveau": "region", "code": "24", "nom": None}}, {"autre": "âge ≥ 16"}]
+            },
             date_ouverture="2024-01-01",
             date_cloture="31/12/2025",
             date_mise_a_jour="2024-05-01T00:00:00Z",

@@ -78,6 +78,9 @@ INVALID_ROWS: dict[int, set[tuple[str, str | None, str | None]]] = {
     16: {("constraint-error", "thematiques", "pattern")},
     17: {("constraint-error", "sources", "pattern")},
     18: {("constraint-error", "date_mise_a_jour", "required")},
+    19: {("constraint-error", "objets_finances", "pattern")},
+    20: {("constraint-error", "age_min", "minimum")},
+    21: {("constraint-error", "plafond_rfr_periode", "enum")},
 }
 
 GEO_ACCEPTED = [
@@ -312,6 +315,10 @@ def test_published_fields_are_read_from_the_schema() -> None:
         "eligibilite_geographique_exclusions",
         "thematiques",
         "sources",
+        "objets_finances",
+        "etat_materiel",
+        "situations",
+        "categories_revenus",
     }
     assert (fields["promesse"].max_length, fields["description"].max_length) == (180, 5000)
     assert fields["titre"].required and not fields["promesse"].required

@@ -30,6 +30,9 @@ EXPECTED = {
     16: {("thematiques", "pattern")},
     17: {("sources", "pattern")},
     18: {("date_mise_a_jour", "required")},
+    19: {("objets_finances", "pattern")},
+    20: {("age_min", "minimum")},
+    21: {("plafond_rfr_periode", "enum")},
 }
 
 

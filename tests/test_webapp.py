@@ -22,6 +22,8 @@ import itsdangerous.timed
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
+from sources.record import ELIGIBILITY_FIELDS
+
 with warnings.catch_warnings():  # "install httpx2": httpx is what the project pins for now
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     from starlette.testclient import TestClient
@@ -103,13 +105,26 @@ def _aid(identifier: str, titre: str, geo: list[str], **extra) -> dict:
         "publiable": True,
         "motifs_non_publiable": None,
         "signalements": None,
+        **dict.fromkeys(ELIGIBILITY_FIELDS),
     }
     row.update(extra)
     return row
 
 
 AIDES = [
-    _aid(VELO, "Aide à l'achat d'un vélo", ["COM-49007"]),
+    _aid(
+        VELO,
+        "Aide à l'achat d'un vélo",
+        ["COM-49007"],
+        objets_finances=["vélo électrique", "kit d'électrification"],
+        etat_materiel=["occasion"],
+        age_min=18,
+        age_max=25,
+        situations=["étudiant"],
+        plafond_rfr_par_part=15400.0,
+        plafond_rfr_periode="an",
+        depense_min=600.0,
+    ),
     _aid(
         COMPOST,
         "Prime au compostage",
@@ -437,6 +452,18 @@ def test_aid_page_shows_provenance_from_every_source(client):
     assert f'href="/aide/{AVRILLE}"' in html
     assert "50 € par mois" in html and "montant par période écarté" in html
     assert "COM-49007 (Angers, 49)" in html
+
+
+def test_aid_page_shows_the_structured_conditions(client):
+    html = client.get(f"/aide/{VELO}").text
+    block = html[html.index('id="conditions-structurees"') :]
+    block = block[: block.index("</dl>")]
+    assert "vélo électrique ou kit d&#39;électrification" in block
+    assert "occasion" in block and "de 18 à 25 ans" in block and "étudiant" in block
+    assert "Revenu fiscal de référence par part" in block and "par an" in block
+    assert "Dépense minimale" in block and "Dépense maximale" not in block
+    compost = client.get(f"/aide/{COMPOST}").text
+    assert 'id="conditions-structurees"' not in compost  # no condition stated: no block
 
 
 def test_aid_page_unknown_or_malformed_id_is_404(client):

@@ -34,7 +34,16 @@ _SCHEMA = pl.Schema(
     {
         **{
             name: pl.Utf8()
-            for name in ("source", "native_id", "digest", *_TEXT_COLUMNS, "geo_inclusions", "geo_exclusions", "raw")
+            for name in (
+                "source",
+                "native_id",
+                "digest",
+                *_TEXT_COLUMNS,
+                "geo_inclusions",
+                "geo_exclusions",
+                "geo_expression",
+                "raw",
+            )
         },
         **{name: pl.List(pl.Utf8()) for name in _LIST_COLUMNS},
     }
@@ -118,6 +127,10 @@ def _records_frame_arrow(source: str, digest: str, records: list) -> pl.DataFram
         columns[name] = column
     for name in ("geo_inclusions", "geo_exclusions"):
         columns[name] = pa.array(_geo_json_column(list(map(attrgetter(name), records))), _ARROW_TEXT)
+    columns["geo_expression"] = pa.array(
+        [None if e is None else _RAW_ENCODER.encode(e) for e in map(attrgetter("geo_expression"), records)],
+        _ARROW_TEXT,
+    )
     columns["raw"] = pa.array(list(map(_RAW_ENCODER.encode, map(attrgetter("raw"), records))), _ARROW_TEXT)
     return pl.from_arrow(pa.table({name: columns[name] for name in _SCHEMA}))  # type: ignore[return-value]
 
@@ -135,6 +148,9 @@ def _records_frame_plain(source: str, digest: str, records: list) -> pl.DataFram
         columns[name] = [list(r.value(name)) for r in records]
     for name in ("geo_inclusions", "geo_exclusions"):
         columns[name] = [json.dumps([asdict(g) for g in getattr(r, name)], ensure_ascii=False) for r in records]
+    columns["geo_expression"] = [
+        None if r.geo_expression is None else json.dumps(r.geo_expression, ensure_ascii=False) for r in records
+    ]
     columns["raw"] = [json.dumps(r.raw, ensure_ascii=False, default=str) for r in records]
     return pl.DataFrame(columns, schema=_SCHEMA)
 

@@ -31,7 +31,18 @@ MINIMUM_COUNTS = {
     "ref_epci_membres": 33_000,
     "ref_codes_postaux": 34_000,
 }
-ARRONDISSEMENTS_MUNICIPAUX = 45  # Paris 20, Marseille 16, Lyon 9
+ARRONDISSEMENTS_MUNICIPAUX = 45
+
+TERRITORY_COMMUNES_SQL = """
+    SELECT 'COM-' || code AS code, code AS commune FROM ref_communes
+    UNION ALL SELECT 'EPCI-' || m.epci, m.commune FROM ref_epci_membres m SEMI JOIN ref_communes c ON c.code = m.commune
+    UNION ALL SELECT 'DEP-' || departement, code FROM ref_communes
+    UNION ALL SELECT 'REG-' || region, code FROM ref_communes
+    UNION ALL SELECT 'PAYS-99100', code FROM ref_communes
+"""
+"""(code, commune): every published territory code and each current commune it covers (another
+country than France covers none). The one definition of what a code covers, for the exact
+geography of the catalogue and the per-commune file of a release."""  # Paris 20, Marseille 16, Lyon 9
 
 REFERENTIAL_TABLES = (
     "ref_regions",

@@ -5,7 +5,8 @@ JSON object of publicodes rules. The aids are the direct children of the ``aides
 namespace that carry a ``titre`` (341 in version 3.6.1), e.g. ``aides . paris``:
 
 - ``titre`` is the publisher's name ("Ville de Paris", "Île-de-France Mobilités"): it is
-  kept as the record's title AND put in ``porteurs``;
+  kept as the record's title AND put in ``porteurs``; normalisation builds the published
+  title from the conditions (the source's ``[source.config.titre]`` template);
 - ``remplace: {références à: commune|intercommunalité|département|région|état}`` gives
   the publisher's level, kept as stated in ``niveau``;
 - geography comes from the ``localisation . …`` comparisons anywhere inside
@@ -13,8 +14,12 @@ namespace that carry a ``titre`` (341 in version 3.6.1), e.g. ``aides . paris``:
   (where they are exclusions): ``code insee`` → commune code, ``epci`` → EPCI name (a
   code when it is 9 digits), ``département`` / ``région`` → code (a name when it does
   not look like one), ``pays`` → country name. An ``état`` aid naming no territory is
-  national: ``GeoMention("pays", nom="France")``. The and/or structure of the
-  conditions is not encoded in the mentions; it stays in ``raw``;
+  national: ``GeoMention("pays", nom="France")``. The and/or/not structure of the
+  conditions is kept in ``geo_expression`` (``publicodes.Applicability``: conditions on
+  other aids, such as ``aides . commune > 0 €``, hold where those aids apply), so that
+  normalisation computes exactly where the aid applies;
+- the conditions that name no place (``vélo . électrique``, ``demandeur . âge . de 18 à
+  25 ans``…) → ``conditions``, as written;
 - ``lien`` → url_source, ``dernière mise à jour`` → date_mise_a_jour,
   ``date de fin`` → date_cloture, ``description`` → description, all as written;
 - the € amounts and % rates written in ``valeur``, ``plafond``, ``plancher``,
@@ -38,7 +43,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sources import geo_expression as gx
 from sources.adapters.publicodes import (
+    Applicability,
     UnreadableCondition,
     check_condition,
     document_excerpt,
@@ -51,6 +58,7 @@ from sources.adapters.publicodes import (
     remplace_level,
     rule_excerpt,
     stated_amounts,
+    stated_conditions,
     subtree,
 )
 from sources.base import CollectContext, Payload, SourceSpec
@@ -97,12 +105,13 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     if model is None:
         result.reject(spec.name, location, reason or "modèle illisible", document_excerpt(payload, location))
         return result
+    applicability = Applicability(model, GEO_PREFIXES, AIDS_NAMESPACE)
     for name, rule in model.items():
         if not is_item(name, rule):
             continue
         where = f"règle '{name}'"
         try:
-            result.records.append(_record(spec, model, name, rule))
+            result.records.append(_record(spec, model, name, rule, applicability))
         except (ValueError, TypeError, UnreadableCondition) as exc:
             result.reject(spec.name, where, str(exc), rule_excerpt(rule))
         except Exception as exc:  # noqa: BLE001 - one bad rule never stops the others
@@ -110,7 +119,9 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     return result
 
 
-def _record(spec: SourceSpec, model: dict[str, Any], name: str, original: Any) -> AidRecord:
+def _record(
+    spec: SourceSpec, model: dict[str, Any], name: str, original: Any, applicability: Applicability
+) -> AidRecord:
     if not isinstance(original, dict):
         raise ValueError(f"la règle devrait être un objet, trouvé : {type(original).__name__}")
     rule = normalise_keys(original)
@@ -127,8 +138,10 @@ def _record(spec: SourceSpec, model: dict[str, Any], name: str, original: Any) -
     if geo.unknown_fields:
         raise ValueError(f"critère géographique inconnu : {', '.join(geo.unknown_fields)}")
     inclusions = list(geo.inclusions)
+    expression = applicability.of_rule(name)
     if not inclusions and niveau == NATIONAL_LEVEL:
         inclusions = [GeoMention("pays", nom="France")]
+        expression = gx.all_of([gx.place(inclusions[0]), expression])
 
     amounts = stated_amounts(rule, AMOUNT_KEYS)
     return AidRecord(
@@ -141,10 +154,12 @@ def _record(spec: SourceSpec, model: dict[str, Any], name: str, original: Any) -
         niveau=niveau,
         geo_inclusions=inclusions,
         geo_exclusions=list(geo.exclusions),
+        geo_expression=expression if gx.has_place(expression) else None,
         date_cloture=optional_text(rule, "date de fin"),
         date_mise_a_jour=optional_text(rule, "dernière mise à jour"),
         montants=amounts.montants,
         taux=amounts.taux,
+        conditions=stated_conditions(rule, GEO_PREFIXES),
         cibles=list(PUBLICS),
         types_aides=list(TYPES_AIDE),
         thematiques=list(THEMATIQUES),

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sources import geo_expression as gx
 from sources.base import Payload
 from sources.npm import NpmPackage, NpmPackageError
 from sources.record import GeoMention
@@ -463,3 +464,152 @@ def _walk_amounts(node: Any, found: StatedAmounts, depth: int) -> None:
     elif isinstance(node, list):
         for item in node:
             _walk_amounts(item, found, depth + 1)
+
+
+# --------------------------------------------------------------------------- structure
+
+
+class Applicability:
+    """Where a rule of a model applies, as a geographic expression (``sources/geo_expression.py``).
+
+    A rule applies when its ``applicable si`` holds and its ``non applicable si`` does not,
+    and so do its parents'. Conditions keep their structure: ``toutes ces conditions`` is
+    "all", ``une de ces conditions`` "one", ``non applicable si`` a negation; a comparison
+    ``localisation . epci = '…'`` is a place (``!=`` its negation); any other condition
+    (age, income, bike…) is ``autre`` and never narrows the territory.
+
+    A condition on another aid (``aides . ile de france``, ``aides . bordeaux > 0 €``) or on
+    a sum that aids replace (``aides . commune > 0 €``: some communal aid applies) holds at
+    most where that aid (one of those aids) applies: its applicability is inlined, beside
+    the condition itself, which stays undecided.
+    """
+
+    def __init__(self, model: dict[str, Any], prefixes: tuple[str, ...], namespace: str) -> None:
+        self.model = model
+        self.prefixes = prefixes
+        self.namespace = namespace
+        self.pattern = _comparison_pattern(prefixes)
+        self.replacers: dict[str, list[str]] = {}
+        for name, rule in model.items():
+            if isinstance(rule, dict) and rule.get("remplace") is not None:
+                try:
+                    level = remplace_level(normalise_keys(rule).get("remplace"), namespace)
+                except ValueError:
+                    continue
+                if level is not None:
+                    target = self.reference(name, level) or f"{namespace} . {level}"
+                    self.replacers.setdefault(target, []).append(name)
+        self._memo: dict[str, Any] = {}
+
+    def reference(self, context: str, text: str) -> str | None:
+        """The rule a reference written inside ``context`` names, as publicodes resolves it."""
+        text = " ".join(text.split())
+        parts = context.split(" . ")
+        for depth in range(len(parts), -1, -1):
+            candidate = " . ".join([*parts[:depth], text]) if depth else text
+            if candidate in self.model:
+                return candidate
+        return None
+
+    def of_rule(self, name: str, visiting: frozenset[str] = frozenset()) -> Any:
+        """The expression under which rule ``name`` applies (its parents' conditions included)."""
+        if name in self._memo:
+            return self._memo[name]
+        if name in visiting:
+            return gx.other(f"référence circulaire à {name}")
+        visiting = visiting | {name}
+        parts = name.split(" . ")
+        items = []
+        for depth in range(1, len(parts) + 1):
+            ancestor = " . ".join(parts[:depth])
+            rule = self.model.get(ancestor)
+            if not isinstance(rule, dict):
+                continue
+            rule = normalise_keys(rule)
+            if "applicable si" in rule:
+                items.append(self.of_condition(ancestor, rule["applicable si"], visiting))
+            if "non applicable si" in rule:
+                items.append(gx.negation(self.of_condition(ancestor, rule["non applicable si"], visiting)))
+        result = gx.all_of(items)
+        self._memo[name] = result
+        return result
+
+    def of_condition(self, context: str, node: Any, visiting: frozenset[str] = frozenset()) -> Any:
+        """The expression of one condition written inside rule ``context``."""
+        if isinstance(node, bool):
+            return node
+        if isinstance(node, str):
+            return self._of_text(context, node, visiting)
+        if isinstance(node, list):
+            return gx.all_of([self.of_condition(context, item, visiting) for item in node])
+        if isinstance(node, dict):
+            items = []
+            for key, value in node.items():
+                if key == "toutes ces conditions":
+                    items.append(gx.all_of([self.of_condition(context, v, visiting) for v in value]))
+                elif key == "une de ces conditions":
+                    items.append(gx.any_of([self.of_condition(context, v, visiting) for v in value]))
+                elif key in TEXT_KEYS:
+                    continue
+                else:
+                    items.append(gx.other(rule_excerpt({key: value})))
+            return gx.all_of(items)
+        return gx.other(repr(node))
+
+    def _of_text(self, context: str, text: str, visiting: frozenset[str]) -> Any:
+        stripped = " ".join(text.split())
+        if stripped in ("oui", "non"):
+            return stripped == "oui"
+        match = self.pattern.fullmatch(stripped)
+        if match is not None:
+            geo = GEO_FIELDS.get(" ".join(match.group("field").split()).lower())
+            if geo is not None:
+                leaf = gx.place(mention_for(geo, match.group("value")))
+                return gx.negation(leaf) if match.group("op") == "!=" else leaf
+        # A condition on another aid, or on a sum of aids: it holds at most where they apply.
+        head = re.split(r"\s*(?:<=|>=|!=|<|>|=)\s*", stripped, maxsplit=1)[0]
+        target = self.reference(context, head)
+        if target is not None:
+            aids = [target] if target not in self.replacers else self.replacers[target]
+            if target in self.replacers or self._is_aid(target):
+                reach = gx.any_of([self.of_rule(aid, visiting) for aid in aids])
+                return gx.all_of([reach, gx.other(stripped)])
+        return gx.other(stripped)
+
+    def _is_aid(self, name: str) -> bool:
+        rule = self.model.get(name)
+        return is_direct_child(name, self.namespace) and isinstance(rule, dict) and "titre" in rule
+
+
+ALTERNATIVE = "une de ces conditions : "
+EXCLUSION = "non applicable si : "
+
+
+def stated_conditions(rule: dict[str, Any], prefixes: tuple[str, ...]) -> list[str]:
+    """The conditions of a rule that name no place, as written, in order, without repeats.
+
+    ``applicable si`` conditions as they are (``vélo . électrique``, ``revenu fiscal de
+    référence par part <= 15400 €/an``); one that stands among alternatives (inside a
+    ``une de ces conditions``) prefixed with ALTERNATIVE, since it is not required;
+    ``non applicable si`` ones prefixed with EXCLUSION. Normalisation maps them to the
+    published eligibility fields and titles (``warehouse/normalise/vocab/conditions.csv``).
+    """
+    pattern = _comparison_pattern(prefixes)
+    found: dict[str, None] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, str):
+            text = " ".join(node.split())
+            if text and text not in ("oui", "non") and not pattern.fullmatch(text):
+                found[prefix + text] = None
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, prefix)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key not in TEXT_KEYS:
+                    walk(value, ALTERNATIVE if key == "une de ces conditions" and not prefix else prefix)
+
+    walk(rule.get("applicable si"), "")
+    walk(rule.get("non applicable si"), EXCLUSION)
+    return list(found)

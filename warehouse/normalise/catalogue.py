@@ -18,12 +18,16 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
+from schemas import published_fields
 from sources.base import SourceSpec
+from sources.record import ELIGIBILITY_FIELDS
 from warehouse.db import query_frame, scalar
 from warehouse.normalise.amounts import normalise_amounts
+from warehouse.normalise.conditions import built_titles, distinct_titles, eligibility_fields, map_conditions
 from warehouse.normalise.dates import normalise_dates, normalise_timestamps, swapped_day_month
 from warehouse.normalise.dedup import find_duplicates
 from warehouse.normalise.fields import ONE_LINE_TEXTS, carried_fields
+from warehouse.normalise.geo_sets import Territories, exact_geography, expression_places
 from warehouse.normalise.geography import GeoResolver
 from warehouse.normalise.identity import assign_ids
 from warehouse.normalise.statut import recurrence_expr, statut_expr
@@ -183,6 +187,29 @@ def resolve_geography(frame: pl.DataFrame, resolver: GeoResolver) -> tuple[pl.Da
     return geo, pl.concat([*problems, no_geo], how="vertical_relaxed")
 
 
+def _with_exact_geography(
+    conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, geo: pl.DataFrame, resolver: GeoResolver
+) -> pl.DataFrame:
+    """Records that state the structure of their conditions take the exact set it gives
+    (``geo_sets.py``) instead of the union of the places they mention, once those resolved."""
+    with_expression = frame.filter(pl.col("geo_expression").is_not_null())
+    if not with_expression.height:
+        return geo
+    places = expression_places(with_expression).with_columns(
+        pl.lit(None, pl.Utf8).alias("ctx_departement"), pl.lit(None, pl.Utf8).alias("ctx_region")
+    )
+    exact = exact_geography(with_expression, resolver.resolve_mentions(places), Territories.from_warehouse(conn))
+    columns = ("eligibilite_geographique", "eligibilite_geographique_exclusions")
+    use = pl.col("_exacte") & (pl.col("geo_statut") == "resolved")
+    return (
+        geo.join(exact.with_columns(pl.lit(True).alias("_exacte")), on="record_key", how="left", suffix="_exacte")
+        .with_columns(
+            pl.when(use).then(pl.col(f"{name}_exacte")).otherwise(pl.col(name)).alias(name) for name in columns
+        )
+        .select(geo.columns)
+    )
+
+
 # -- fields ---------------------------------------------------------------------------
 
 _PROBLEM_COLUMNS = ("record_key", "source", "champ", "valeur", "probleme")
@@ -322,13 +349,16 @@ _FIRST = (
     "date_collecte",
 )
 _UNION = ("types_aides", "cibles", "thematiques")
+# The eligibility read from the conditions: the representative's first, like the texts.
+_ELIGIBILITY_FIRST = tuple(f.name for f in published_fields() if f.name in ELIGIBILITY_FIELDS and not f.multi_valued)
+_ELIGIBILITY_UNION = tuple(f.name for f in published_fields() if f.name in ELIGIBILITY_FIELDS and f.multi_valued)
 
 
 def _first_and_union() -> tuple[tuple[str, ...], tuple[str, ...]]:
     carried = carried_fields()
     return (
-        (*(f.name for f in carried if not f.multi_valued), *_FIRST),
-        (*(f.name for f in carried if f.multi_valued), *_UNION),
+        (*(f.name for f in carried if not f.multi_valued), *_FIRST, *_ELIGIBILITY_FIRST),
+        (*(f.name for f in carried if f.multi_valued), *_UNION, *_ELIGIBILITY_UNION),
     )
 
 
@@ -382,12 +412,67 @@ def _publishable(frame: pl.DataFrame, today: date) -> pl.DataFrame:
     )
 
 
+def _with_conditions(frame: pl.DataFrame, specs: list[SourceSpec]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Stated conditions read through ``vocab/conditions.csv``: a beneficiary kind a condition
+    states replaces the source's default, titles are built where the source titles its aids by
+    their publisher; conditions the table does not cover are problems."""
+    mapped, unmapped = map_conditions(frame)
+    eligibility = eligibility_fields(mapped)
+    cibles = (
+        mapped.filter(pl.col("champ") == "cibles")
+        .group_by("record_key")
+        .agg(pl.col("valeur").unique().sort().alias("_cibles"))
+    )
+    titles = built_titles(frame, mapped, specs).rename({"titre": "_titre"})
+    frame = (
+        frame.join(cibles, on="record_key", how="left")
+        .join(eligibility, on="record_key", how="left")
+        .join(titles, on="record_key", how="left")
+        .with_columns(
+            pl.coalesce("_cibles", "cibles").alias("cibles"),
+            pl.col("titre").alias("titre_source"),
+            pl.coalesce("_titre", "titre").alias("titre"),
+        )
+        .drop("_cibles", "_titre")
+    )
+    problems = unmapped.select(
+        "record_key",
+        "source",
+        pl.lit("conditions").alias("champ"),
+        "valeur",
+        pl.lit("condition non reconnue par la table de correspondance (vocab/conditions.csv)").alias("probleme"),
+    )
+    return frame, problems
+
+
+def _content_key() -> pl.Expr:
+    """What a record states of its aid: two records of one source that differ here are two aids."""
+    stated = [
+        pl.col(name).cast(pl.Utf8)
+        for name in ("titre", "description", "eligibilite", "geo_expression", "date_ouverture", "date_cloture")
+    ]
+    stated += [pl.col(name).list.sort().list.join("|") for name in ("montants", "taux", "cibles", "types_aides")]
+    stated += [
+        pl.col("eligibilite_geographique").list.sort().list.join("|"),
+        pl.col("eligibilite_geographique_exclusions").list.sort().list.join("|"),
+    ]
+    return (
+        pl.concat_str([c.fill_null("") for c in stated], separator="\x1f")
+        .hash(seed=0)
+        .cast(pl.Utf8)
+        .alias("content_key")
+    )
+
+
 def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], today: date) -> CatalogueSummary:
     """Rebuild ``aides``, ``aides_provenance``, ``normalisation_problemes`` and ``doublons_a_revoir``."""
     frame = load_records(conn, specs)
     resolver = GeoResolver.from_warehouse(conn)
     frame, problems = normalise_fields(frame, today)
+    frame, condition_problems = _with_conditions(frame, specs)
+    problems.append(condition_problems)
     geo, geo_problems = resolve_geography(frame, resolver)
+    geo = _with_exact_geography(conn, frame, geo, resolver)
     problems.append(geo_problems)
     frame = frame.join(geo, on="record_key", how="left").with_columns(_echelle())
 
@@ -407,6 +492,7 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
         pl.col("url_source").alias("url"),
         "date_ouverture",
         "date_cloture",
+        _content_key(),
     )
     dedup = find_duplicates(candidates)
     clusters = dedup.clusters.join(
@@ -450,6 +536,7 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
             # a withdrawn aid stays in the catalogue (history) but is never shown as open
             pl.when(pl.col("retiree")).then(pl.lit("clôturée")).otherwise(statut_expr(today)).alias("statut"),
         )
+        aides = distinct_titles(aides)
         _store(
             conn,
             frame,

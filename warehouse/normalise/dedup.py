@@ -22,9 +22,13 @@ Principles, in the order they apply:
   names the site's home page: two different pages of one site are no clue). Close titles
   without a clue, and fairly close titles, go to review. Closing dates far apart and
   different numbers in the titles (yearly editions) lower the score.
-* **A source knows its own aids.** Two records of one source pointing at two different
-  specific pages are two aids, never merged; without a shared page they merge only with
-  nearly identical titles (``SAME_SOURCE_THRESHOLD``).
+* **A source knows its own aids.** When the caller gives each record's ``content_key``
+  (what it states of its aid: conditions, amounts, territory, texts), two records of one
+  source are the same aid only if their contents are equal (an aggregator's copy of an aid)
+  and are otherwise never merged nor reviewed, however alike their titles. Without it, two
+  records of one source pointing at two different specific pages are two aids, never
+  merged; without a shared page they merge only with nearly identical titles
+  (``SAME_SOURCE_THRESHOLD``).
 * **Transitive, but guarded.** Duplicates form connected components (union-find), except
   that a component may not chain two records of one source whose titles differ a lot or
   which point at two different pages: such a chain is a bridge through a vague record.
@@ -115,6 +119,7 @@ INPUT_COLUMNS = pl.Schema(
         "url": pl.Utf8(),
         "date_ouverture": pl.Date(),
         "date_cloture": pl.Date(),
+        "content_key": pl.Utf8(),
     }
 )
 REQUIRED_COLUMNS = ("record_key", "source", "titre", "geo_key")
@@ -415,6 +420,7 @@ def candidate_pairs(base: pl.DataFrame) -> pl.DataFrame:
 _PAIR_COLUMNS = (
     "record_key",
     "source",
+    "content_key",
     "titre_norm",
     "numbers",
     "porteur_keys",
@@ -508,6 +514,9 @@ def score_pairs(
             numbers_differ=numbers_differ,
             same_porteur=pl.col("porteur_keys_a").list.set_intersection("porteur_keys_b").list.len() > 0,
             same_source=pl.col("source_a") == pl.col("source_b"),
+            # What each record states of its aid, when the caller knows it: within one source,
+            # equal contents are a copy of one aid, different ones two aids.
+            same_content=(pl.col("content_key_a") == pl.col("content_key_b")),
             # One source pointing at two different specific pages: two aids, never merged.
             distinct_pages=(pl.col("source_a") == pl.col("source_b"))
             & ~pl.col("url_generic_a")
@@ -538,8 +547,13 @@ def score_pairs(
         )
     )
     score = pl.col("score")
+    known = pl.col("same_source") & pl.col("same_content").is_not_null()
     decision = (
-        pl.when(pl.col("url_match") & (score >= URL_TITLE_FLOOR))
+        pl.when(known & pl.col("same_content"))
+        .then(pl.lit("fusion"))
+        .when(known)
+        .then(pl.lit(None, pl.Utf8))
+        .when(pl.col("url_match") & (score >= URL_TITLE_FLOOR))
         .then(pl.lit("fusion"))
         .when(pl.col("url_match"))
         .then(pl.lit("revue"))
@@ -633,7 +647,7 @@ def _guarded_union(base: pl.DataFrame, edges: pl.DataFrame, guard: float) -> tup
     """
     nodes = pl.concat([edges["idx_a"], edges["idx_b"]]).unique()
     info = base.join(nodes.to_frame("idx"), on="idx", how="semi").select(
-        "idx", "source", "titre_norm", page=pl.when(~pl.col("url_generic")).then("url_norm")
+        "idx", "source", "titre_norm", page=pl.when(~pl.col("url_generic")).then("url_norm"), content="content_key"
     )
     rows = {row[0]: row[1:] for row in info.iter_rows()}
     members: dict[int, dict[str, list[int]]] = {n: {rows[n][0]: [n]} for n in rows}
@@ -641,11 +655,19 @@ def _guarded_union(base: pl.DataFrame, edges: pl.DataFrame, guard: float) -> tup
     refused = []
 
     def compatible(xs: list[int], ys: list[int]) -> bool:
-        pairs = [(x, y) for x in xs for y in ys]
-        for x, y in pairs:
-            page_x, page_y = rows[x][2], rows[y][2]
-            if page_x is not None and page_y is not None and page_x != page_y:
-                return False
+        pairs = []
+        for x in xs:
+            for y in ys:
+                page_x, page_y = rows[x][2], rows[y][2]
+                if page_x is not None and page_y is not None and page_x != page_y:
+                    return False
+                content_x, content_y = rows[x][3], rows[y][3]
+                if content_x is None or content_y is None:
+                    pairs.append((x, y))  # judged by their titles
+                elif content_x != content_y:
+                    return False  # two aids its source states differently
+        if not pairs:
+            return True
         scores = title_similarity([rows[x][1] for x, _ in pairs], [rows[y][1] for _, y in pairs])
         return min(scores) >= guard
 

@@ -11,6 +11,7 @@ checks that every published field is one or the other.
 from __future__ import annotations
 
 from schemas import PublishedField, published_fields
+from sources.record import ELIGIBILITY_FIELDS
 
 COMPUTED_BY_STAGE: dict[str, str] = {
     "id": "warehouse/normalise/identity.py",
@@ -30,6 +31,7 @@ COMPUTED_BY_STAGE: dict[str, str] = {
     "recurrence": "warehouse/normalise/statut.py",
     "sources": "warehouse/normalise/catalogue.py (provenance)",
     "date_collecte": "warehouse/normalise/catalogue.py (date de la collecte)",
+    **dict.fromkeys(ELIGIBILITY_FIELDS, "warehouse/normalise/conditions.py (vocab/conditions.csv)"),
 }
 """Published fields computed by a stage of their own, and where."""
 

@@ -66,6 +66,7 @@ from schemas.validate import validate_relation
 from warehouse.db import query_frame
 from warehouse.normalise.geography import GeoResolver
 from warehouse.publication.projection import published_frame
+from warehouse.referential import TERRITORY_COMMUNES_SQL
 
 # --------------------------------------------------------------------------- names
 
@@ -431,13 +432,6 @@ def _geo_reason(code: str, resolver: GeoResolver) -> str:
 
 # --------------------------------------------------------------------------- aides-communes
 
-_TERRITORIES_SQL = """
-    SELECT 'COM-' || code AS code, code AS commune FROM ref_communes
-    UNION ALL SELECT 'EPCI-' || m.epci, m.commune FROM ref_epci_membres m SEMI JOIN ref_communes c ON c.code = m.commune
-    UNION ALL SELECT 'DEP-' || departement, code FROM ref_communes
-    UNION ALL SELECT 'REG-' || region, code FROM ref_communes
-    UNION ALL SELECT 'PAYS-99100', code FROM ref_communes
-"""
 _PAIRS_ROW_GROUP = 1 << 20
 
 
@@ -455,7 +449,7 @@ def communes_pairs(conn: duckdb.DuckDBPyConnection, text: pl.DataFrame) -> pl.Da
     communes = query_frame(conn, "SELECT code FROM ref_communes ORDER BY code").get_column("code")
     rank = pl.DataFrame({"commune": communes}).with_row_index("c")
     territories = (
-        query_frame(conn, f"SELECT code, commune FROM ({_TERRITORIES_SQL})")
+        query_frame(conn, f"SELECT code, commune FROM ({TERRITORY_COMMUNES_SQL})")
         .join(rank, on="commune")
         .select("code", "c")
     )
