@@ -70,6 +70,9 @@ class AidRecord:
     date_mise_a_jour: str | None = None
     montants: list[str] = field(default_factory=list)  # amounts as stated: "400 €", "jusqu'à 8 500 €"
     taux: list[str] = field(default_factory=list)  # rates as stated: "50 %", "de 20 à 40 %"
+    plafonds_depense: list[str] = field(default_factory=list)  # ceilings of the funded expense: "20000 €"
+    # amounts that depend on a condition, as stated: "400 € si vélo . cargo électrique", "300 € sinon"
+    montants_variations: list[str] = field(default_factory=list)
     cibles: list[str] = field(default_factory=list)
     types_aides: list[str] = field(default_factory=list)
     thematiques: list[str] = field(default_factory=list)
@@ -143,6 +146,8 @@ CATALOGUE_FIELDS: tuple[str, ...] = (
     "echelle",
     "montant_max",
     "taux_max",
+    "plafond_depense",
+    "montants_conditionnels",
     "statut",
     "sources",
     "date_collecte",

@@ -46,12 +46,13 @@ NATIONAL = [
     "MPR . non accompagnée",
     "copropriété",
 ]
+# One item per sub-aid with a `montant` of its own (the family's own `montant` for doubs-25).
 LOCAL = [
-    "aides locales . besançon",
-    "aides locales . charente-maritime",
-    "aides locales . côte-d'or",
+    "aides locales . besançon . occupant",
+    "aides locales . charente-maritime . occupant",
+    "aides locales . côte-d'or . aide aux travaux",
     "aides locales . doubs-25",
-    "aides locales . morlaix",
+    "aides locales . morlaix . bailleur",
 ]
 
 
@@ -109,36 +110,55 @@ def test_national_amounts_come_from_the_montant_rule_and_the_stated_text(fixture
     records = by_id(fixture_result)
     assert records["PTZ"].montants == ["50000 €", "7000 €"]
     assert records["PTZ"].types_aides == ["prêt"]
-    assert records["PAR"].montants == ["Jusqu'à 50 000 € d'emprunt pour une rénovation d'ampleur."]
+    assert records["PAR"].montants == ["Jusqu'à 50 000 € d'emprunt pour une rénovation d'ampleur.", "50 000 €"]
     assert records["MPR . accompagnée"].montants == []  # a formula naming other rules states no amount
 
 
 def test_local_aids_carry_their_stated_geography_level_and_amounts(fixture_result):
     records = by_id(fixture_result)
-    besancon = records["aides locales . besançon"]
-    assert besancon.titre == "Grand Besançon Métropole"
+    besancon = records["aides locales . besançon . occupant"]
+    # the sub-aid's own title, then its family's
+    assert besancon.titre == "Dispositif AAPEL propriétaire occupant — Grand Besançon Métropole"
     assert besancon.geo_inclusions == [GeoMention("epci", code="242500361")]
     assert besancon.niveau == "intercommunalité"
     assert besancon.types_aides == ["remboursement"]  # stated by the `aides locales` family
-    charente = records["aides locales . charente-maritime"]
+    assert besancon.montants == ["1500 €"]  # the sum it names, followed
+    assert besancon.porteurs == []  # the collectivité is read from the territory by normalisation
+    charente = records["aides locales . charente-maritime . occupant"]
+    assert charente.titre == "Aide aux propriétaires occupants — Charente-Maritime"  # [source.config.libelles]
     assert charente.geo_inclusions == [GeoMention("departement", nom="Charente-Maritime")]
     assert charente.niveau == "département" and charente.taux == ["15 %"]
     assert charente.montants == []  # "projet . travaux > 5000 €" is a condition, not an amount
-    cote = records["aides locales . côte-d'or"]
-    # the child's own `conditions géo` wins over the nested one of "aide aux travaux"
-    assert cote.geo_inclusions == [GeoMention("departement", nom="Côte-d'Or")] and cote.geo_exclusions == []
+    assert "projet . travaux > 5000 €" in charente.conditions  # expanded from its `conditions` rule
+    cote = records["aides locales . côte-d'or . aide aux travaux"]
+    # the sub-aid's own `conditions géo` wins over its family's
+    assert cote.geo_inclusions == [GeoMention("departement", nom="Côte-d'Or")]
+    assert cote.geo_exclusions == [GeoMention("epci", code="242100410")]
     assert cote.montants == ["250 €"]
     doubs = records["aides locales . doubs-25"]
+    assert doubs.titre == "Doubs (par code)"
     assert doubs.geo_inclusions == [GeoMention("departement", code="25")]
     assert doubs.geo_exclusions == [GeoMention("commune", code="25056")]
     assert (doubs.montants, doubs.taux, doubs.url_source) == (["1000 €"], ["5 %"], "https://www.doubs.fr")
-    morlaix = records["aides locales . morlaix"]
-    assert morlaix.geo_inclusions == [GeoMention("commune", code="29151")]  # from the nested rule
+    morlaix = records["aides locales . morlaix . bailleur"]
+    assert morlaix.geo_inclusions == [GeoMention("commune", code="29151")]  # from its own rule
     assert set(morlaix.raw) == {
         "aides locales . morlaix",
         "aides locales . morlaix . bailleur . conditions géo",
         "aides locales . morlaix . bailleur . montant",
     }
+
+
+def test_national_aids_name_their_porteurs_from_the_source_entry(fixture_result):
+    records = by_id(fixture_result)
+    anah = ["Agence nationale de l'habitat (Anah)"]
+    assert records["MPR . accompagnée"].porteurs == anah
+    assert records["MPR . accompagnée . prise en charge MAR"].porteurs == anah
+    assert records["MPR . non accompagnée"].porteurs == anah and records["copropriété"].porteurs == anah
+    assert records["PTZ"].porteurs[0] == "État"
+    assert all("Mes Aides Réno" not in " ".join(r.porteurs) for r in fixture_result.records)
+    # no `type` stated: the entry's default
+    assert records["copropriété"].types_aides == ["remboursement"]
 
 
 # --------------------------------------------------------------------------- malformed input
@@ -149,8 +169,8 @@ def test_malformed_aids_are_rejected_one_by_one_and_their_neighbours_kept():
     result = parse_bytes(MALFORMED.read_bytes())
     assert [record.native_id for record in result.records] == [
         "PTZ",
-        "aides locales . besançon",
-        "aides locales . essonne",
+        "aides locales . besançon . occupant",
+        "aides locales . essonne . travaux essentiels",
     ]
     assert len(result.records) + len(result.rejections) == len(items_of(model)) == 12
     assert {rejection.location: rejection.reason for rejection in result.rejections} == {
@@ -158,8 +178,8 @@ def test_malformed_aids_are_rejected_one_by_one_and_their_neighbours_kept():
         "règle 'denormandie'": "« lien » devrait être un texte, trouvé : int",
         "règle 'MPR . non accompagnée'": "règle attendue absente du modèle",
         "règle 'copropriété'": "règle attendue absente du modèle",
-        "règle 'aides locales . doubs'": "aide locale sans titre (règle vide)",
-        "règle 'aides locales . rennes'": "aide locale sans titre",
+        "règle 'aides locales . doubs'": "aide locale sans montant : le modèle n'en chiffre aucune aide",
+        "règle 'aides locales . rennes'": "aide désactivée par le modèle (montant : non)",
         "règle 'aides locales . liste'": "la règle devrait être un objet, trouvé : list",
         "règle 'aides locales . géo nombre'": "« aides locales . géo nombre . conditions géo » illisible : type int (25)",
         "règle 'aides locales . géo vide'": "valeur géographique vide dans « logement . EPCI = '' »",
@@ -299,29 +319,63 @@ def test_real_package_2_3_1_national_and_local_aids(pinned):
         "PAR",
         "MPR . non accompagnée",
         "copropriété",
-        "aides locales . besançon",
-        "aides locales . charente-maritime",
-        "aides locales . côte-d'or",
-        "aides locales . angers",
-        "aides locales . essonne",
+        "aides locales . besançon . occupant",
+        "aides locales . doubs . bonus passoire",
+        "aides locales . doubs . bonus passoire . aide AMOA",
+        "aides locales . charente-maritime . bailleur",
+        "aides locales . charente-maritime . occupant",
+        "aides locales . côte-d'or . aide aux travaux",
+        "aides locales . côte-d'or . aide au dossier de subvention ANAH",
+        "aides locales . angers . aides socles",
+        "aides locales . angers . prime basse consommation",
+        "aides locales . essonne . travaux essentiels",
+        "aides locales . essonne . gros travaux",
     ]
+    # Rennes' rules are out of date and the model switches its aid off
     assert {(r.location, r.reason) for r in result.rejections} == {
-        ("règle 'aides locales . doubs'", "aide locale sans titre (règle vide)"),
-        ("règle 'aides locales . rennes'", "aide locale sans titre"),
+        ("règle 'aides locales . rennes'", "aide désactivée par le modèle (montant : non)"),
     }
     assert records["PTZ"].titre == "Éco-prêt à taux zéro"
     assert records["PTZ"].montants == ["50000 €", "7000 €", "15000 €", "25000 €", "30000 €", "10000 €"]
     assert records["PAR"].montants[0].startswith("Jusqu'à 50 000 € d'emprunt")
     assert records["taxe foncière"].url_source.startswith("https://www.impots.gouv.fr/")
-    assert records["aides locales . besançon"].geo_inclusions == [GeoMention("epci", code="242500361")]
-    assert records["aides locales . angers"].geo_inclusions == [GeoMention("epci", code="244900015")]
-    assert records["aides locales . angers"].niveau == "intercommunalité"
-    assert records["aides locales . angers"].montants == ["1500 €"]
-    assert records["aides locales . essonne"].geo_inclusions == [GeoMention("departement", nom="Essonne")]
-    assert records["aides locales . essonne"].montants == ["800 €"]
-    assert records["aides locales . essonne"].taux == ["20 %", "15 %", "10 %"]
-    assert records["aides locales . côte-d'or"].geo_inclusions == [GeoMention("departement", nom="Côte-d'Or")]
-    assert records["aides locales . charente-maritime"].montants == ["7000 €", "5000 €"]
+    # rates and the expense they apply to, followed from the `montant` rules
+    mpr = records["MPR . accompagnée"]
+    assert mpr.taux[:3] == ["80 %", "60 %", "45 %"] and mpr.plafonds_depense == ["40000 €", "55000 €", "70000 €"]
+    assert records["MPR . non accompagnée"].montants[:3] == ["500 €", "400 €", "300 €"]  # one per work
+    assert records["MPR . non accompagnée"].types_aides == ["remboursement"]
+    assert records["copropriété"].taux == ["30 %", "45 %", "10 %", "20 %"]
+    assert records["denormandie"].plafonds_depense == ["300000 €"] and records["denormandie"].montants == []
+    # the sub-aids the issue named: Essonne 800 € and 10–20 %, Angers 1 500 €
+    essentiels = records["aides locales . essonne . travaux essentiels"]
+    assert essentiels.montants == ["800 €"] and essentiels.description.startswith("La prime s’adresse")
+    gros = records["aides locales . essonne . gros travaux"]
+    assert gros.taux == ["20 %", "15 %", "10 %"] and gros.plafonds_depense == ["20000 €"]
+    assert records["aides locales . angers . prime basse consommation"].montants == ["1500 €"]
+    assert records["aides locales . angers . prime basse consommation"].titre == (
+        "Prime BBC angers — Angers Loire Métropole"
+    )
+    socles = records["aides locales . angers . aides socles"]
+    assert socles.taux == ["20 %", "10 %"] and socles.url_source.startswith("https://www.angersloiremetropole.fr")
+    assert records["aides locales . angers . aides socles"].geo_inclusions == [GeoMention("epci", code="244900015")]
+    assert records["aides locales . angers . aides socles"].niveau == "intercommunalité"
+    assert records["aides locales . essonne . gros travaux"].geo_inclusions == [
+        GeoMention("departement", nom="Essonne")
+    ]
+    assert records["aides locales . essonne . gros travaux"].niveau == "département"
+    cote = records["aides locales . côte-d'or . aide aux travaux"]
+    assert cote.geo_exclusions == [GeoMention("epci", code="242100410")]  # its own `conditions géo`
+    besancon = records["aides locales . besançon . occupant"]
+    assert besancon.titre == "Dispositif AAPEL propriétaire occupant — Grand Besançon Métropole"
+    assert besancon.montants[:2] == ["3000 €", "4200 €"]  # the aid capped, not the works
+    charente = records["aides locales . charente-maritime . bailleur"]
+    assert charente.montants == ["7000 €", "5000 €"] and charente.taux == ["30 %"]
+    # conditions read through the family's condition rules, the place left to the geography
+    assert (
+        "ménage . revenu . classe = 'très modeste'"
+        in records["aides locales . charente-maritime . occupant"].conditions
+    )
+    assert not any("EPCI" in c for c in records["aides locales . angers . aides socles"].conditions)
 
 
 @pytest.mark.registry
@@ -342,16 +396,17 @@ def test_latest_package_has_every_national_aid_and_every_titled_local_aid(latest
     ]:
         assert name in records, name
         assert records[name].geo_inclusions == [FRANCE]
-    titled_local = [
+    # every local family is accounted for: its sub-aids as records, or one rejection saying why
+    families = [
         name
-        for name, rule in model.items()
-        if name.startswith("aides locales . ")
-        and name.count(" . ") == 1
-        and isinstance(rule, dict)
-        and isinstance(rule.get("titre"), str)
+        for name in model
+        if name.startswith("aides locales . ") and name.count(" . ") == 1 and name != "aides locales . montant"
     ]
-    assert titled_local
-    for name in titled_local:
-        assert name in records, name
-        assert records[name].geo_inclusions, name
+    assert families
+    accounted = {r.native_id for r in result.records} | {r.location.split("'")[1] for r in result.rejections}
+    for family in families:
+        assert any(name == family or name.startswith(family + " . ") for name in accounted), family
+    for record in result.records:
+        if record.native_id.startswith("aides locales . "):
+            assert record.geo_inclusions and record.titre, record.native_id
     assert len(result.records) + len(result.rejections) == len(items_of(model))

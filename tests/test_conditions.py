@@ -55,9 +55,10 @@ def test_conditions_become_eligibility_fields_bounds_only_from_required_ones():
     assert caen["etat_materiel"] == ["neuf"]
     assert (caen["plafond_rfr_par_part"], caen["plafond_rfr_periode"]) == (15400.0, "an")
     assert (jeune["age_min"], jeune["age_max"], jeune["etat_materiel"]) == (18, 25, ["occasion"])
-    # Paris: the income ceiling is one alternative (an adapted bike waives it): no ceiling published
+    # Paris: the income ceiling and the adapted bike are alternatives of different kinds (an adapted
+    # bike waives the ceiling): neither is published as a requirement nor as what the aid funds
     assert paris["plafond_rfr_par_part"] is None and paris["age_min"] == 18
-    assert paris["objets_finances"] == ["vélo adapté"]
+    assert paris["objets_finances"] == []
     # what the table does not cover is listed, exclusions included, never dropped
     assert sorted(unmapped.filter(pl.col("record_key") == "aides-velo:paris")["valeur"]) == [
         "a souscrit au service LOVELO",
@@ -75,8 +76,21 @@ def test_titles_are_built_from_the_conditions_for_publisher_named_aids_only():
     assert titles["aides-velo:caen jeune"] == (
         "Aide à l'achat d'un vélo mécanique d'occasion pour les 18-25 ans — Ville de Caen"
     )
-    assert titles["aides-velo:paris"] == "Aide à l'achat d'un vélo adapté — Ville de Paris"
+    assert titles["aides-velo:paris"] == "Aide à l'achat d'un vélo — Ville de Paris"
     assert "autre:x" not in titles  # its source declares no template
+
+
+def test_amounts_that_vary_name_what_the_aid_funds_and_keep_their_condition():
+    records = _records().with_columns(
+        pl.Series("montants_variations", [["400 € si vélo . cargo électrique", "300 € sinon"], [], [], []])
+    )
+    mapped, unmapped = map_conditions(records)
+    fields = {row["record_key"]: row for row in eligibility_fields(mapped).to_dicts()}
+    assert "vélo cargo électrique" in fields["aides-velo:caen"]["objets_finances"]
+    assert not unmapped.filter(pl.col("valeur").str.contains("cargo")).height  # read, not listed
+    out = dict(conditions.conditional_amounts(records).select("record_key", "montants_conditionnels").iter_rows())
+    assert out["aides-velo:caen"] == ["400 € si vélo cargo électrique", "300 € sinon"]
+    assert out["autre:x"] == []
 
 
 def test_titles_shared_within_a_territory_are_told_apart():

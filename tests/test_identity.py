@@ -197,6 +197,23 @@ def test_a_split_gets_a_new_id_and_records_a_scission(conn):
     assert run(conn, [CHEQUE, dict(copy, cluster_key=copy["record_key"])], 2) == second
 
 
+def test_an_aid_listed_as_parts_under_its_former_id_keeps_its_id_on_the_first_part(conn):
+    first = run(conn, [rec("reno:aides locales . essonne", "Essonne", geo="DEP-91")], 0)
+    parts = ["reno:aides locales . essonne . gros travaux", "reno:aides locales . essonne . travaux essentiels"]
+    second = run(
+        conn, [rec(parts[0], "Gros travaux", geo="DEP-91"), rec(parts[1], "Travaux essentiels", geo="DEP-91")], 1
+    )
+    assert second[parts[0]] == first["reno:aides locales . essonne"]
+    assert second[parts[1]] != first["reno:aides locales . essonne"]
+    assert [(e[0], e[3], e[4]) for e in events(conn, 1) if e[0] == "rattachement"] == [
+        ("rattachement", parts[0], "remplace reno:aides locales . essonne (partie de l'ancienne fiche)")
+    ]
+    # a key that merely starts like another is no part of it
+    run(conn, [rec("reno:aides locales . cher", "Cher", geo="DEP-18")], 2)
+    third = run(conn, [rec("reno:aides locales . cher-nord", "Cher nord", geo="DEP-18")], 3)
+    assert third["reno:aides locales . cher-nord"] not in first.values()
+
+
 def test_a_split_leaves_the_id_with_the_oldest_record(conn):
     """The aid's first record is the copy; the region's record joined it later: the copy's
     cluster keeps the id, even though the region's record is the other representative."""

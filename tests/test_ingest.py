@@ -203,8 +203,8 @@ def _reference_frame(source: str, digest: str, records: list[AidRecord]) -> pl.D
         *(name for name in OTHER_FIELDS if name not in LIST_FIELDS),
     )
     lists = (
-        *("porteurs", "financeurs", "montants", "taux", "cibles", "types_aides", "thematiques", "programmes_parents"),
-        "conditions",
+        *("porteurs", "financeurs", "montants", "taux", "plafonds_depense", "montants_variations"),
+        *("cibles", "types_aides", "thematiques", "programmes_parents", "conditions"),
         *(name for name in OTHER_FIELDS if name in LIST_FIELDS),
     )
     columns: dict[str, list] = {

@@ -197,8 +197,10 @@ def _insert(conn, rows: list[dict]) -> None:
 
 
 def _insert_referential(conn) -> None:
-    conn.executemany("INSERT INTO ref_regions VALUES (?, ?, ?, ?)", REGIONS)
-    conn.executemany("INSERT INTO ref_departements VALUES (?, ?, ?, ?, ?)", DEPARTEMENTS)
+    conn.executemany("INSERT INTO ref_regions (code, nom, chef_lieu, zone) VALUES (?, ?, ?, ?)", REGIONS)
+    conn.executemany(
+        "INSERT INTO ref_departements (code, nom, region, chef_lieu, zone) VALUES (?, ?, ?, ?, ?)", DEPARTEMENTS
+    )
     conn.executemany(
         "INSERT INTO ref_communes (code, nom, siren, departement, region, zone, population, codes_postaux) "
         "VALUES (?, ?, ?, ?, ?, 'metro', 1000, ?)",

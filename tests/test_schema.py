@@ -319,6 +319,7 @@ def test_published_fields_are_read_from_the_schema() -> None:
         "etat_materiel",
         "situations",
         "categories_revenus",
+        "montants_conditionnels",
     }
     assert (fields["promesse"].max_length, fields["description"].max_length) == (180, 5000)
     assert fields["titre"].required and not fields["promesse"].required

@@ -106,6 +106,8 @@ def _aid(identifier: str, titre: str, geo: list[str], **extra) -> dict:
         "motifs_non_publiable": None,
         "signalements": None,
         **dict.fromkeys(ELIGIBILITY_FIELDS),
+        "plafond_depense": None,
+        "montants_conditionnels": None,
     }
     row.update(extra)
     return row
@@ -124,6 +126,8 @@ AIDES = [
         plafond_rfr_par_part=15400.0,
         plafond_rfr_periode="an",
         depense_min=600.0,
+        plafond_depense=2000.0,
+        montants_conditionnels=["400 € si vélo cargo électrique", "300 € sinon"],
     ),
     _aid(
         COMPOST,
@@ -210,8 +214,10 @@ RUNS = [  # source, run_at, status, stale
 
 
 def insert_referential(conn) -> None:
-    conn.executemany("INSERT INTO ref_regions VALUES (?, ?, ?, ?)", REGIONS)
-    conn.executemany("INSERT INTO ref_departements VALUES (?, ?, ?, ?, ?)", DEPARTEMENTS)
+    conn.executemany("INSERT INTO ref_regions (code, nom, chef_lieu, zone) VALUES (?, ?, ?, ?)", REGIONS)
+    conn.executemany(
+        "INSERT INTO ref_departements (code, nom, region, chef_lieu, zone) VALUES (?, ?, ?, ?, ?)", DEPARTEMENTS
+    )
     conn.executemany(
         "INSERT INTO ref_communes (code, nom, siren, departement, region, zone, population, codes_postaux) "
         "VALUES (?, ?, ?, ?, ?, 'metro', 1000, ?)",
@@ -462,6 +468,9 @@ def test_aid_page_shows_the_structured_conditions(client):
     assert "occasion" in block and "de 18 à 25 ans" in block and "étudiant" in block
     assert "Revenu fiscal de référence par part" in block and "par an" in block
     assert "Dépense minimale" in block and "Dépense maximale" not in block
+    assert "Dépense plafonnée à" in html
+    amounts = html[html.index('id="montants-conditionnels"') :]
+    assert "400 € si vélo cargo électrique" in amounts and "300 € sinon" in amounts
     compost = client.get(f"/aide/{COMPOST}").text
     assert 'id="conditions-structurees"' not in compost  # no condition stated: no block
 

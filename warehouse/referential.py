@@ -129,16 +129,17 @@ def _insert_all(conn: duckdb.DuckDBPyConnection, data: Path) -> None:
     )
     conn.execute(
         f"""
-        INSERT INTO ref_regions
-        SELECT code, nom, chefLieu, zone FROM read_json('{data / "regions.json"}', format = 'array',
-            columns = {{code: 'VARCHAR', nom: 'VARCHAR', chefLieu: 'VARCHAR', zone: 'VARCHAR'}})
+        INSERT INTO ref_regions (code, nom, chef_lieu, zone, type_liaison)
+        SELECT code, nom, chefLieu, zone, typeLiaison FROM read_json('{data / "regions.json"}', format = 'array',
+            columns = {{code: 'VARCHAR', nom: 'VARCHAR', chefLieu: 'VARCHAR', zone: 'VARCHAR', typeLiaison: 'INTEGER'}})
         """
     )
     conn.execute(
         f"""
-        INSERT INTO ref_departements
-        SELECT code, nom, region, chefLieu, zone FROM read_json('{data / "departements.json"}', format = 'array',
-            columns = {{code: 'VARCHAR', nom: 'VARCHAR', region: 'VARCHAR', chefLieu: 'VARCHAR', zone: 'VARCHAR'}})
+        INSERT INTO ref_departements (code, nom, region, chef_lieu, zone, type_liaison)
+        SELECT code, nom, region, chefLieu, zone, typeLiaison FROM read_json('{data / "departements.json"}',
+            format = 'array', columns = {{code: 'VARCHAR', nom: 'VARCHAR', region: 'VARCHAR', chefLieu: 'VARCHAR',
+            zone: 'VARCHAR', typeLiaison: 'INTEGER'}})
         """
     )
     conn.execute(

@@ -47,6 +47,7 @@ from sources import geo_expression as gx
 from sources.adapters.publicodes import (
     Applicability,
     UnreadableCondition,
+    amount_variations,
     check_condition,
     document_excerpt,
     geography,
@@ -160,6 +161,7 @@ def _record(
         montants=amounts.montants,
         taux=amounts.taux,
         conditions=stated_conditions(rule, GEO_PREFIXES),
+        montants_variations=amount_variations(rule),
         cibles=list(PUBLICS),
         types_aides=list(TYPES_AIDE),
         thematiques=list(THEMATIQUES),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -469,6 +469,129 @@ def _walk_amounts(node: Any, found: StatedAmounts, depth: int) -> None:
 # --------------------------------------------------------------------------- structure
 
 
+def resolve_reference(model: dict[str, Any], context: str, text: str) -> str | None:
+    """The rule a reference written inside rule ``context`` names, as publicodes resolves it:
+    the rule itself's namespace first, then each parent's, then the root."""
+    text = " ".join(text.split())
+    if not text:
+        return None
+    parts = context.split(" . ")
+    for depth in range(len(parts), -1, -1):
+        candidate = " . ".join([*parts[:depth], text]) if depth else text
+        if candidate in model:
+            return candidate
+    return None
+
+
+def is_question(rule: Any) -> bool:
+    """A rule the simulator asks the user (an input), not a computation: a ``question``, a
+    choice, or a bare default (a default beside ``variations`` is a computed parameter)."""
+    if not isinstance(rule, dict):
+        return False
+    if "question" in rule or "une possibilité" in rule:
+        return True
+    return "par défaut" in rule and not any(key in rule for key in AMOUNT_MECHANISMS)
+
+
+_OPERANDS = re.compile(r"\s[*/+]\s|\s-\s|[()]")
+
+
+class AmountReader:
+    """The amounts and rates of a rule's computation, following the rules it names.
+
+    A model rarely writes an aid's amount where the aid is: ``montant: taux * travaux
+    plafonnés`` names a rate rule (20 % / 10 % by income) and an expense rule (the works,
+    capped at 20,000 €). The reader follows such references (resolved as publicodes does),
+    never into a question (an input of the simulation) nor into a rule ``stop`` refuses
+    (another aid), and sorts what it finds: amounts and rates of the aid, and the ceilings
+    of the expense (the ``plafond`` of a rule whose value is an input, such as the works).
+    """
+
+    def __init__(self, model: dict[str, Any], stop: Callable[[str], bool] = lambda name: False) -> None:
+        self.model = model
+        self.stop = stop
+
+    def read(self, names: list[str]) -> tuple[StatedAmounts, StatedAmounts]:
+        """(amounts and rates of the aid, expense ceilings) of the rules ``names``."""
+        aid, ceilings = StatedAmounts(), StatedAmounts()
+        seen: set[str] = set()
+        for name in names:
+            self._rule(name, False, aid, ceilings, seen, 0)
+        return aid, ceilings
+
+    def _rule(
+        self, name: str, ceiling: bool, aid: StatedAmounts, ceilings: StatedAmounts, seen: set[str], depth: int
+    ) -> None:
+        if name in seen or depth > 8 or name not in self.model:
+            return
+        seen.add(name)
+        rule = self.model[name]
+        if isinstance(rule, dict):
+            rule = normalise_keys(rule)
+            expense = self._is_expense(name, rule)
+            for key, value in rule.items():
+                if key in AMOUNT_MECHANISMS:
+                    below = ceiling or (key == "plafond" and expense)
+                    self._node(name, value, below, aid, ceilings, seen, depth)
+            unit, number = rule.get("unité"), rule.get("valeur")
+            if isinstance(unit, str) and isinstance(number, (int, float)) and not isinstance(number, bool):
+                (ceilings if ceiling else aid).add_text(f"{number} {unit.strip()}")
+        else:
+            self._node(name, rule, ceiling, aid, ceilings, seen, depth)
+
+    def _node(
+        self,
+        context: str,
+        node: Any,
+        ceiling: bool,
+        aid: StatedAmounts,
+        ceilings: StatedAmounts,
+        seen: set[str],
+        depth: int,
+    ) -> None:
+        if isinstance(node, str):
+            (ceilings if ceiling else aid).add_text(node)
+            if _COMPARISON.search(node):
+                return
+            for operand in _OPERANDS.split(node):
+                target = resolve_reference(self.model, context, operand)
+                if target is None or self.stop(target) or is_question(self.model.get(target)):
+                    continue
+                self._rule(target, ceiling, aid, ceilings, seen, depth + 1)
+        elif isinstance(node, dict):
+            expense = self._is_expense(context, node)
+            for key, value in node.items():
+                if key in AMOUNT_MECHANISMS:
+                    self._node(context, value, ceiling or (key == "plafond" and expense), aid, ceilings, seen, depth)
+        elif isinstance(node, list):
+            for item in node:
+                self._node(context, item, ceiling, aid, ceilings, seen, depth)
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            return  # a bare number has no unit: not an amount
+
+    def _is_expense(self, context: str, rule: dict[str, Any]) -> bool:
+        """A rule whose value is an input of the simulation (the works, a price, or their sum),
+        not a computation on it: its ``plafond`` caps the expense (``travaux plafonnés``),
+        whereas the ``plafond`` of ``25 % * travaux`` caps the aid."""
+        value = rule.get("valeur", rule.get("formule"))
+        if not isinstance(value, str) or re.search(r"\s[*/]\s|%", value):
+            return False  # a product or a rate: a computation of the aid
+        operands = [o for o in _OPERANDS.split(value) if o.strip()]
+        return bool(operands) and all(self._is_input(context, operand) for operand in operands)
+
+    def _is_input(self, context: str, text: str) -> bool:
+        """Whether ``text`` names an input of the simulation, through rules that only rename another."""
+        target = resolve_reference(self.model, context, text)
+        for _ in range(8):
+            candidate = self.model.get(target) if target else None
+            if is_question(candidate):
+                return True
+            if not (isinstance(candidate, dict) and isinstance(candidate.get("valeur"), str)):
+                return False
+            target = resolve_reference(self.model, target or "", candidate["valeur"])
+        return False
+
+
 class Applicability:
     """Where a rule of a model applies, as a geographic expression (``sources/geo_expression.py``).
 
@@ -502,14 +625,7 @@ class Applicability:
         self._memo: dict[str, Any] = {}
 
     def reference(self, context: str, text: str) -> str | None:
-        """The rule a reference written inside ``context`` names, as publicodes resolves it."""
-        text = " ".join(text.split())
-        parts = context.split(" . ")
-        for depth in range(len(parts), -1, -1):
-            candidate = " . ".join([*parts[:depth], text]) if depth else text
-            if candidate in self.model:
-                return candidate
-        return None
+        return resolve_reference(self.model, context, text)
 
     def of_rule(self, name: str, visiting: frozenset[str] = frozenset()) -> Any:
         """The expression under which rule ``name`` applies (its parents' conditions included)."""
@@ -585,31 +701,82 @@ ALTERNATIVE = "une de ces conditions : "
 EXCLUSION = "non applicable si : "
 
 
-def stated_conditions(rule: dict[str, Any], prefixes: tuple[str, ...]) -> list[str]:
+def stated_conditions(
+    rule: dict[str, Any], prefixes: tuple[str, ...], expand: Callable[[str], Any] | None = None
+) -> list[str]:
     """The conditions of a rule that name no place, as written, in order, without repeats.
 
     ``applicable si`` conditions as they are (``vélo . électrique``, ``revenu fiscal de
     référence par part <= 15400 €/an``); one that stands among alternatives (inside a
     ``une de ces conditions``) prefixed with ALTERNATIVE, since it is not required;
-    ``non applicable si`` ones prefixed with EXCLUSION. Normalisation maps them to the
-    published eligibility fields and titles (``warehouse/normalise/vocab/conditions.csv``).
+    ``non applicable si`` ones prefixed with EXCLUSION. ``expand`` may replace a condition
+    that names a rule by that rule's own conditions (a model that writes ``applicable si:
+    conditions`` and states them in a sub-rule); it returns None to keep the text.
+    Normalisation maps them to the published eligibility fields and titles
+    (``warehouse/normalise/vocab/conditions.csv``).
     """
     pattern = _comparison_pattern(prefixes)
     found: dict[str, None] = {}
 
-    def walk(node: Any, prefix: str) -> None:
+    def is_place(text: str) -> bool:
+        match = pattern.fullmatch(text)
+        return match is not None and " ".join(match.group("field").split()).lower() in GEO_FIELDS
+
+    def walk(node: Any, prefix: str, depth: int) -> None:
+        if depth > 30:
+            return
         if isinstance(node, str):
             text = " ".join(node.split())
-            if text and text not in ("oui", "non") and not pattern.fullmatch(text):
+            body = expand(text) if expand is not None else None
+            if body is not None:
+                walk(body, prefix, depth + 1)
+            elif text and text not in ("oui", "non") and not is_place(text):
                 found[prefix + text] = None
         elif isinstance(node, list):
             for item in node:
-                walk(item, prefix)
+                walk(item, prefix, depth + 1)
         elif isinstance(node, dict):
             for key, value in node.items():
                 if key not in TEXT_KEYS:
-                    walk(value, ALTERNATIVE if key == "une de ces conditions" and not prefix else prefix)
+                    walk(value, ALTERNATIVE if key == "une de ces conditions" and not prefix else prefix, depth + 1)
 
-    walk(rule.get("applicable si"), "")
-    walk(rule.get("non applicable si"), EXCLUSION)
+    walk(rule.get("applicable si"), "", 0)
+    walk(rule.get("non applicable si"), EXCLUSION, 0)
     return list(found)
+
+
+def amount_variations(rule: dict[str, Any]) -> list[str]:
+    """The amounts of a rule that depend on a condition, as stated: ``400 € si vélo . cargo
+    électrique``, ``300 € sinon`` (publicodes ``variations`` at the top of the rule or of its
+    ``valeur`` / ``formule`` / ``plafond``). Branches whose condition is not a plain text, or
+    that grant nothing (``sinon: 0 €``), are left out; fewer than two branches say nothing."""
+    for key in ("variations", "valeur", "formule", "plafond"):
+        node = rule.get(key)
+        if key != "variations":
+            node = node.get("variations") if isinstance(node, dict) else None
+        if not isinstance(node, list):
+            continue
+        found: list[str] = []
+        for branch in node:
+            if not isinstance(branch, dict):
+                continue
+            condition = branch.get("si")
+            value = branch.get("alors") if "si" in branch else branch.get("sinon")
+            if "si" in branch and not isinstance(condition, str):
+                continue
+            if isinstance(value, str):
+                stated = StatedAmounts()
+                stated.add_text(value)
+            else:
+                stated = stated_amounts(value)
+            amounts = stated.montants or stated.taux
+            if not amounts:
+                continue
+            found.append(
+                f"{amounts[0]} si {' '.join(condition.split())}"
+                if isinstance(condition, str)
+                else f"{amounts[0]} sinon"
+            )
+        if len(found) > 1:
+            return found
+    return []

@@ -22,14 +22,22 @@ from schemas import published_fields
 from sources.base import SourceSpec
 from sources.record import ELIGIBILITY_FIELDS
 from warehouse.db import query_frame, scalar
-from warehouse.normalise.amounts import normalise_amounts
-from warehouse.normalise.conditions import built_titles, distinct_titles, eligibility_fields, map_conditions
+from warehouse.normalise.amounts import amounts_max, normalise_amounts
+from warehouse.normalise.conditions import (
+    built_titles,
+    composed_descriptions,
+    conditional_amounts,
+    distinct_titles,
+    eligibility_fields,
+    map_conditions,
+)
 from warehouse.normalise.dates import normalise_dates, normalise_timestamps, swapped_day_month
 from warehouse.normalise.dedup import find_duplicates
 from warehouse.normalise.fields import ONE_LINE_TEXTS, carried_fields
 from warehouse.normalise.geo_sets import Territories, exact_geography, expression_places
 from warehouse.normalise.geography import GeoResolver
 from warehouse.normalise.identity import assign_ids
+from warehouse.normalise.porteurs import collectivity_names, with_porteurs
 from warehouse.normalise.statut import recurrence_expr, statut_expr
 from warehouse.normalise.text import html_to_text, inline_markdown_to_text, repair_url
 from warehouse.normalise.vocabulary import map_vocabulary
@@ -260,6 +268,10 @@ def normalise_fields(frame: pl.DataFrame, today: date) -> tuple[pl.DataFrame, li
     )
 
     frame = normalise_amounts(frame)
+    # the ceiling of the funded expense, read like an amount (its problems are the amounts')
+    frame = frame.with_columns(
+        amounts_max(frame, ["plafonds_depense"]).get_column("montant_max").alias("plafond_depense")
+    )
     problems.append(
         _problems(
             frame.with_columns(
@@ -344,6 +356,8 @@ _FIRST = (
     "date_mise_a_jour",
     "montant_max",
     "taux_max",
+    "plafond_depense",
+    "montants_conditionnels",
     "recurrence",
     "echelle",
     "date_collecte",
@@ -374,6 +388,7 @@ def _aggregate(frame: pl.DataFrame) -> pl.DataFrame:
         ],
         pl.col("porteurs").filter(pl.col("representant")).first().alias("porteurs"),
         pl.col("editeur").first().alias("editeur"),
+        pl.col("niveau_source").first().alias("niveau_source"),
         pl.col("source").unique(maintain_order=True).alias("sources"),
         pl.col("eligibilite_geographique").first(),
         pl.col("eligibilite_geographique_exclusions").first(),
@@ -398,6 +413,7 @@ def _publishable(frame: pl.DataFrame, today: date) -> pl.DataFrame:
         pl.when(pl.col("types_aides").list.len() == 0).then(pl.lit("type d'aide non indiqué ou non reconnu")),
         pl.when(pl.col("description").is_null()).then(pl.lit("description absente")),
         pl.when(pl.col("echelle").is_null()).then(pl.lit("échelle inconnue")),
+        pl.when(pl.col("porteurs").list.len() == 0).then(pl.lit("porteur non indiqué par la source")),
     ).list.drop_nulls()
     flags = pl.concat_list(
         pl.when(_conflict("_ouvertures")).then(pl.lit("dates d'ouverture contradictoires (jour et mois inversés)")),
@@ -407,9 +423,9 @@ def _publishable(frame: pl.DataFrame, today: date) -> pl.DataFrame:
         pl.when(pl.col("eligibilite_texte_absent")).then(pl.lit("éligibilité non précisée par la source")),
         pl.when(pl.col("retiree")).then(pl.lit("retirée par la collectivité : cette aide n'existe plus")),
     ).list.drop_nulls()
-    return frame.with_columns(reasons.alias("motifs_non_publiable"), flags.alias("signalements")).with_columns(
-        (pl.col("motifs_non_publiable").list.len() == 0).alias("publiable")
-    )
+    return frame.with_columns(
+        reasons.alias("motifs_non_publiable"), pl.concat_list("signalements", flags).alias("signalements")
+    ).with_columns((pl.col("motifs_non_publiable").list.len() == 0).alias("publiable"))
 
 
 def _with_conditions(frame: pl.DataFrame, specs: list[SourceSpec]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -417,6 +433,7 @@ def _with_conditions(frame: pl.DataFrame, specs: list[SourceSpec]) -> tuple[pl.D
     states replaces the source's default, titles are built where the source titles its aids by
     their publisher; conditions the table does not cover are problems."""
     mapped, unmapped = map_conditions(frame)
+    frame = conditional_amounts(frame)
     eligibility = eligibility_fields(mapped)
     cibles = (
         mapped.filter(pl.col("champ") == "cibles")
@@ -519,20 +536,16 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
                 .alias("aid_id")
             )
         )
+        aggregated = _aggregate(
+            frame.with_columns(
+                pl.col("eligibilite").fill_null(ELIGIBILITE_INCONNUE),
+                pl.col("description").fill_null(pl.col("promesse")),
+            )
+        ).with_columns(pl.col("aid_id").alias("id"))
+        aggregated = with_porteurs(aggregated, collectivity_names(conn))
         aides = _publishable(
-            _aggregate(
-                frame.with_columns(
-                    pl.col("eligibilite").fill_null(ELIGIBILITE_INCONNUE),
-                    pl.col("description").fill_null(pl.col("promesse")),
-                )
-            ),
-            today,
+            composed_descriptions(aggregated.with_columns(signalements=pl.lit([], pl.List(pl.Utf8)))), today
         ).with_columns(
-            pl.when(pl.col("porteurs").list.len() > 0)
-            .then(pl.col("porteurs"))
-            .otherwise(pl.concat_list(pl.col("editeur")))
-            .alias("porteurs"),
-            pl.col("aid_id").alias("id"),
             # a withdrawn aid stays in the catalogue (history) but is never shown as open
             pl.when(pl.col("retiree")).then(pl.lit("clôturée")).otherwise(statut_expr(today)).alias("statut"),
         )

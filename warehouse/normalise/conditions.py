@@ -35,7 +35,10 @@ nothing (``aucun``: a known condition that says nothing publishable)."""
 _LOWEST = ("age_max", "plafond_rfr_par_part", "depense_max")  # the tightest bound wins
 _HIGHEST = ("age_min", "depense_min")
 # Conditions as adapters prefix them (sources/adapters/publicodes.py).
-_MODES = ((ALTERNATIVE, "alternative"), (EXCLUSION, "exclusion"))
+VARIANT = "montant si : "  # a condition an amount of the aid depends on (``montants_variations``)
+_MODES = ((ALTERNATIVE, "alternative"), (EXCLUSION, "exclusion"), (VARIANT, "variante"))
+# What kind of thing a condition says, to tell a list of options from unrelated alternatives.
+_KIND = {"etat_materiel": "objets_finances", "cibles": "situations", "age_max": "age_min"}
 _GROUP = re.compile(r"\{(\d+)\}")
 _PUBLIC = ("age_min", "age_max", "situations", "cibles")
 
@@ -76,15 +79,30 @@ def map_conditions(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
     ``mapped``: record_key, position (of the condition in the record), mode (``requise``,
     ``alternative``), champ, valeur, phrase. ``unmapped``: record_key, source, valeur (the
-    condition as stated), exclusions (``non applicable si``) included: they are listed, not
-    read. Each distinct (source, condition) is matched once against the table.
+    condition as stated). An exclusion (``non applicable si``) is matched with its prefix, so
+    that only a row written for it reads it. Each distinct (source, condition) is matched once against the table.
     """
+    # The conditions of amounts that vary count as alternatives too: « 600 € si vélo cargo »
+    # says the aid funds a cargo bike.
+    variations = (
+        pl.col("montants_variations")
+        .fill_null([])
+        .list.eval(pl.element().str.extract(r" si (.+)$", 1))
+        .list.drop_nulls()
+        if "montants_variations" in records.columns
+        else pl.lit([], pl.List(pl.Utf8))
+    )
     stated = (
-        records.select("record_key", "source", pl.col("conditions").fill_null([]))
-        .explode("conditions")
-        .drop_nulls("conditions")
+        records.select(
+            "record_key",
+            "source",
+            pl.concat_list(
+                pl.col("conditions").fill_null([]), variations.list.eval(pl.lit(VARIANT) + pl.element())
+            ).alias("stated"),
+        )
+        .explode("stated")
+        .drop_nulls("stated")
         .with_columns(position=pl.int_range(pl.len()).over("record_key"))
-        .rename({"conditions": "stated"})
     )
     mode = pl.lit("requise")
     condition = pl.col("stated")
@@ -92,9 +110,12 @@ def map_conditions(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         mode = pl.when(pl.col("stated").str.starts_with(prefix)).then(pl.lit(name)).otherwise(mode)
         condition = condition.str.strip_prefix(prefix)
     stated = stated.with_columns(mode=mode, condition=condition)
+    # an exclusion is matched as stated, prefix included: only a row written for it reads it
+    stated = stated.with_columns(
+        pl.when(pl.col("mode") == "exclusion").then(pl.col("stated")).otherwise(pl.col("condition")).alias("condition")
+    )
     rows = []
-    readable = stated.filter(pl.col("mode") != "exclusion")
-    for source, text in readable.select("source", "condition").unique().iter_rows():
+    for source, text in stated.select("source", "condition").unique().iter_rows():
         for row_source, pattern, champ, valeur, phrase in condition_table():
             if row_source not in (source, "*"):
                 continue
@@ -106,13 +127,28 @@ def map_conditions(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         schema={"source": pl.Utf8, "condition": pl.Utf8, "champ": pl.Utf8, "valeur": pl.Utf8, "phrase": pl.Utf8},
         orient="row",
     )
-    mapped = readable.join(meanings, on=["source", "condition"]).select(
+    mapped = stated.join(meanings, on=["source", "condition"]).select(
         "record_key", "position", "mode", "champ", "valeur", "phrase"
     )
-    unmapped = stated.join(meanings, on=["source", "condition"], how="anti").select(
+    unmapped = stated.join(meanings, on=["source", "condition"], how="anti")
+    # Alternatives of different kinds (« income under X, or an adapted bike ») say no more than
+    # that one of them holds: none of them is kept. Alternatives of one kind (« an electric bike
+    # or a kit », « modest or very modest incomes ») list what the aid is for.
+    kinds = pl.concat(
+        [
+            mapped.filter(pl.col("mode") == "alternative").select(
+                "record_key", pl.col("champ").replace_strict(_KIND, default=pl.col("champ")).alias("kind")
+            ),
+            unmapped.filter(pl.col("mode") == "alternative").select("record_key", pl.lit("autre").alias("kind")),
+        ]
+    )
+    mixed = kinds.group_by("record_key").agg(pl.col("kind").n_unique().alias("n")).filter(pl.col("n") > 1)
+    mapped = mapped.join(mixed, on="record_key", how="anti").vstack(
+        mapped.join(mixed, on="record_key", how="semi").filter(pl.col("mode") != "alternative")
+    )
+    return mapped.sort("record_key", "position"), unmapped.filter(pl.col("mode") != "variante").select(
         "record_key", "source", pl.col("stated").alias("valeur")
     )
-    return mapped, unmapped
 
 
 def eligibility_fields(mapped: pl.DataFrame) -> pl.DataFrame:
@@ -225,3 +261,103 @@ def distinct_titles(aides: pl.DataFrame) -> pl.DataFrame:
         .alias("titre")
     )
     return ranked.drop("_geo", "_shared", "_amount", "_rank", "_still")
+
+
+COMPOSED_DESCRIPTION = "description composée par le catalogue à partir des données de la source, qui n'en donne pas"
+
+
+def _euros(column: str) -> pl.Expr:
+    return pl.col(column).round(0).cast(pl.Int64).cast(pl.Utf8) + pl.lit(" €")
+
+
+def composed_descriptions(aides: pl.DataFrame) -> pl.DataFrame:
+    """A description for the aids whose sources state none but state what it grants: its
+    amount or rate, the expense it applies to, whom it is for. Flagged as composed (in
+    ``signalements``), never passed off as the source's words; an aid that states nothing of
+    the kind keeps no description (and stays unpublished)."""
+    grants = pl.concat_list(
+        pl.when(pl.col("montant_max").is_not_null()).then(pl.lit("jusqu'à ") + _euros("montant_max")),
+        pl.when(pl.col("taux_max").is_not_null()).then(
+            pl.lit("jusqu'à ")
+            + pl.col("taux_max").round(0).cast(pl.Int64).cast(pl.Utf8)
+            + pl.lit(" % de la dépense")
+            + pl.when(pl.col("plafond_depense").is_not_null())
+            .then(pl.lit(", plafonnée à ") + _euros("plafond_depense"))
+            .otherwise(pl.lit(""))
+        ),
+    ).list.drop_nulls()
+    whom = pl.concat_list(
+        pl.when(pl.col("categories_revenus").list.len() > 0).then(
+            pl.lit("ménages aux revenus ") + pl.col("categories_revenus").list.join(", ")
+        ),
+        pl.when(pl.col("situations").list.len() > 0).then(pl.col("situations").list.join(", ")),
+    ).list.drop_nulls()
+    text = (
+        pl.col("titre")
+        + pl.lit(". Aide de ")
+        + pl.col("porteurs").list.join(", ")
+        + pl.lit(" : ")
+        + grants.list.join(" ; ")
+        + pl.when(whom.list.len() > 0).then(pl.lit(". Pour : ") + whom.list.join(" ; ")).otherwise(pl.lit(""))
+        + pl.lit(".")
+    )
+    compose = pl.col("description").is_null() & (grants.list.len() > 0) & (pl.col("porteurs").list.len() > 0)
+    return aides.with_columns(
+        pl.when(compose).then(text).otherwise(pl.col("description")).alias("description"),
+        pl.when(compose)
+        .then(pl.concat_list(pl.col("signalements"), pl.lit([COMPOSED_DESCRIPTION])))
+        .otherwise(pl.col("signalements"))
+        .alias("signalements"),
+    )
+
+
+_VARIATION = re.compile(r"^(?P<amount>.+?) si (?P<condition>.+)$")
+_CONDITION_LABEL = {
+    "categories_revenus": "revenus {}",
+    "age_min": "{} ans ou plus",
+    "age_max": "{} ans ou moins",
+    "depense_min": "dépense d'au moins {} €",
+    "depense_max": "dépense d'au plus {} €",
+}
+
+
+def _condition_label(source: str, condition: str) -> str:
+    """A stated condition in the published vocabulary, when a row of the table reads it."""
+    for row_source, pattern, champ, valeur, _phrase in condition_table():
+        if row_source in (source, "*") and champ != "aucun":
+            match = pattern.fullmatch(condition)
+            if match is not None and _fill(valeur, match):
+                return _CONDITION_LABEL.get(champ, "{}").format(_fill(valeur, match))
+    return condition
+
+
+def conditional_amounts(frame: pl.DataFrame) -> pl.DataFrame:
+    """``montants_conditionnels`` from the ``montants_variations`` a record states, in its order:
+    « 400 € si vélo . cargo électrique » becomes « 400 € si vélo cargo électrique »; a condition
+    the table does not read stays as stated. Each distinct (source, text) is read once."""
+    stated = (
+        frame.select("record_key", "source", pl.col("montants_variations").fill_null([]))
+        .with_row_index("_row")
+        .explode("montants_variations")
+        .drop_nulls("montants_variations")
+    )
+    labels = {}
+    for source, text in stated.select("source", "montants_variations").unique().iter_rows():
+        match = _VARIATION.match(text)
+        labels[(source, text)] = (
+            f"{match.group('amount')} si {_condition_label(source, match.group('condition'))}" if match else text
+        )
+    read = pl.DataFrame(
+        [(s, t, label) for (s, t), label in labels.items()],
+        schema={"source": pl.Utf8, "montants_variations": pl.Utf8, "montants_conditionnels": pl.Utf8},
+        orient="row",
+    )
+    published = (
+        stated.join(read, on=["source", "montants_variations"], how="left", maintain_order="left")
+        .group_by("_row", maintain_order=True)
+        .agg(pl.col("record_key").first(), pl.col("montants_conditionnels"))
+        .select("record_key", "montants_conditionnels")
+    )
+    return frame.join(published, on="record_key", how="left").with_columns(
+        pl.col("montants_conditionnels").fill_null([])
+    )

@@ -27,6 +27,8 @@ COMPUTED_BY_STAGE: dict[str, str] = {
     "echelle": "warehouse/normalise/catalogue.py",
     "montant_max": "warehouse/normalise/amounts.py",
     "taux_max": "warehouse/normalise/amounts.py",
+    "plafond_depense": "warehouse/normalise/amounts.py",
+    "montants_conditionnels": "warehouse/normalise/conditions.py (montants selon la situation)",
     "statut": "warehouse/normalise/statut.py",
     "recurrence": "warehouse/normalise/statut.py",
     "sources": "warehouse/normalise/catalogue.py (provenance)",

@@ -10,8 +10,10 @@ records (warehouse.normalise.dedup).
 
 First, records never seen before may be *renamed* records: when a record of the same source
 that was present in the last run is absent now and has the same normalised URL (a specific
-page) or the same normalised title and geography, the newcomer inherits its link
-(``rattachement``; one-to-one, by page first, oldest first). Then each cluster takes the
+page) or the same normalised title and geography, or the newcomer is one of its parts (its
+native id under the vanished one's, ``angers`` → ``angers . aides socles``), the newcomer
+inherits its link (``rattachement``; one-to-one, by page first, then title, then part,
+oldest first). Then each cluster takes the
 aid of its linked records:
 
 * exactly one aid → it keeps it (whatever its title now says);
@@ -54,6 +56,7 @@ EVENT_SCHEMA = {
     "detail": pl.Utf8,
 }
 _registered = itertools.count()
+PART_SEPARATOR = " . "  # how publicodes models name a rule's parts, in native ids
 
 
 def _current(clusters: pl.DataFrame) -> pl.DataFrame:
@@ -117,6 +120,7 @@ def _inherited(current: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
     )
     if vanished.is_empty() or newcomers.is_empty():
         return pl.DataFrame(schema=schema)
+    columns_kept = ("aid_id", "first_seen", "representative", "origin_aid_id")
     old = vanished.select(
         "source",
         "url_norm",
@@ -138,8 +142,15 @@ def _inherited(current: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
         .join(old.drop("url_norm").filter(pl.col("geo_key").is_not_null()), on=["source", "titre_norm", "geo_key"])
         .with_columns(rank=pl.lit(1), how=pl.lit("même titre et même territoire"))
     )
+    # A source that now lists an aid's parts under its former id (« aides locales . angers » →
+    # « aides locales . angers . aides socles »): the first part, in key order, keeps the id.
+    by_part = (
+        newcomers.join(old.select("source", "old_key", *columns_kept), on="source")
+        .filter(pl.col("record_key").str.starts_with(pl.col("old_key") + pl.lit(PART_SEPARATOR)))
+        .with_columns(rank=pl.lit(2), how=pl.lit("partie de l'ancienne fiche"))
+    )
     columns = ["record_key", "old_key", "aid_id", "first_seen", "representative", "origin_aid_id", "rank", "how"]
-    candidates = pl.concat([by_page.select(columns), by_title.select(columns)]).sort(
+    candidates = pl.concat([by_page.select(columns), by_title.select(columns), by_part.select(columns)]).sort(
         ["rank", "first_seen", "old_key", "record_key"]
     )
     chosen, used = set(), set()
