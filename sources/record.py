@@ -135,6 +135,8 @@ ELIGIBILITY_FIELDS: tuple[str, ...] = (
     "plafond_rfr_periode",
     "depense_min",
     "depense_max",
+    "effectif_min",
+    "effectif_max",
 )
 """Published eligibility fields the catalogue reads from the ``conditions`` a record states
 (``warehouse/normalise/vocab/conditions.csv``)."""

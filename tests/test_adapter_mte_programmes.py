@@ -311,3 +311,36 @@ def test_self_referencing_yaml_is_rejected_not_raised() -> None:
     assert result.items_seen == 1
     assert result.rejections and result.rejections[0].location == "fichier ancre.yaml"
     assert dt.date(2024, 1, 1).isoformat() == adapter.jsonable(dt.date(2024, 1, 1))
+
+
+def test_real_company_size_conditions_become_the_headcount_fields(real) -> None:
+    """Every programme states its company size, sector and age as conditions, and the sizes the
+    programmes write are read as headcounts (vocab/conditions.csv)."""
+    import polars as pl
+
+    from warehouse.normalise.conditions import eligibility_fields, map_conditions
+
+    _, result, _ = real
+    assert all(any(c.startswith("taille de l'entreprise : ") for c in r.conditions) for r in result.records)
+    records = pl.DataFrame(
+        {
+            "record_key": [r.native_id for r in result.records],
+            "source": [SPEC.name] * len(result.records),
+            "conditions": [r.conditions for r in result.records],
+        }
+    )
+    mapped, unmapped = map_conditions(records)
+    fields = {row["record_key"]: row for row in eligibility_fields(mapped).to_dicts()}
+    sizes = [c for r in result.records for c in r.conditions if c.startswith("taille de l'entreprise : ")]
+    read = sizes.count("taille de l'entreprise : Moins de 250 salariés")
+    assert read == 33 and sum(1 for f in fields.values() if f["effectif_max"] == 249) == 33
+    assert sum(1 for f in fields.values() if f["effectif_min"] == 20) >= 4  # « Entre 20 et 250 / 500 salariés »
+    left = set(unmapped.filter(pl.col("valeur").str.starts_with("taille"))["valeur"])
+    # what the table leaves (listed, not lost): micro-enterprise eligibility and class names
+    assert left <= {
+        "taille de l'entreprise : Non éligible aux micro-entreprises",
+        "taille de l'entreprise : PME",
+        "taille de l'entreprise : PME avec un CA supérieur à 5M€.",
+        "taille de l'entreprise : TPE et PME",
+        "taille de l'entreprise : TPE, PME, entrepreneurs salariés",
+    }

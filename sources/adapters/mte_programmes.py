@@ -23,6 +23,8 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 # Top-level keys whose values are amounts or costs as stated, in this order; any other key
 # starting with "montant" or "coût" is added after them.
+# The eligibility conditions a programme states besides its territory.
+STATED_CONDITIONS = ("taille de l'entreprise", "secteur d'activité", "nombre d'années d'activité")
 AMOUNT_KEYS = (
     "montant du financement",
     "coût de l'accompagnement",
@@ -164,6 +166,13 @@ def to_record(source: str, native_id: str, data: dict[str, Any], page_url: str |
 
     conditions = data.get("conditions d'éligibilité")
     places = _texts(conditions.get("secteur géographique")) if isinstance(conditions, dict) else []
+    # Company size, sector and age, one condition each as written (« taille de l'entreprise :
+    # Moins de 250 salariés »), for normalisation to read (vocab/conditions.csv).
+    stated = [
+        f"{key} : {' '.join(text.split())}"
+        for key in STATED_CONDITIONS
+        for text in (_texts(conditions.get(key)) if isinstance(conditions, dict) else [])
+    ]
 
     publics = ["entreprises"]
     if _scalar(data.get("ouvert aux administrations publiques")) == "oui":
@@ -189,6 +198,7 @@ def to_record(source: str, native_id: str, data: dict[str, Any], page_url: str |
         date_cloture=_text_field(data, "fin de validité"),
         montants=montants,
         cibles=publics,
+        conditions=stated,
         types_aides=_texts(data.get("nature de l'aide")),
         raw=jsonable(data),
     )

@@ -32,13 +32,18 @@ from warehouse.normalise.vocabulary import VOCAB_DIR
 MAPPED_FIELDS: tuple[str, ...] = (*ELIGIBILITY_FIELDS, "cibles", "aucun")
 """What a row of the table may fill: a published eligibility field, the aid's ``cibles``, or
 nothing (``aucun``: a known condition that says nothing publishable)."""
-_LOWEST = ("age_max", "plafond_rfr_par_part", "depense_max")  # the tightest bound wins
-_HIGHEST = ("age_min", "depense_min")
+_LOWEST = ("age_max", "plafond_rfr_par_part", "depense_max", "effectif_max")  # the tightest bound wins
+_HIGHEST = ("age_min", "depense_min", "effectif_min")
 # Conditions as adapters prefix them (sources/adapters/publicodes.py).
 VARIANT = "montant si : "  # a condition an amount of the aid depends on (``montants_variations``)
 _MODES = ((ALTERNATIVE, "alternative"), (EXCLUSION, "exclusion"), (VARIANT, "variante"))
 # What kind of thing a condition says, to tell a list of options from unrelated alternatives.
-_KIND = {"etat_materiel": "objets_finances", "cibles": "situations", "age_max": "age_min"}
+_KIND = {
+    "etat_materiel": "objets_finances",
+    "cibles": "situations",
+    "age_max": "age_min",
+    "effectif_max": "effectif_min",
+}
 _GROUP = re.compile(r"\{(\d+)\}")
 _PUBLIC = ("age_min", "age_max", "situations", "cibles")
 
