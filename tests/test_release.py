@@ -315,6 +315,8 @@ def test_parquet_equals_csv_with_types(first):
     assert parquet.columns == field_names()
     assert parquet.schema["id"] == pl.String and parquet.schema["titre"] == pl.String
     assert parquet.schema["montant_max"] == pl.Float64 and parquet.schema["taux_max"] == pl.Float64
+    # the schema's integers are integers (age, headcount)
+    assert all(parquet.schema[n] == pl.Int64 for n in ("age_min", "age_max", "effectif_min", "effectif_max"))
     assert parquet.schema["date_ouverture"] == pl.Datetime("us", "Europe/Paris")
     assert parquet.schema["date_collecte"] == pl.Datetime("us", "UTC")
     csv_text = rf.read_csv_text(folder / "aides.csv")

@@ -282,6 +282,8 @@ def expected_parquet_types() -> dict[str, pl.DataType]:
     for name, kind in _field_types().items():
         if kind == "number":
             types[name] = pl.Float64()
+        elif kind == "integer":
+            types[name] = pl.Int64()
         elif kind == "datetime":
             types[name] = pl.Datetime("us", _PARIS if name in _PARIS_FIELDS else "UTC")
         else:
@@ -301,8 +303,8 @@ def typed_frame(text: pl.DataFrame) -> pl.DataFrame:
                 .str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_unit="us", strict=True)
                 .dt.convert_time_zone(dtype.time_zone or "UTC")
             )
-        elif dtype == pl.Float64:
-            column = column.cast(pl.Float64, strict=True)
+        elif dtype in (pl.Float64, pl.Int64):
+            column = column.cast(dtype, strict=True)
         exprs.append(column.alias(name))
     return text.select(exprs)
 
