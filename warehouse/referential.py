@@ -31,7 +31,7 @@ MINIMUM_COUNTS = {
     "ref_epci_membres": 33_000,
     "ref_codes_postaux": 34_000,
 }
-ARRONDISSEMENTS_MUNICIPAUX = 45
+ARRONDISSEMENTS_MUNICIPAUX = 45  # Paris 20, Marseille 16, Lyon 9
 
 TERRITORY_COMMUNES_SQL = """
     SELECT 'COM-' || code AS code, code AS commune FROM ref_communes
@@ -42,7 +42,7 @@ TERRITORY_COMMUNES_SQL = """
 """
 """(code, commune): every published territory code and each current commune it covers (another
 country than France covers none). The one definition of what a code covers, for the exact
-geography of the catalogue and the per-commune file of a release."""  # Paris 20, Marseille 16, Lyon 9
+geography of the catalogue and the per-commune file of a release."""
 
 REFERENTIAL_TABLES = (
     "ref_regions",

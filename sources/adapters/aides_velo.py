@@ -106,7 +106,11 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     if model is None:
         result.reject(spec.name, location, reason or "modèle illisible", document_excerpt(payload, location))
         return result
-    applicability = Applicability(model, GEO_PREFIXES, AIDS_NAMESPACE)
+    try:
+        applicability = Applicability(model, GEO_PREFIXES, AIDS_NAMESPACE)
+    except Exception as exc:  # noqa: BLE001 - a model the reader cannot walk is one rejection, not a crash
+        result.reject(spec.name, location, f"modèle illisible ({type(exc).__name__} : {exc})", "")
+        return result
     for name, rule in model.items():
         if not is_item(name, rule):
             continue

@@ -191,9 +191,13 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     if model is None:
         result.reject(spec.name, location, reason or "modèle illisible", document_excerpt(payload, location))
         return result
-    reader = _Reader(spec, model)
-    items: list[tuple[str, str | None]] = [(name, None) for name in reader.national]
-    items += [(unit, family_of(unit)) for unit in local_items(model)]
+    try:
+        reader = _Reader(spec, model)
+        items: list[tuple[str, str | None]] = [(name, None) for name in reader.national]
+        items += [(unit, family_of(unit)) for unit in reader.local]
+    except Exception as exc:  # noqa: BLE001 - a model the readers cannot walk is one rejection, not a crash
+        result.reject(spec.name, location, f"modèle illisible ({type(exc).__name__} : {exc})", "")
+        return result
     for name, family in items:
         where = f"règle '{name}'"
         try:
@@ -248,7 +252,8 @@ class _Reader:
         self.local_type = family.get("type") if isinstance(family, dict) else None
         # An aid's computation stops at another aid and at the income scales.
         others = {f"{name} . {AMOUNT_RULE}" for name in self.national}
-        others |= {f"{unit} . {AMOUNT_RULE}" for unit in local_items(model)}
+        self.local = local_items(model)
+        others |= {f"{unit} . {AMOUNT_RULE}" for unit in self.local}
         self._other_aids = others
 
     def _amounts(self, name: str) -> tuple[StatedAmounts, StatedAmounts]:

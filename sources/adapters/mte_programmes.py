@@ -21,10 +21,10 @@ from sources.text_files import decode
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
-# Top-level keys whose values are amounts or costs as stated, in this order; any other key
-# starting with "montant" or "coût" is added after them.
 # The eligibility conditions a programme states besides its territory.
 STATED_CONDITIONS = ("taille de l'entreprise", "secteur d'activité", "nombre d'années d'activité")
+# Top-level keys whose values are amounts or costs as stated, in this order; any other key
+# starting with "montant" or "coût" is added after them.
 AMOUNT_KEYS = (
     "montant du financement",
     "coût de l'accompagnement",

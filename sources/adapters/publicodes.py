@@ -647,7 +647,8 @@ class Applicability:
             if "non applicable si" in rule:
                 items.append(gx.negation(self.of_condition(ancestor, rule["non applicable si"], visiting)))
         result = gx.all_of(items)
-        self._memo[name] = result
+        if len(visiting) == 1:  # a rule read from the top: no cycle cut it short
+            self._memo[name] = result
         return result
 
     def of_condition(self, context: str, node: Any, visiting: frozenset[str] = frozenset()) -> Any:

@@ -34,7 +34,7 @@ from warehouse.normalise.conditions import (
 from warehouse.normalise.dates import normalise_dates, normalise_timestamps, swapped_day_month
 from warehouse.normalise.dedup import find_duplicates
 from warehouse.normalise.fields import ONE_LINE_TEXTS, carried_fields
-from warehouse.normalise.geo_sets import Territories, exact_geography, expression_places
+from warehouse.normalise.geo_sets import Territories, exact_geography, expression_place_rows, expression_places
 from warehouse.normalise.geography import GeoResolver
 from warehouse.normalise.identity import assign_ids
 from warehouse.normalise.porteurs import collectivity_names, with_porteurs
@@ -197,25 +197,45 @@ def resolve_geography(frame: pl.DataFrame, resolver: GeoResolver) -> tuple[pl.Da
 
 def _with_exact_geography(
     conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, geo: pl.DataFrame, resolver: GeoResolver
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Records that state the structure of their conditions take the exact set it gives
-    (``geo_sets.py``) instead of the union of the places they mention, once those resolved."""
+    (``geo_sets.py``) instead of the union of the places they mention, once those resolved;
+    a place of the expression that did not resolve (one an inlined condition on another aid
+    names, say) keeps the stated places and is reported."""
     with_expression = frame.filter(pl.col("geo_expression").is_not_null())
     if not with_expression.height:
-        return geo
-    places = expression_places(with_expression).with_columns(
-        pl.lit(None, pl.Utf8).alias("ctx_departement"), pl.lit(None, pl.Utf8).alias("ctx_region")
+        return geo, pl.DataFrame(schema={name: pl.Utf8 for name in _PROBLEM_COLUMNS})
+    places = resolver.resolve_mentions(
+        expression_places(with_expression).with_columns(
+            pl.lit(None, pl.Utf8).alias("ctx_departement"), pl.lit(None, pl.Utf8).alias("ctx_region")
+        )
     )
-    exact = exact_geography(with_expression, resolver.resolve_mentions(places), Territories.from_warehouse(conn))
+    exact = exact_geography(with_expression, places, Territories.from_warehouse(conn))
+    unresolved = places.filter(pl.col("status") != "resolved")
+    named = (
+        with_expression.select("record_key", "source", "geo_expression")
+        .join(expression_place_rows(with_expression), on="geo_expression")
+        .join(unresolved, on=["niveau", "code", "nom"])
+    )
+    problems = named.select(
+        "record_key",
+        "source",
+        pl.lit("eligibilite_geographique").alias("champ"),
+        pl.coalesce("code", "nom").alias("valeur"),
+        pl.format("condition géographique, {} : {}", pl.col("status"), pl.col("reason").fill_null("")).alias(
+            "probleme"
+        ),
+    )
     columns = ("eligibilite_geographique", "eligibilite_geographique_exclusions")
     use = pl.col("_exacte") & (pl.col("geo_statut") == "resolved")
-    return (
+    exact_geo = (
         geo.join(exact.with_columns(pl.lit(True).alias("_exacte")), on="record_key", how="left", suffix="_exacte")
         .with_columns(
             pl.when(use).then(pl.col(f"{name}_exacte")).otherwise(pl.col(name)).alias(name) for name in columns
         )
         .select(geo.columns)
     )
+    return exact_geo, problems
 
 
 # -- fields ---------------------------------------------------------------------------
@@ -268,10 +288,14 @@ def normalise_fields(frame: pl.DataFrame, today: date) -> tuple[pl.DataFrame, li
     )
 
     frame = normalise_amounts(frame)
-    # the ceiling of the funded expense, read like an amount (its problems are the amounts')
+    # the ceiling of the funded expense, read like an amount, with its own problems
+    ceilings = amounts_max(frame, ["plafonds_depense"])
     frame = frame.with_columns(
-        amounts_max(frame, ["plafonds_depense"]).get_column("montant_max").alias("plafond_depense")
+        ceilings.get_column("montant_max").alias("plafond_depense"),
+        ceilings.get_column("montant_probleme").alias("plafond_depense_probleme"),
+        pl.col("plafonds_depense").list.join(" ; ").alias("plafonds_depense_bruts"),
     )
+    problems.append(_problems(frame, "plafond_depense", "plafonds_depense_bruts", "plafond_depense_probleme"))
     problems.append(
         _problems(
             frame.with_columns(
@@ -447,7 +471,6 @@ def _with_conditions(frame: pl.DataFrame, specs: list[SourceSpec]) -> tuple[pl.D
         .join(titles, on="record_key", how="left")
         .with_columns(
             pl.coalesce("_cibles", "cibles").alias("cibles"),
-            pl.col("titre").alias("titre_source"),
             pl.coalesce("_titre", "titre").alias("titre"),
         )
         .drop("_cibles", "_titre")
@@ -468,7 +491,12 @@ def _content_key() -> pl.Expr:
         pl.col(name).cast(pl.Utf8)
         for name in ("titre", "description", "eligibilite", "geo_expression", "date_ouverture", "date_cloture")
     ]
-    stated += [pl.col(name).list.sort().list.join("|") for name in ("montants", "taux", "cibles", "types_aides")]
+    stated += [pl.col("url_source").cast(pl.Utf8)]
+    stated += [
+        pl.col(name).fill_null([]).list.sort().list.join("|")
+        for name in ("montants", "taux", "plafonds_depense", "cibles", "types_aides", "porteurs", "conditions")
+    ]
+    stated += [pl.col("montants_variations").fill_null([]).list.join("|")]  # in the source's order
     stated += [
         pl.col("eligibilite_geographique").list.sort().list.join("|"),
         pl.col("eligibilite_geographique_exclusions").list.sort().list.join("|"),
@@ -489,8 +517,8 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
     frame, condition_problems = _with_conditions(frame, specs)
     problems.append(condition_problems)
     geo, geo_problems = resolve_geography(frame, resolver)
-    geo = _with_exact_geography(conn, frame, geo, resolver)
-    problems.append(geo_problems)
+    geo, expression_problems = _with_exact_geography(conn, frame, geo, resolver)
+    problems.extend([geo_problems, expression_problems])
     frame = frame.join(geo, on="record_key", how="left").with_columns(_echelle())
 
     candidates = frame.select(

@@ -11,9 +11,9 @@ A source that titles its aids by their publisher declares a title template in it
 (``[source.config.titre]``: ``modele`` with ``{objet}``, ``{etat}``, ``{public}``,
 ``{porteur}``, and ``objet_par_defaut``); its records whose title is a publisher's name
 get a title built from their conditions, e.g. « Aide à l'achat d'un vélo d'occasion pour
-les 18-25 ans — Ville de Caen ». Titles are deterministic; two aids of one source that
-would share a title within one territory are told apart by the amount they state, then
-by their rank. Conditions no row covers are listed per source, never dropped.
+les 18-25 ans — Ville de Caen ». Titles are deterministic; two aids that would share a
+title within one territory are told apart by the amount they state, then by the order of
+their ids. Conditions no row covers are listed per source, never dropped.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ _KIND = {
 }
 _GROUP = re.compile(r"\{(\d+)\}")
 _PUBLIC = ("age_min", "age_max", "situations", "cibles")
+_FUNDED = ("objets_finances", "etat_materiel")
 
 
 @cache
@@ -135,6 +136,9 @@ def map_conditions(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     mapped = stated.join(meanings, on=["source", "condition"]).select(
         "record_key", "position", "mode", "champ", "valeur", "phrase"
     )
+    # An amount that varies by bike says what the aid funds; by income or status it says only
+    # how much each gets (« 900 € si minima sociaux, 450 € sinon » is for everyone).
+    mapped = mapped.filter((pl.col("mode") != "variante") | pl.col("champ").is_in(_FUNDED))
     unmapped = stated.join(meanings, on=["source", "condition"], how="anti")
     # Alternatives of different kinds (« income under X, or an adapted bike ») say no more than
     # that one of them holds: none of them is kept. Alternatives of one kind (« an electric bike
@@ -182,7 +186,27 @@ def eligibility_fields(mapped: pl.DataFrame) -> pl.DataFrame:
             )
         else:
             columns.append(required.first().alias(name))
-    return mapped.group_by("record_key").agg(columns)
+    fields = mapped.group_by("record_key").agg(columns)
+    # the period of the ceiling kept (the lowest), not of another one
+    ceilings = (
+        mapped.filter((pl.col("champ") == "plafond_rfr_par_part") & (pl.col("mode") == "requise"))
+        .with_columns(pl.col("valeur").cast(pl.Float64, strict=False).alias("_plafond"))
+        .sort("record_key", "_plafond", "position")
+        .unique("record_key", keep="first")
+        .select("record_key", "position")
+        .join(
+            mapped.filter(pl.col("champ") == "plafond_rfr_periode").select(
+                "record_key", "position", pl.col("valeur").alias("_periode")
+            ),
+            on=["record_key", "position"],
+            how="left",
+        )
+    )
+    return (
+        fields.join(ceilings.select("record_key", "_periode"), on="record_key", how="left")
+        .with_columns(pl.col("_periode").alias("plafond_rfr_periode"))
+        .drop("_periode")
+    )
 
 
 def _templates(specs: list[SourceSpec]) -> pl.DataFrame:
@@ -241,8 +265,9 @@ def _render(modele: str, objet: str, etat: str | None, public: str | None, porte
 
 
 def distinct_titles(aides: pl.DataFrame) -> pl.DataFrame:
-    """Titles unique within a territory: aids of one geography that share a title are told
-    apart by their amount or rate (« — 50 € »), then by their rank (« — variante 2 »)."""
+    """Titles unique within a territory, whatever their sources: aids of one geography that
+    share a title are told apart by their amount or rate (« — 50 € »), then by the order of
+    their ids (« — variante 2 »), which never change."""
     geo = pl.col("eligibilite_geographique").list.sort().list.join("|")
     ranked = aides.with_columns(_geo=geo).with_columns(
         _shared=pl.len().over("_geo", "titre") > 1,
@@ -318,21 +343,27 @@ def composed_descriptions(aides: pl.DataFrame) -> pl.DataFrame:
 
 _VARIATION = re.compile(r"^(?P<amount>.+?) si (?P<condition>.+)$")
 _CONDITION_LABEL = {
+    "objets_finances": "{}",
+    "etat_materiel": "{}",
+    "situations": "{}",
+    "cibles": "{}",
     "categories_revenus": "revenus {}",
     "age_min": "{} ans ou plus",
     "age_max": "{} ans ou moins",
     "depense_min": "dépense d'au moins {} €",
     "depense_max": "dépense d'au plus {} €",
 }
+"""How a condition reads in ``montants_conditionnels``, by the field it fills; a condition whose
+field has no label here (an income ceiling: its period matters) stays as the source wrote it."""
 
 
 def _condition_label(source: str, condition: str) -> str:
     """A stated condition in the published vocabulary, when a row of the table reads it."""
     for row_source, pattern, champ, valeur, _phrase in condition_table():
-        if row_source in (source, "*") and champ != "aucun":
+        if row_source in (source, "*") and champ in _CONDITION_LABEL:
             match = pattern.fullmatch(condition)
             if match is not None and _fill(valeur, match):
-                return _CONDITION_LABEL.get(champ, "{}").format(_fill(valeur, match))
+                return _CONDITION_LABEL[champ].format(_fill(valeur, match))
     return condition
 
 

@@ -25,10 +25,10 @@ Principles, in the order they apply:
 * **A source knows its own aids.** When the caller gives each record's ``content_key``
   (what it states of its aid: conditions, amounts, territory, texts), two records of one
   source are the same aid only if their contents are equal (an aggregator's copy of an aid)
-  and are otherwise never merged nor reviewed, however alike their titles. Without it, two
-  records of one source pointing at two different specific pages are two aids, never
-  merged; without a shared page they merge only with nearly identical titles
-  (``SAME_SOURCE_THRESHOLD``).
+  and are otherwise never merged nor reviewed, however alike their titles (the catalogue
+  always gives it). Without it (a caller that cannot say), two records of one source pointing
+  at two different specific pages are two aids, never merged; without a shared page they
+  merge only with nearly identical titles (``SAME_SOURCE_THRESHOLD``).
 * **Transitive, but guarded.** Duplicates form connected components (union-find), except
   that a component may not chain two records of one source whose titles differ a lot or
   which point at two different pages: such a chain is a bridge through a vague record.

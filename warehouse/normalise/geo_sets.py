@@ -31,6 +31,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from sources.geo_expression import places as expression_mentions
+from sources.record import GeoMention
 from warehouse.db import query_frame
 from warehouse.normalise.geography import FRANCE
 from warehouse.referential import TERRITORY_COMMUNES_SQL
@@ -151,9 +153,8 @@ class Territories:
         if target == self.universe:
             return Cover((FRANCE,), ())
         parts = _join(self._mixed_region(region, target) for region in self.regions)
-        rest = self.universe - target
-        if len(rest) < parts.cost:
-            national = Cover((FRANCE,), self._exact(rest).inclusions)
+        if parts.cost > 2:  # France minus what it lacks may be shorter, however many communes that is
+            national = Cover((FRANCE,), self._exact(self.universe - target).inclusions)
             parts = national if national.cost < parts.cost else parts
         if self.of_cover(parts) != target:  # never expected; the plain list is always right
             parts = Cover(tuple(sorted(self.commune_code[c] for c in target)), ())
@@ -203,7 +204,7 @@ class Territories:
         if inside == members:
             return Cover((region,), ())
         parts = _join(self._mixed_departement(dep, target) for dep in self.departements_of[region])
-        minus = self._minus(region, target) if len(members) - len(inside) < parts.cost else None
+        minus = self._minus(region, target) if parts.cost > 2 else None
         return minus if minus is not None and minus.cost < parts.cost else parts
 
     def _mixed_departement(self, dep: str, target: frozenset[int]) -> Cover:
@@ -228,7 +229,7 @@ class Territories:
                 left -= emembers
         pieces.extend(Cover((self.commune_code[c],), ()) for c in sorted(left))
         parts = _join(pieces)
-        minus = self._minus(dep, target) if len(members) - len(inside) < parts.cost else None
+        minus = self._minus(dep, target) if parts.cost > 2 else None
         return minus if minus is not None and minus.cost < parts.cost else parts
 
 
@@ -258,7 +259,11 @@ def exact_geography(records: pl.DataFrame, resolved_places: pl.DataFrame, territ
     with_expression = records.filter(pl.col("geo_expression").is_not_null()).select("record_key", "geo_expression")
     covers: dict[str, Cover] = {}
     for text in with_expression.get_column("geo_expression").unique().to_list():
-        _, possible = territories.evaluate(json.loads(text), places)
+        expression = json.loads(text)
+        if any(places.get(_key(mention)) is None for mention, _ in expression_mentions(expression)):
+            covers[text] = _EMPTY  # a place did not resolve: the stated places stand (and are reported)
+            continue
+        _, possible = territories.evaluate(expression, places)
         covers[text] = territories.cover(possible)
     rows = [
         (key, list(covers[text].inclusions), list(covers[text].exclusions))
@@ -276,12 +281,28 @@ def exact_geography(records: pl.DataFrame, resolved_places: pl.DataFrame, territ
     )
 
 
+def _key(mention: GeoMention) -> Mention:
+    return (mention.niveau, mention.code, mention.nom)
+
+
 def expression_places(records: pl.DataFrame) -> pl.DataFrame:
     """Every distinct place the expressions of ``records`` name (niveau, code, nom)."""
-    from sources.geo_expression import places
-
     found: dict[Mention, None] = {}
     for text in records.get_column("geo_expression").drop_nulls().unique().to_list():
-        for mention, _ in places(json.loads(text)):
-            found[(mention.niveau, mention.code, mention.nom)] = None
+        for mention, _ in expression_mentions(json.loads(text)):
+            found[_key(mention)] = None
     return pl.DataFrame(list(found), schema={"niveau": pl.Utf8, "code": pl.Utf8, "nom": pl.Utf8}, orient="row")
+
+
+def expression_place_rows(records: pl.DataFrame) -> pl.DataFrame:
+    """(geo_expression, niveau, code, nom): each distinct expression of ``records`` and the places it names."""
+    rows = [
+        (text, *_key(mention))
+        for text in records.get_column("geo_expression").drop_nulls().unique().to_list()
+        for mention, _ in expression_mentions(json.loads(text))
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={"geo_expression": pl.Utf8, "niveau": pl.Utf8, "code": pl.Utf8, "nom": pl.Utf8},
+        orient="row",
+    ).unique()

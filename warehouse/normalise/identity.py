@@ -104,7 +104,9 @@ def _inherited(current: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
     """Newcomer records that are a vanished record of the same source under a new native id.
 
     ``record_key, aid_id, first_seen, origin_aid_id, detail``: by specific page first, then
-    by title and geography; each vanished record and each newcomer used once, oldest first.
+    by title and geography, then as one of its parts (its key under the vanished one's, found
+    by an equi-join on each of its key's prefixes); each vanished record and each newcomer
+    used once, oldest first.
     """
     vanished = previous.filter(pl.col("active")).join(current.select("record_key"), on="record_key", how="anti")
     newcomers = current.join(previous.select("record_key"), on="record_key", how="anti")
@@ -144,10 +146,16 @@ def _inherited(current: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
     )
     # A source that now lists an aid's parts under its former id (« aides locales . angers » →
     # « aides locales . angers . aides socles »): the first part, in key order, keeps the id.
-    by_part = (
-        newcomers.join(old.select("source", "old_key", *columns_kept), on="source")
-        .filter(pl.col("record_key").str.starts_with(pl.col("old_key") + pl.lit(PART_SEPARATOR)))
-        .with_columns(rank=pl.lit(2), how=pl.lit("partie de l'ancienne fiche"))
+    parents = (
+        newcomers.select("record_key", "source", parts=pl.col("record_key").str.split(PART_SEPARATOR))
+        .with_columns(depth=pl.int_ranges(1, pl.col("parts").list.len()))
+        .explode("depth")
+        .drop_nulls("depth")
+        .with_columns(old_key=pl.col("parts").list.head(pl.col("depth")).list.join(PART_SEPARATOR))
+        .select("record_key", "source", "old_key")
+    )
+    by_part = parents.join(old.select("source", "old_key", *columns_kept), on=["source", "old_key"]).with_columns(
+        rank=pl.lit(2), how=pl.lit("partie de l'ancienne fiche")
     )
     columns = ["record_key", "old_key", "aid_id", "first_seen", "representative", "origin_aid_id", "rank", "how"]
     candidates = pl.concat([by_page.select(columns), by_title.select(columns), by_part.select(columns)]).sort(
