@@ -79,6 +79,18 @@ def test_cover_prefers_the_fewest_codes_and_gives_the_set_back():
     assert T.cover(frozenset()) == Cover((), ())
 
 
+def test_a_one_department_region_or_a_one_commune_department_is_written_as_the_resolver_writes_it():
+    # REG-02 is D3 alone here: France minus it is written with DEP-03, never REG-02
+    rows = [(f"COM-{c:05d}", f"{c:05d}") for c in range(1, 5)]
+    layout = {"REG-01": (1, 2, 3), "REG-02": (4,), "DEP-01": (1, 2), "DEP-02": (3,), "DEP-03": (4,)}
+    rows += [(code, f"{c:05d}") for code, members in layout.items() for c in members]
+    rows += [("PAYS-99100", f"{c:05d}") for c in range(1, 5)]
+    small = Territories(pl.DataFrame(rows, schema={"code": pl.Utf8, "commune": pl.Utf8}, orient="row"))
+    assert small.cover(frozenset({0, 1, 2})) == Cover(("REG-01",), ())
+    assert small.cover(frozenset({3})) == Cover(("COM-00004",), ())
+    assert small._exact(frozenset({2, 3})).inclusions == ("COM-00003", "COM-00004")
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.sets(st.integers(min_value=1, max_value=10)))
 def test_cover_always_gives_exactly_the_set_back(communes):

@@ -168,7 +168,7 @@ class Territories:
             members = self.members[region]
             if not members & left:
                 continue
-            if members <= target:
+            if members <= target and len(self.departements_of[region]) > 1:
                 codes.append(region)
                 left -= members
                 continue
@@ -177,7 +177,8 @@ class Territories:
                 if not dmembers & left:
                     continue
                 if dmembers <= target:
-                    codes.append(dep)
+                    # the most specific code of the same communes, as the resolver writes it
+                    codes.append(self.commune_code[next(iter(dmembers))] if len(dmembers) == 1 else dep)
                     left -= dmembers
                     continue
                 for epci in self.epcis_of.get(dep, ()):
