@@ -168,3 +168,34 @@ def test_two_records_of_one_source_merge_only_when_they_state_the_same_aid():
     chain = find_duplicates(_dedup_input(["1", "2", "3"], ["aides-velo", "ville-caen", "aides-velo"]))
     by_key = dict(chain.clusters.iter_rows())
     assert by_key["aides-velo:0"] != by_key["aides-velo:2"]
+
+
+def test_a_row_in_the_schema_format_keeps_the_fields_it_states():
+    """A collectivité's file (or any dispositif-aide CSV) may fill the eligibility columns: they
+    reach the catalogue through the conditions, a value outside a field's vocabulary is listed."""
+    from sources.adapters.dispositif_aide_csv import eligibility_of
+
+    stated = eligibility_of(
+        {
+            "objets_finances": "vélo électrique|trottinette",
+            "age_min": "16",
+            "plafond_rfr_par_part": "1200",
+            "plafond_rfr_periode": "mois",
+            "plafond_depense": "2000",
+            "montants_conditionnels": "400 € si vélo cargo électrique|300 € sinon",
+        }
+    )
+    assert stated["plafonds_depense"] == ["2000 €"]
+    assert stated["montants_variations"] == ["400 € si vélo cargo électrique", "300 € sinon"]
+    records = pl.DataFrame(
+        {
+            "record_key": ["soumissions-collectivites:1"],
+            "source": ["soumissions-collectivites"],
+            "conditions": [stated["conditions"]],
+        }
+    )
+    mapped, unmapped = map_conditions(records)
+    fields = eligibility_fields(mapped).to_dicts()[0]
+    assert fields["objets_finances"] == ["vélo électrique"] and fields["age_min"] == 16
+    assert (fields["plafond_rfr_par_part"], fields["plafond_rfr_periode"]) == (1200.0, "mois")
+    assert unmapped["valeur"].to_list() == ["objets_finances : trottinette"]

@@ -13,12 +13,12 @@ import csv
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import json5
 
 from sources.base import CollectContext, Payload, SourceSpec
-from sources.record import LIST_FIELDS, OTHER_FIELDS, AidRecord, GeoMention, ParseResult
+from sources.record import ELIGIBILITY_FIELDS, LIST_FIELDS, OTHER_FIELDS, AidRecord, GeoMention, ParseResult
 from sources.text_files import decode, physical_lines, sniff_delimiter
 
 # Columns the schema marks as required; a file without one of them is not a dispositif-aide file.
@@ -163,6 +163,27 @@ def other_fields_of(row: Mapping[str, str | None]) -> dict[str, str | list[str]]
     return found
 
 
+class StatedEligibility(TypedDict):
+    conditions: list[str]
+    plafonds_depense: list[str]
+    montants_variations: list[str]
+
+
+def eligibility_of(row: Mapping[str, str | None]) -> StatedEligibility:
+    """What a row in the schema's format states of the fields the catalogue reads from conditions:
+    ``conditions`` as « champ : valeur » (one per value, read by ``vocab/conditions.csv``), the
+    expense ceiling, and the amounts that vary, as stated."""
+    conditions = [
+        f"{name} : {value}" for name in ELIGIBILITY_FIELDS for value in split_pipes(row.get(name)) if value.strip()
+    ]
+    ceiling = (row.get("plafond_depense") or "").strip()
+    return StatedEligibility(
+        conditions=conditions,
+        plafonds_depense=[f"{ceiling} €"] if ceiling else [],
+        montants_variations=split_pipes(row.get("montants_conditionnels")),
+    )
+
+
 def geo_mentions(value: str | None) -> list[GeoMention]:
     """``REG-93|COM-987`` → GeoMentions with the level the prefix states; other forms kept as given."""
     mentions = []
@@ -270,6 +291,7 @@ def to_record(source: str, row: dict[str, str], raw: dict[str, str] | None = Non
         types_aides=split_pipes(row.get("types_aides")),
         programmes_parents=split_pipes(row.get("programmes_parents")),
         other_fields=other_fields_of(row),
+        **eligibility_of(row),
         raw=dict(raw if raw is not None else row),
     )
 

@@ -37,7 +37,13 @@ import uuid
 from pathlib import Path
 
 from schemas.formulas import without_neutralising_quote
-from sources.adapters.dispositif_aide_csv import geo_mentions, other_fields_of, read_porteurs, split_pipes
+from sources.adapters.dispositif_aide_csv import (
+    eligibility_of,
+    geo_mentions,
+    other_fields_of,
+    read_porteurs,
+    split_pipes,
+)
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.record import AidRecord, ParseResult
 from sources.text_files import physical_lines, strict_utf8
@@ -205,6 +211,7 @@ def _record(
             programmes_parents=split_pipes(row.get("programmes_parents")),
             recurrence=row.get("recurrence"),
             other_fields=other_fields_of(row),
+            **eligibility_of(row),
             raw=raw,
         )
     except ValueError as exc:

@@ -121,13 +121,18 @@ def map_conditions(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         pl.when(pl.col("mode") == "exclusion").then(pl.col("stated")).otherwise(pl.col("condition")).alias("condition")
     )
     rows = []
+    allowed = {f.name: f.values for f in published_fields() if f.values is not None}
     for source, text in stated.select("source", "condition").unique().iter_rows():
         for row_source, pattern, champ, valeur, phrase in condition_table():
             if row_source not in (source, "*"):
                 continue
             match = pattern.fullmatch(text)
-            if match is not None:
-                rows.append((source, text, champ, _fill(valeur, match), _fill(phrase, match)))
+            if match is None:
+                continue
+            value = _fill(valeur, match)
+            if champ in allowed and value not in allowed[champ]:
+                continue  # a value a source wrote outside the field's vocabulary: not read, listed
+            rows.append((source, text, champ, value, _fill(phrase, match)))
     meanings = pl.DataFrame(
         rows,
         schema={"source": pl.Utf8, "condition": pl.Utf8, "champ": pl.Utf8, "valeur": pl.Utf8, "phrase": pl.Utf8},
@@ -204,7 +209,12 @@ def eligibility_fields(mapped: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         fields.join(ceilings.select("record_key", "_periode"), on="record_key", how="left")
-        .with_columns(pl.col("_periode").alias("plafond_rfr_periode"))
+        .with_columns(
+            # a period stated apart from its ceiling (a file in the schema's format) still counts
+            pl.when(pl.col("plafond_rfr_par_part").is_not_null())
+            .then(pl.coalesce("_periode", "plafond_rfr_periode"))
+            .alias("plafond_rfr_periode")
+        )
         .drop("_periode")
     )
 
