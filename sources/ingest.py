@@ -97,6 +97,20 @@ def ingest(spec: SourceSpec, ctx: CollectContext, previous_digest: str | None) -
             parse_failure(exc),
             time.monotonic() - started,
         )
+    if result.unreadable:
+        # a payload that is not the declared shape fails loudly: its items are counted as
+        # rejections, the previous records stay
+        return IngestOutcome(
+            spec.name,
+            IngestStatus.FAILED,
+            previous_digest is not None,
+            collection.digest,
+            collection.version,
+            collection.fetched_at,
+            result,
+            f"illisible comme {spec.adapter} ({len(result.rejections)} éléments rejetés) : {'; '.join(result.unreadable)}",
+            time.monotonic() - started,
+        )
     return IngestOutcome(
         spec.name,
         IngestStatus.PARSED,

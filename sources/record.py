@@ -193,10 +193,16 @@ class Rejection:
 
 @dataclass
 class ParseResult:
-    """What a parser made of a payload. ``items_seen == len(records) + len(rejections)``."""
+    """What a parser made of a payload. ``items_seen == len(records) + len(rejections)``.
+
+    ``unreadable`` names the documents that could not be read as the shape the source declares
+    (a CSV whose header lacks the required columns…), with why: their items are each rejected
+    with that reason, and the source's run is a failure, never a quiet success with no aid.
+    """
 
     records: list[AidRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
 
     @property
     def items_seen(self) -> int:
@@ -205,3 +211,14 @@ class ParseResult:
     def reject(self, source: str, location: str, reason: str, excerpt: object = "") -> None:
         text = excerpt if isinstance(excerpt, str) else repr(excerpt)
         self.rejections.append(Rejection(source, location, reason, text[:500]))
+
+    def reject_document(
+        self, source: str, location: str, reason: str, items: list[tuple[str, str]], excerpt: object = ""
+    ) -> None:
+        """A document unreadable as its declared shape: each of its ``items`` (location, excerpt)
+        is rejected with ``reason``, or the document once when it holds none that can be counted."""
+        self.unreadable.append(f"{location} : {reason}")
+        if not items:
+            self.reject(source, location, reason, excerpt)
+        for where, text in items:
+            self.reject(source, where, reason, text)

@@ -219,14 +219,22 @@ def test_utf8_with_a_stray_cp1252_byte_keeps_its_utf8_text() -> None:
     assert adapter.decode(content)[1] == "utf-8+cp1252"
 
 
-def test_missing_required_column_is_one_rejection(tmp_path: Path) -> None:
+def test_missing_required_column_rejects_every_row_and_marks_the_document_unreadable(tmp_path: Path) -> None:
     result = _collect_fixture(tmp_path, "missing-column.csv")
     assert result.records == []
-    (rejection,) = result.rejections
-    assert rejection.location == FIXTURE_URL + "missing-column.csv, ligne 1"
-    assert rejection.reason == (
-        "colonnes obligatoires du schéma dispositif-aide absentes : cibles, eligibilite_geographique"
-    )
+    (rejection,) = result.rejections  # the file holds one row: one aid lost, counted
+    assert rejection.location == FIXTURE_URL + "missing-column.csv, ligne 2"
+    reason = "colonnes obligatoires du schéma dispositif-aide absentes : cibles, eligibilite_geographique"
+    assert rejection.reason == reason
+    assert result.unreadable == [f"{FIXTURE_URL}missing-column.csv, ligne 1 : {reason}"]
+
+
+def test_a_wrong_header_without_rows_is_one_rejection_of_the_document() -> None:
+    result = _parse_bytes(b"Nom,Lien\n")
+    assert [(r.location.rsplit(", ", 1)[-1], r.reason.split(" : ")[0]) for r in result.rejections] == [
+        ("ligne 1", "colonnes obligatoires du schéma dispositif-aide absentes")
+    ]
+    assert len(result.unreadable) == 1
 
 
 def test_broken_quoting_loses_no_neighbour(tmp_path: Path) -> None:
@@ -278,8 +286,12 @@ def test_unreadable_documents_are_one_rejection_each() -> None:
     assert [r.reason for r in _parse_bytes(b"").rejections] == ["document vide"]
     assert [r.reason for r in _parse_bytes(b"  \r\n\n").rejections] == ["document vide"]
     garbage = _parse_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
-    assert garbage.records == [] and len(garbage.rejections) == 1
-    assert garbage.rejections[0].reason.startswith("colonnes obligatoires du schéma dispositif-aide absentes : id, ")
+    # not the declared shape: what stands below the « header » is counted line by line, all rejected
+    assert garbage.records == [] and len(garbage.unreadable) == 1 and garbage.rejections
+    assert all(
+        r.reason.startswith("colonnes obligatoires du schéma dispositif-aide absentes : id, ")
+        for r in garbage.rejections
+    )
 
 
 def test_excel_sep_hint_and_header_case() -> None:

@@ -87,3 +87,34 @@ def test_record_writes_a_fixture_folder_that_replays(warehouse, monkeypatch, tmp
 def test_record_refuses_unknown_and_non_web_sources(args, message):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_a_file_not_in_its_declared_shape_fails_with_one_rejection_per_row(warehouse, monkeypatch, tmp_path):
+    """Issue 14, point 2: a CSV whose header lacks the schema's columns loses no aid quietly: each
+    of its N rows is a rejection, the source fails and its availability check is red."""
+    from warehouse.db import connect_reader
+
+    spec = next(s for s in load_specs() if s.name == "mission-transition-ecologique-csv")
+    folder = tmp_path / "replay" / spec.name
+    folder.mkdir(parents=True)
+    rows = [f"a-{n},Aide {n},https://exemple.fr/{n}" for n in range(1, 6)]
+    (folder / "export.csv").write_text("Nom,Titre,Lien\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    (folder / "index.json").write_text(
+        json.dumps({"responses": [{"url": spec.config["url"], "status": 200, "file": "export.csv"}]}),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("AIDES_REPLAY_DIR", str(tmp_path / "replay"))
+    definitions = defs()
+    asset = definitions.resolve_assets_def(dg.AssetKey(asset_name(spec)))
+    checks = [c for c in definitions.asset_checks if any(k.asset_key == asset.key for k in c.check_keys)]
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([asset, *checks], instance=instance, raise_on_error=False)
+    [event] = result.get_asset_materialization_events()
+    metadata = {k: getattr(v, "value", v) for k, v in event.step_materialization_data.materialization.metadata.items()}
+    assert metadata["statut"] == "failed" and metadata["nb_rejets"] == 5
+    assert "colonnes obligatoires du schéma dispositif-aide absentes" in metadata["erreur"]
+    available = next(e for e in result.get_asset_check_evaluations() if e.check_name == "source_disponible")
+    assert not available.passed
+    with connect_reader() as conn:
+        locations = [r[0] for r in conn.execute("SELECT location FROM source_rejections ORDER BY location").fetchall()]
+    assert locations == [f"{spec.config['url']}, ligne {n}" for n in range(2, 7)]

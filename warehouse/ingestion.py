@@ -160,9 +160,8 @@ def previous_digest(conn: duckdb.DuckDBPyConnection, source: str) -> str | None:
     return row[0] if row else None
 
 
-def _replace_source_rows(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> None:
+def _insert_rejections(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> None:
     assert outcome.result is not None and outcome.digest is not None
-    frame = records_frame(outcome.source, outcome.digest, outcome.result)
     rejections = pl.DataFrame(
         {
             "source": [r.source for r in outcome.result.rejections],
@@ -173,14 +172,26 @@ def _replace_source_rows(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome
         },
         schema={name: pl.Utf8 for name in ("source", "digest", "location", "reason", "excerpt")},
     )
+    conn.register("incoming_rejections", rejections)
+    conn.execute("INSERT INTO source_rejections BY NAME SELECT * FROM incoming_rejections")
+    conn.unregister("incoming_rejections")
+
+
+def _store_rejections(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> None:
+    """The rejections of a payload that failed, beside the stored records' (once per payload)."""
+    conn.execute("DELETE FROM source_rejections WHERE source = ? AND digest = ?", [outcome.source, outcome.digest])
+    _insert_rejections(conn, outcome)
+
+
+def _replace_source_rows(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome) -> None:
+    assert outcome.result is not None and outcome.digest is not None
+    frame = records_frame(outcome.source, outcome.digest, outcome.result)
     conn.execute("DELETE FROM source_records WHERE source = ?", [outcome.source])
     conn.execute("DELETE FROM source_rejections WHERE source = ?", [outcome.source])
     conn.register("incoming_records", frame)
     conn.execute("INSERT INTO source_records BY NAME SELECT * FROM incoming_records")
     conn.unregister("incoming_records")
-    conn.register("incoming_rejections", rejections)
-    conn.execute("INSERT INTO source_rejections BY NAME SELECT * FROM incoming_rejections")
-    conn.unregister("incoming_rejections")
+    _insert_rejections(conn, outcome)
     conn.execute(
         """
         INSERT OR REPLACE INTO source_state VALUES (?, ?, ?, ?, now(), ?, ?)
@@ -260,6 +271,10 @@ def store_outcome(
             _replace_source_rows(conn, outcome)
         state = conn.execute("SELECT records, rejected FROM source_state WHERE source = ?", [outcome.source]).fetchone()
         records, rejected = state if state else (0, 0)
+        if outcome.status is IngestStatus.FAILED and outcome.result is not None:
+            # an unreadable payload: its items are rejections of this run (the previous records stay)
+            _store_rejections(conn, outcome)
+            rejected = len(outcome.result.rejections)
         line = SourceRunLine(
             source=outcome.source,
             status="held" if held else outcome.status.value,

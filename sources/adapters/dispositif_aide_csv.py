@@ -346,15 +346,22 @@ def _parse_document(spec: SourceSpec, name: str, content: bytes, result: ParseRe
         return
     canonical = {column.lower(): column for column in header}
     missing = [column for column in REQUIRED_COLUMNS if column not in canonical]
+    width = len(header)
     if missing:
-        result.reject(
+        # Not the declared shape: every row it holds is an aid lost, so each is counted.
+        rows = [
+            (f"{name}, ligne {row.start}", "".join(lines[row.start - 1 : row.end]))
+            for row in _records(lines, header_end, delimiter, width)
+            if row.cells is None or any(cell.strip() for cell in row.cells)
+        ]
+        result.reject_document(
             spec.name,
             f"{name}, ligne {header_line}",
             f"colonnes obligatoires du schéma dispositif-aide absentes : {', '.join(missing)}",
+            rows,
             "".join(lines[first:header_end]),
         )
         return
-    width = len(header)
     seen_ids: dict[str, int] = {}
     for row in _records(lines, header_end, delimiter, width):
         location = f"{name}, ligne {row.start}"
