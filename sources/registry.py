@@ -1,4 +1,5 @@
-"""The declared sources: every ``sources/catalogue/*.toml`` file, one or more ``[[source]]`` each.
+"""The declared sources: every ``sources/catalogue/*.toml`` file (and ``$AIDES_SOURCES_DIR/*.toml``),
+one or more ``[[source]]`` each.
 
 A source is added by a declarative entry (name, level, publisher, licence, homepage,
 transport, schedule, adapter and its configuration); generic adapters need no new code.
@@ -6,6 +7,7 @@ transport, schedule, adapter and its configuration); generic adapters need no ne
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -25,10 +27,29 @@ class SourceConfigError(ValueError):
     """A declarative entry is incomplete or wrong; names the file and the entry."""
 
 
-def load_specs(folder: Path = CATALOGUE_DIR) -> list[SourceSpec]:
-    """Every declared source, sorted by name; names are unique."""
+SOURCES_DIR_VARIABLE = "AIDES_SOURCES_DIR"
+"""Names a folder of further ``*.toml`` declarations, outside the repository (a deployment's own
+sources), read after ``sources/catalogue/``."""
+
+
+def declaration_files(folder: Path | None = None) -> list[Path]:
+    """The declaration files: ``folder``'s, else the repository's then ``$AIDES_SOURCES_DIR``'s."""
+    if folder is not None:
+        return sorted(folder.glob("*.toml"))
+    files = sorted(CATALOGUE_DIR.glob("*.toml"))
+    extra = os.environ.get(SOURCES_DIR_VARIABLE)
+    if extra:
+        path = Path(extra)
+        if not path.is_dir():
+            raise SourceConfigError(f"{SOURCES_DIR_VARIABLE}={extra} : dossier introuvable")
+        files += sorted(path.glob("*.toml"))
+    return files
+
+
+def load_specs(folder: Path | None = None) -> list[SourceSpec]:
+    """Every declared source, sorted by name; names are unique across every declaration file."""
     specs: dict[str, SourceSpec] = {}
-    for path in sorted(folder.glob("*.toml")):
+    for path in declaration_files(folder):
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:

@@ -57,3 +57,20 @@ def test_user_agent_names_the_project_and_a_contact_url():
     policy = fetch_policy()
     assert policy.user_agent.startswith("catalogue-aides-transition-ecologique/")
     assert "(+https://" in policy.user_agent
+
+
+def test_a_deployment_declares_its_own_sources_in_a_folder_named_by_the_environment(tmp_path, monkeypatch):
+    own = tmp_path / "sources"
+    own.mkdir()
+    (own / "ville.toml").write_text(ENTRY, encoding="utf-8")
+    monkeypatch.setenv("AIDES_SOURCES_DIR", str(own))
+    names = [spec.name for spec in load_specs()]
+    assert "ville-test" in names and "aides-velo" in names  # the repository's sources stay
+    (own / "double.toml").write_text(ENTRY.replace("ville-test", "aides-velo"), encoding="utf-8")
+    with pytest.raises(
+        SourceConfigError, match=r"double\.toml, source n° 1 : la source 'aides-velo' est déjà déclarée"
+    ):
+        load_specs()
+    monkeypatch.setenv("AIDES_SOURCES_DIR", str(tmp_path / "absent"))
+    with pytest.raises(SourceConfigError, match="AIDES_SOURCES_DIR=.*absent : dossier introuvable"):
+        load_specs()
