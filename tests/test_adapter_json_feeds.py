@@ -451,3 +451,16 @@ def test_oversized_number_is_one_rejection(name: str) -> None:
     result = module.parse(spec, Payload.build([(spec.config["url"], content, "application/json")]))
     assert result.records == [] and len(result.rejections) == 1
     assert result.rejections[0].reason.startswith("JSON illisible : Exceeds the limit (4300 digits)")
+
+
+def test_a_feed_in_another_shape_counts_its_entries_as_rejections(tmp_path: Path) -> None:
+    """Issue 14, point 2: the entries of a document in another shape are aids lost, each counted;
+    the document is unreadable, so the source's run fails instead of a quiet empty success."""
+    spec = get_spec("ademe-agir")
+    url = spec.config["url"]
+    content = b'{"total": 3, "aides": [{"titre": "A"}, {"titre": "B"}, {"titre": "C"}]}'
+    result = ademe_agir.parse(spec, Payload.build([(url, content, "application/json")]))
+    assert result.records == [] and len(result.rejections) == 3
+    assert {r.reason for r in result.rejections} == {"structure inattendue : objet sans liste 'ListeDispositifs'"}
+    assert [r.location.rsplit(" ", 1)[-1] for r in result.rejections] == ["1", "2", "3"]
+    assert len(result.unreadable) == 1

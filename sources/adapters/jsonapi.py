@@ -292,6 +292,18 @@ def _items(data: Any, key: str | None) -> tuple[list | None, str]:
     return (items, "") if isinstance(items, list) else (None, f"'{key}' de type {json_type(items)}")
 
 
+def _entries(data: Any) -> list:
+    """What a document of an unexpected shape holds that can be counted as items: the list
+    itself, or the one list of objects an object holds (``{"aides": [...]}``); else nothing."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        lists = [value for value in data.values() if isinstance(value, list) and value and isinstance(value[0], dict)]
+        if len(lists) == 1:
+            return lists[0]
+    return []
+
+
 def parse_documents(
     spec: SourceSpec,
     payload: Payload,
@@ -303,8 +315,9 @@ def parse_documents(
     paged: bool = False,
     id_label: str = "id",
 ) -> ParseResult:
-    """Every item of every document: one rejection per unreadable document, one record or
-    rejection per item. ``build(item, document_name)`` raises FieldError / ValueError.
+    """Every item of every document: one rejection per unreadable document (per entry, when a
+    document of another shape holds countable entries: it is then marked unreadable and the
+    source's run fails), one record or rejection per item. ``build(item, document_name)`` raises FieldError / ValueError.
 
     Locations: ``<document>, <item_label> <n> (<id_label> <id>)``, the document being
     ``page <p> (<url>)`` when ``paged``.
@@ -318,7 +331,9 @@ def parse_documents(
             continue
         items, found = _items(data, key)
         if items is None:
-            result.reject(spec.name, where, f"structure inattendue : {found}", excerpt_of(data)[:300])
+            # not the declared shape: the entries it holds, when they can be counted, are aids lost
+            entries = [(f"{where}, {item_label} {n}", excerpt_of(entry)) for n, entry in enumerate(_entries(data), 1)]
+            result.reject_document(spec.name, where, f"structure inattendue : {found}", entries, excerpt_of(data)[:300])
             continue
         for position, item in enumerate(items, start=1):
             ident = identifier(item, id_key) if isinstance(item, dict) else None
