@@ -42,7 +42,7 @@ class IngestOutcome:
     digest: str | None
     version: str | None
     fetched_at: str | None
-    result: ParseResult | None  # None unless status is PARSED
+    result: ParseResult | None  # PARSED, or FAILED on an unreadable payload (its rejections); else None
     error: str | None
     duration_s: float
 
@@ -71,57 +71,36 @@ def ingest(spec: SourceSpec, ctx: CollectContext, previous_digest: str | None) -
             )
         collection, payload, stale = last, _payload_from(last, ctx), True
 
-    if collection.digest == previous_digest:
+    def outcome(status: IngestStatus, stale_: bool, result: ParseResult | None, error_: str | None) -> IngestOutcome:
         return IngestOutcome(
             spec.name,
-            IngestStatus.UNCHANGED,
-            stale,
-            collection.digest,
-            collection.version,
-            collection.fetched_at,
-            None,
-            error,
-            time.monotonic() - started,
-        )
-    try:
-        result = adapter.parse(spec, payload)
-    except Exception as exc:  # noqa: BLE001 — isolation: reported with its location, never silent
-        return IngestOutcome(
-            spec.name,
-            IngestStatus.FAILED,
-            previous_digest is not None,
-            collection.digest,
-            collection.version,
-            collection.fetched_at,
-            None,
-            parse_failure(exc),
-            time.monotonic() - started,
-        )
-    if result.unreadable:
-        # a payload that is not the declared shape fails loudly: its items are counted as
-        # rejections, the previous records stay
-        return IngestOutcome(
-            spec.name,
-            IngestStatus.FAILED,
-            previous_digest is not None,
+            status,
+            stale_,
             collection.digest,
             collection.version,
             collection.fetched_at,
             result,
-            f"illisible comme {spec.adapter} ({len(result.rejections)} éléments rejetés) : {'; '.join(result.unreadable)}",
+            error_,
             time.monotonic() - started,
         )
-    return IngestOutcome(
-        spec.name,
-        IngestStatus.PARSED,
-        stale,
-        collection.digest,
-        collection.version,
-        collection.fetched_at,
-        result,
-        error,
-        time.monotonic() - started,
-    )
+
+    if collection.digest == previous_digest:
+        return outcome(IngestStatus.UNCHANGED, stale, None, error)
+    try:
+        result = adapter.parse(spec, payload)
+    except Exception as exc:  # noqa: BLE001 — isolation: reported with its location, never silent
+        return outcome(IngestStatus.FAILED, previous_digest is not None, None, parse_failure(exc))
+    if result.unreadable:
+        # a payload that is not the declared shape fails loudly: its items are counted as
+        # rejections, the previous records stay
+        reasons = "; ".join(result.unreadable)
+        return outcome(
+            IngestStatus.FAILED,
+            previous_digest is not None,
+            result,
+            f"illisible comme {spec.adapter} ({len(result.rejections)} éléments rejetés) : {reasons}",
+        )
+    return outcome(IngestStatus.PARSED, stale, result, error)
 
 
 def parse_failure(exc: Exception) -> str:

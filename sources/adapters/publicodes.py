@@ -619,8 +619,8 @@ class Applicability:
                     level = remplace_level(normalise_keys(rule).get("remplace"), namespace)
                 except ValueError:
                     continue
-                if level is not None:
-                    target = self.reference(name, level) or f"{namespace} . {level}"
+                target = self.reference(name, level) if level is not None else None
+                if target is not None:  # the sum the rule contributes to, as publicodes resolves it
                     self.replacers.setdefault(target, []).append(name)
         self._memo: dict[str, Any] = {}
 
