@@ -57,6 +57,25 @@ def ingest(spec: SourceSpec, ctx: CollectContext, previous_digest: str | None) -
     adapter = adapter_module(spec)
     error: str | None = None
     stale = False
+    if _not_replayed(spec, ctx):
+        # A replay folder holds only the fixtures of the sources replayed: the others keep their state.
+        last = ctx.store.last_collection(spec.name)
+        reason = f"non rejouée : pas de {spec.name}/index.json dans {ctx.replay_root}"
+        if last is None or last.digest != previous_digest:
+            return IngestOutcome(
+                spec.name, IngestStatus.UNAVAILABLE, False, None, None, None, None, reason, time.monotonic() - started
+            )
+        return IngestOutcome(
+            spec.name,
+            IngestStatus.UNCHANGED,
+            False,
+            last.digest,
+            last.version,
+            last.fetched_at,
+            None,
+            reason,
+            time.monotonic() - started,
+        )
     try:
         payload = adapter.collect(spec, ctx)
         for _document, content in payload.documents:
@@ -101,6 +120,13 @@ def ingest(spec: SourceSpec, ctx: CollectContext, previous_digest: str | None) -
             f"illisible comme {spec.adapter} ({len(result.rejections)} éléments rejetés) : {reasons}",
         )
     return outcome(IngestStatus.PARSED, stale, result, error)
+
+
+def _not_replayed(spec: SourceSpec, ctx: CollectContext) -> bool:
+    """Replaying a folder that has no fixtures for this web source."""
+    if ctx.replay_root is None or ctx.transport is not None or spec.transport != "http":
+        return False
+    return not (ctx.replay_root / spec.name / "index.json").is_file()
 
 
 def parse_failure(exc: Exception) -> str:

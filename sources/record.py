@@ -21,8 +21,9 @@ from typing import Any
 
 from schemas import published_fields
 
-# Levels a source can name a territory at; None when it does not say.
-GEO_LEVELS = ("commune", "epci", "departement", "region", "pays", "code_postal", "territoire")
+# Levels a source can name a territory at; None when it does not say. ``organisme``: the name of
+# an organisation (a financer), whose territory the organisations referential gives.
+GEO_LEVELS = ("commune", "epci", "departement", "region", "pays", "code_postal", "territoire", "organisme")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import re
 import tomllib
 from pathlib import Path
 
-from sources.base import SourceSpec
+from sources.base import SourceSpec, adapter_module
+from sources.config import config_errors
 from sources.fetch.client import FetchPolicy
 
 CATALOGUE_DIR = Path(__file__).with_name("catalogue")
@@ -69,7 +70,15 @@ def load_specs(folder: Path | None = None) -> list[SourceSpec]:
             unknown = set(entry) - known
             if unknown:
                 raise SourceConfigError(f"{where} : champs inconnus : {', '.join(sorted(unknown))}")
-            specs[entry["name"]] = SourceSpec(**{k: entry[k] for k in entry})
+            spec = SourceSpec(**{k: entry[k] for k in entry})
+            try:
+                module = adapter_module(spec)
+            except ImportError as exc:
+                raise SourceConfigError(f"{where} ({spec.name}) : adaptateur {spec.adapter!r} introuvable") from exc
+            errors = config_errors(module, spec.config)
+            if errors:
+                raise SourceConfigError(f"{where} ({spec.name}) : configuration invalide : {' ; '.join(errors)}")
+            specs[entry["name"]] = spec
     return [specs[name] for name in sorted(specs)]
 
 

@@ -18,6 +18,7 @@ from paths import MTE, OFFICIAL_SCHEMA, OFFICIAL_SCHEMA_DIR
 
 from sources.adapters import dispositif_aide_csv as adapter
 from sources.base import Payload, SourceSpec
+from sources.csv_table import read_table
 from sources.fetch.transport import ReplayTransport
 from sources.record import GeoMention
 from sources.registry import get_spec
@@ -216,7 +217,7 @@ def test_utf8_with_a_stray_cp1252_byte_keeps_its_utf8_text() -> None:
     content = f"{header}\n{row}\n".encode().replace("’".encode(), b"\x92")  # one cp1252 apostrophe
     (record,) = _parse_bytes(content).records
     assert record.titre == "Aide à l’éco"
-    assert adapter.decode(content)[1] == "utf-8+cp1252"
+    assert read_table("t.csv", content).encoding == "utf-8+cp1252"
 
 
 def test_missing_required_column_rejects_every_row_and_marks_the_document_unreadable(tmp_path: Path) -> None:

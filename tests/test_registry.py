@@ -18,6 +18,11 @@ licence = "etalab-2.0"
 homepage = "https://exemple.fr"
 transport = "http"
 schedule = "0 4 * * *"
+
+[source.config]
+list_url = "https://exemple.fr/aides"
+item_selector = "article"
+link_selector = "a@href"
 """
 
 
@@ -43,7 +48,9 @@ def test_entries_are_read_from_every_file_of_the_folder(tmp_path):
         (ENTRY.replace('"ville-test"', '"Ville Test"'), "nom 'Ville Test' invalide"),
         (ENTRY.replace('"commune"', '"canton"'), "niveau 'canton' inconnu"),
         (ENTRY + ENTRY, "déjà déclarée"),
-        (ENTRY + 'colour = "red"\n', "champs inconnus : colour"),
+        (ENTRY.replace("[source.config]", 'colour = "red"\n[source.config]'), "champs inconnus : colour"),
+        (ENTRY + 'item_selecter = "li"\n', r"\(ville-test\) : configuration invalide : clé inconnue : item_selecter"),
+        (ENTRY.replace('"html_scraper"', '"html_scrapper"'), "adaptateur 'html_scrapper' introuvable"),
         ("[[source]\n", "TOML invalide"),
     ],
 )

@@ -22,6 +22,7 @@ from sources.adapters.jsonapi import (
     text_list,
 )
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import SourceConfig
 from sources.fetch.client import FetchError
 from sources.record import AidRecord, GeoMention, ParseResult
 
@@ -29,6 +30,17 @@ ITEMS_KEY = "ListeDispositifs"
 # ``couverture_geo.code`` values whose level is plain: 1 « National », 4 regional (with ``regions``);
 # the others (2, 3: European / international, per aides-territoires' importer) keep no level.
 _COVERAGE_LEVELS = {"1": "pays", "4": "region"}
+
+
+class Config(SourceConfig):
+    """The ADEME's API and the environment variables holding its credentials."""
+
+    url: str
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
+    porteurs: list[str] = []
+    financeurs: list[str] = []
+    niveau: str | None = None
 
 
 def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:

@@ -28,6 +28,7 @@ from sources.adapters.jsonapi import (
     text_list,
 )
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import SourceConfig
 from sources.fetch.client import FetchError, PoliteClient
 from sources.record import AidRecord, GeoMention, ParseResult
 from sources.text_files import strict_utf8
@@ -36,6 +37,19 @@ API_URL = "https://aides-territoires.beta.gouv.fr/api/aids/"
 TOKEN_URL = "https://aides-territoires.beta.gouv.fr/api/connexion/"
 DEFAULT_KEY_ENV = "AIDES_TERRITOIRES_API_KEY"
 DEFAULT_MAX_PAGES = 500
+
+
+class Config(SourceConfig):
+    """The API, its token endpoint, the variable holding the key, and the query's filters."""
+
+    url: str
+    token_url: str | None = None
+    api_key_env: str | None = None
+    max_pages: int = 500
+    query: dict[str, Any] = {}
+    porteurs: list[str] = []
+    financeurs: list[str] = []
+    niveau: str | None = None
 
 
 def first_page_url(config: dict) -> str:

@@ -63,6 +63,7 @@ from sources.adapters.publicodes import (
     subtree,
 )
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import SourceConfig
 from sources.record import AidRecord, GeoMention, ParseResult
 
 PACKAGE = "@betagouv/aides-velo"
@@ -75,6 +76,14 @@ NATIONAL_LEVEL = "état"
 PUBLICS = ["particuliers"]
 TYPES_AIDE = ["prime à l'achat"]
 THEMATIQUES = ["vélo"]
+
+
+class Config(SourceConfig):
+    """The npm package, its version (or ``latest``) and the model's file in it."""
+
+    package: str = PACKAGE
+    version: str = "latest"
+    member: str = MEMBER
 
 
 def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:

@@ -12,7 +12,19 @@ from __future__ import annotations
 from sources.adapters.aides_territoires import DEFAULT_MAX_PAGES, parse_results_pages
 from sources.adapters.jsonapi import JSON_MEDIA_TYPE, follow_next, geo_from_config
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import Perimetre, SourceConfig
 from sources.record import ParseResult
+
+
+class Config(SourceConfig):
+    """The feed, its page guard, and what every aid of it shares."""
+
+    url: str
+    max_pages: int = 50
+    porteurs: list[str] = []
+    financeurs: list[str] = []
+    niveau: str | None = None
+    perimetre: Perimetre | None = None
 
 
 def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:

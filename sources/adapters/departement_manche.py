@@ -20,10 +20,23 @@ from sources.adapters.jsonapi import (
     text_list,
 )
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import Perimetre, SourceConfig
 from sources.fetch.client import FetchError
 from sources.record import AidRecord, ParseResult
 
 ITEMS_KEY = "aides"
+
+
+class Config(SourceConfig):
+    """The feed, the variables holding its credentials, and what every aid of it shares."""
+
+    url: str
+    username_env: str | None = None
+    password_env: str | None = None
+    porteurs: list[str] = []
+    financeurs: list[str] = []
+    niveau: str | None = None
+    perimetre: Perimetre | None = None
 
 
 def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:

@@ -9,17 +9,17 @@ normalisation.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 import json5
 
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import SourceConfig
+from sources.csv_table import TableError, broken_reason, is_blank, read_table
 from sources.record import ELIGIBILITY_FIELDS, LIST_FIELDS, OTHER_FIELDS, AidRecord, GeoMention, ParseResult
-from sources.text_files import decode, physical_lines, sniff_delimiter
 
 # Columns the schema marks as required; a file without one of them is not a dispositif-aide file.
 REQUIRED_COLUMNS = (
@@ -38,105 +38,23 @@ REQUIRED_COLUMNS = (
 GEO_PREFIXES = {"COM": "commune", "EPCI": "epci", "DEP": "departement", "REG": "region", "PAYS": "pays"}
 
 _GEO_CODE = re.compile(r"([A-Za-z]+)-(\S+)")
-_SEP_LINE = re.compile(r"sep=(.)")
 
 
 # -- collect ---------------------------------------------------------------------------------
+class Config(SourceConfig):
+    """The file's URL and, when sniffing would not do, its delimiter and encoding."""
+
+    url: str
+    delimiter: str | None = None
+    encoding: str | None = None
+
+
 def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
     """One GET of the file the producer publishes."""
     url = spec.config["url"]
     document = ctx.client(spec).get(url)
     media = next((v for k, v in document.headers.items() if k.lower() == "content-type"), "text/csv")
     return Payload.build([(url, document.content, media.split(";")[0].strip() or "text/csv")])
-
-
-# -- reading (decoding and dialect: sources.text_files) -----------------------------------------
-class _Row:
-    """One CSV record: its cells and the physical lines it spans (1-based)."""
-
-    __slots__ = ("cells", "start", "end", "error")
-
-    def __init__(self, cells: list[str] | None, start: int, end: int, error: str | None = None) -> None:
-        self.cells, self.start, self.end, self.error = cells, start, end, error
-
-
-def _lines_from(lines: list[str], index: int) -> Iterator[str]:
-    return (lines[position] for position in range(index, len(lines)))
-
-
-def _starts_row(lines: list[str], index: int, delimiter: str, width: int, like: int | None = None) -> bool:
-    """Whether line ``index`` starts a row rather than continuing a broken one.
-
-    A row starts where a record of the right width begins, or, after a broken single-line
-    row of ``like`` cells, a single-line record of the same shape (a file whose rows all
-    have a cell too many gives one rejection per row, not one for the whole file).
-    """
-    reader = csv.reader(_lines_from(lines, index), delimiter=delimiter)
-    try:
-        cells = next(reader)
-    except (StopIteration, csv.Error):
-        return False
-    return len(cells) == width or (like is not None and reader.line_num == 1 and len(cells) == like)
-
-
-def _unclosed_at_end(record_lines: list[str], delimiter: str) -> bool:
-    """Whether the file's last record ends inside a quoted cell (a truncated download)."""
-    try:
-        for _ in csv.reader(iter(record_lines), delimiter=delimiter, strict=True):
-            pass
-    except csv.Error as exc:
-        return "unexpected end of data" in str(exc)
-    return False
-
-
-def _records(lines: list[str], first: int, delimiter: str, width: int) -> Iterator[_Row]:
-    """Records from line index ``first`` on, resynchronising after a broken quote.
-
-    A record of the wrong width is a broken item. When a quote was not closed it swallowed
-    its neighbours; when a stray quote closed a cell early, the cell's tail is left behind
-    as orphan lines. Either way the broken item runs to the next line where a row starts
-    (see ``_starts_row``), reading resumes there so that the following rows are not lost,
-    and the broken item is one rejection.
-    """
-    position = first
-    while position < len(lines):
-        reader = csv.reader(_lines_from(lines, position), delimiter=delimiter)
-        consumed = 0
-        restart: int | None = None
-        while True:
-            start = position + consumed + 1  # 1-based line number of the record's first line
-            try:
-                cells: list[str] | None = next(reader)
-                error = None
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                cells, error = None, f"CSV illisible ({exc})"
-            consumed = reader.line_num
-            end = position + consumed
-            if error is None and end == len(lines) and _unclosed_at_end(lines[start - 1 : end], delimiter):
-                error = "fichier tronqué : guillemet non fermé en fin de fichier"
-                if len(cells or []) == width:  # cut inside its last cell: nothing follows
-                    yield _Row(cells, start, end, error)
-                    return
-            blank = cells is not None and end == start and not any(cell.strip() for cell in cells)
-            if error is None and (len(cells or []) == width or blank):
-                yield _Row(cells, start, end)
-                continue
-            # A broken item: it runs from its first line to the next line where a row starts
-            # (a stray quote may have swallowed the following rows, or left their tails behind).
-            like = len(cells) if cells is not None and end == start else None
-            resume = next(
-                (i for i in range(start, len(lines)) if _starts_row(lines, i, delimiter, width, like)), len(lines)
-            )
-            quoting = "guillemets mal fermés" if resume != end else None
-            yield _Row(cells, start, max(resume, start), error or quoting)
-            if resume != end or error is not None:
-                restart = resume
-                break
-        if restart is None:
-            return
-        position = restart
 
 
 # -- mapping ---------------------------------------------------------------------------------
@@ -256,19 +174,6 @@ def _salvage_porteurs(text: str) -> list[dict[str, Any]]:
     return salvaged
 
 
-def _unique_header(names: list[str]) -> list[str]:
-    """Column names stripped; empty or repeated ones made unique so that raw keeps every cell."""
-    seen: set[str] = set()
-    header = []
-    for position, name in enumerate(names, start=1):
-        name = name.strip().lstrip("\ufeff").strip()
-        if not name or name in seen:
-            name = f"{name or 'colonne'} ({position})"
-        seen.add(name)
-        header.append(name)
-    return header
-
-
 def to_record(source: str, row: dict[str, str], raw: dict[str, str] | None = None) -> AidRecord:
     """One row (keys: lower-case column names) as an AidRecord; raises ValueError when it cannot be one."""
     porteurs, financeurs = read_porteurs(row.get("porteurs"))
@@ -305,73 +210,34 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     return result
 
 
-def _broken_reason(row: _Row, width: int) -> str:
-    """Why a broken item is rejected: its cell count, the lines it spans, the quoting problem."""
-    details = []
-    if row.cells is not None and len(row.cells) != width:
-        details.append(f"{len(row.cells)} cellules au lieu de {width}")
-    if row.end > row.start:
-        details.append(f"lignes {row.start} à {row.end}")
-    if not row.error:
-        return ", ".join(details)
-    return f"{row.error} ({', '.join(details)})" if details else row.error
-
-
 def _parse_document(spec: SourceSpec, name: str, content: bytes, result: ParseResult) -> None:
-    text, _encoding = decode(content, spec.config.get("encoding"))
-    lines = physical_lines(text)
-    first = next((index for index, line in enumerate(lines) if line.strip()), None)
-    if first is None:
-        result.reject(spec.name, name, "document vide", text[:200])
-        return
-    delimiter = spec.config.get("delimiter")
-    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
-        result.reject(spec.name, name, f"délimiteur configuré invalide : {delimiter!r} (un seul caractère)")
-        return
-    sep_line = _SEP_LINE.fullmatch(lines[first].rstrip("\r\n"))
-    if sep_line:  # Excel's "sep=;" hint before the header
-        delimiter = delimiter or sep_line.group(1)
-        first += 1
-    if first >= len(lines):
-        result.reject(spec.name, name, "document sans en-tête", text[:200])
-        return
-    delimiter = delimiter or sniff_delimiter(lines[first])
-    header_line = first + 1
     try:
-        reader = csv.reader(iter(lines[first:]), delimiter=delimiter)
-        header = _unique_header(next(reader))
-        header_end = first + reader.line_num
-    except (csv.Error, StopIteration) as exc:
-        result.reject(spec.name, f"{name}, ligne {header_line}", f"en-tête CSV illisible ({exc})", lines[first])
+        table = read_table(name, content, spec.config.get("encoding"), spec.config.get("delimiter"))
+    except TableError as exc:
+        result.reject(spec.name, exc.location, exc.reason, exc.excerpt)
         return
-    canonical = {column.lower(): column for column in header}
+    canonical = {column.lower(): column for column in table.header}
     missing = [column for column in REQUIRED_COLUMNS if column not in canonical]
-    width = len(header)
     if missing:
         # Not the declared shape: every row it holds is an aid lost, so each is counted.
-        rows = [
-            (f"{name}, ligne {row.start}", "".join(lines[row.start - 1 : row.end]))
-            for row in _records(lines, header_end, delimiter, width)
-            if row.cells is None or any(cell.strip() for cell in row.cells)
-        ]
         result.reject_document(
             spec.name,
-            f"{name}, ligne {header_line}",
+            f"{name}, ligne {table.header_line}",
             f"colonnes obligatoires du schéma dispositif-aide absentes : {', '.join(missing)}",
-            rows,
-            "".join(lines[first:header_end]),
+            table.items(),
+            table.header_excerpt,
         )
         return
     seen_ids: dict[str, int] = {}
-    for row in _records(lines, header_end, delimiter, width):
-        location = f"{name}, ligne {row.start}"
-        excerpt = "".join(lines[row.start - 1 : row.end])
-        if row.cells is not None and not any(cell.strip() for cell in row.cells):
-            continue  # blank line or a row of empty cells: not an item
-        if row.cells is None or row.error or len(row.cells) != width:
-            result.reject(spec.name, location, _broken_reason(row, width), excerpt)
+    for row in table.rows():
+        if is_blank(row):
             continue
-        raw = dict(zip(header, row.cells, strict=False))
+        location, excerpt = table.location(row), table.excerpt(row)
+        broken = broken_reason(row, table.width)
+        if broken is not None or row.cells is None:
+            result.reject(spec.name, location, broken or "ligne illisible", excerpt)
+            continue
+        raw = dict(zip(table.header, row.cells, strict=False))
         fields = {column: raw[original] for column, original in canonical.items()}
         native_id, titre = fields["id"].strip(), fields["titre"].strip()
         if not native_id:

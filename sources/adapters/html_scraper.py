@@ -46,10 +46,25 @@ from sources.adapters.html import (
     select_values,
 )
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import SourceConfig
 from sources.record import LIST_FIELDS, TEXT_FIELDS, AidRecord, GeoMention, ParseResult
 
 HTML_MEDIA = "text/html"
 DEFAULT_MAX_PAGES = 10
+
+
+class Config(SourceConfig):
+    """List pages, their items and pagination, and the detail pages' selectors."""
+
+    list_url: str
+    item_selector: str
+    link_selector: str
+    next_selector: str | None = None
+    max_pages: int | None = None
+    required: list[str] = []
+    geo_niveau: str | None = None
+    detail: dict[str, str | list[str]] = {}
+    constants: dict[str, Any] = {}
 
 
 class DetailError(Exception):

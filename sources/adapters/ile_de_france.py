@@ -21,7 +21,19 @@ from sources.adapters.jsonapi import (
     text,
 )
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import Perimetre, SourceConfig
 from sources.record import AidRecord, ParseResult
+
+
+class Config(SourceConfig):
+    """The feed, the aid pages' URL template, and what every aid of it shares."""
+
+    url: str
+    page_url: str | None = None
+    porteurs: list[str] = []
+    financeurs: list[str] = []
+    niveau: str | None = None
+    perimetre: Perimetre | None = None
 
 
 def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:

@@ -86,6 +86,7 @@ from sources.adapters.publicodes import (
     subtree,
 )
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import SourceConfig
 from sources.record import AidRecord, GeoMention, ParseResult
 
 PACKAGE = "mesaidesreno"
@@ -101,6 +102,19 @@ FRANCE = GeoMention("pays", nom="France")
 
 PUBLICS = ["particuliers"]
 THEMATIQUES = ["rénovation énergétique"]
+
+
+class Config(SourceConfig):
+    """The npm package and model, and the tables the module docstring describes."""
+
+    package: str = PACKAGE
+    version: str = "latest"
+    member: str = MEMBER
+    extra_national_rules: list[str] | None = None
+    type_par_defaut: str | None = None
+    montants: dict[str, str] = {}
+    porteurs: dict[str, list[str]] = {}
+    libelles: dict[str, str] = {}
 
 
 def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import SourceConfig
 from sources.record import AidRecord, GeoMention, ParseResult
 from sources.text_files import decode
 
@@ -35,6 +36,13 @@ _AMOUNT_PREFIXES = ("montant", "coût", "cout")
 
 
 # -- collect ---------------------------------------------------------------------------------
+class Config(SourceConfig):
+    """The repository folder of programme files and the aid pages' URL template."""
+
+    url: str
+    page_url_template: str | None = None
+
+
 def _listed_files(listing: bytes) -> list[tuple[str, str]]:
     """(file name, download URL) of the YAML files of a contents API listing, sorted by name."""
     try:

@@ -41,6 +41,7 @@ from sources.adapters.html import (
     media_type_of,
 )
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import SourceConfig
 from sources.folding import fold
 from sources.record import AidRecord, ParseResult
 
@@ -49,6 +50,13 @@ HTML_MEDIA = "text/html"
 
 
 # -- the feed ---------------------------------------------------------------------------
+class Config(SourceConfig):
+    """The RSS feed and what every aid of it shares."""
+
+    url: str
+    constants: dict[str, Any] = {}
+
+
 class _Forbidden(Exception):
     """A DOCTYPE or entity declaration: refused, whatever it declares."""
 

@@ -9,8 +9,7 @@ A new ODS dataset needs only a declarative entry::
     where = "..."                          # optional ODSQL filter
     order_by = "..."                       # optional, for a stable paging order
     split = ";"                            # optional: separator of multi-valued text fields
-    geo_niveau = "departement"             # optional: level of the names in fields.geo
-    [source.config.fields]                 # AidRecord attribute -> the dataset's field(s)
+    [source.config.fields]                 # AidRecord attribute -> the dataset's field(s): sources.mapping
     native_id = "id"
     titre = "nom"
     description = ["objet", "operations"]  # several fields: texts joined by a newline
@@ -19,20 +18,21 @@ A new ODS dataset needs only a declarative entry::
     porteurs = ["Région X"]
     geo = {niveau = "region", code = "00"}
 
-Collection pages ``/records?limit=&offset=`` up to ``total_count``; ODS caps
+Every key of the shared mapping layer (``sources.mapping``: per-field dates, value tables,
+geography from a field or from the financers' names) applies. Collection pages ``/records?limit=&offset=`` up to ``total_count``; ODS caps
 offset + limit at 10 000, so a larger dataset is fetched whole from ``/exports/json``.
 """
 
 from __future__ import annotations
 
 import json
-import string
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sources.adapters.html import constants, excerpt_of
+from sources.adapters.html import excerpt_of
 from sources.base import CollectContext, Payload, SourceSpec
-from sources.record import LIST_FIELDS, TEXT_FIELDS, AidRecord, GeoMention, ParseResult
+from sources.mapping import FieldError, Mapper, MappingConfig
+from sources.record import AidRecord, ParseResult
 from sources.text_files import strict_utf8
 
 API_PATH = "/api/explore/v2.1/catalog/datasets/"
@@ -41,8 +41,14 @@ MAX_WINDOW = 10_000  # offset + limit may not exceed this on /records
 JSON_MEDIA = "application/json"
 
 
-class FieldError(Exception):
-    """A mapped field holds a value of a type the record cannot take."""
+class Config(MappingConfig):
+    """The portal, the dataset and its paging, and the mapping (``sources.mapping``)."""
+
+    portal: str
+    dataset: str
+    page_size: int = MAX_PAGE_SIZE
+    where: str | None = None
+    order_by: str | None = None
 
 
 # -- collect ----------------------------------------------------------------------------
@@ -103,95 +109,9 @@ def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
 
 
 # -- parse ------------------------------------------------------------------------------
-def _scalar(value: Any, field: str) -> str | None:
-    """A JSON scalar as the text the dataset gives; None when empty."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value.strip() or None
-    if isinstance(value, (bool, int, float)):
-        return json.dumps(value)
-    raise FieldError(f"champ '{field}' : type inattendu ({type(value).__name__})")
-
-
-def _values(row: dict[str, Any], item: str, separator: str | None) -> list[str]:
-    """Texts one mapping item yields: a field (split on the separator) or a "{field}" template."""
-    if "{" in item:
-        names = [name for _, name, _, _ in string.Formatter().parse(item) if name]
-        rendered: dict[str, str] = {}
-        for name in names:
-            texts = _values(row, name, None)
-            if not texts:
-                return []  # a template renders only when its fields have values
-            rendered[name] = ", ".join(texts)
-        try:
-            return [item.format(**rendered)]
-        except (ValueError, IndexError, KeyError) as exc:
-            raise FieldError(f"gabarit {item!r} inutilisable ({exc})") from exc
-    value = row.get(item)
-    if isinstance(value, list):
-        scalars = [_scalar(element, item) for element in value]
-        return [text for text in scalars if text]
-    text = _scalar(value, item)
-    if text is None:
-        return []
-    if separator:
-        return [part.strip() for part in text.split(separator) if part.strip()]
-    return [text]
-
-
-def _mapping(spec_value: Any) -> list[str]:
-    if isinstance(spec_value, str):
-        return [spec_value]
-    if isinstance(spec_value, list):
-        return [item for item in spec_value if isinstance(item, str)]
-    return []
-
-
-def _text(row: dict[str, Any], spec_value: Any) -> str | None:
-    texts = [text for item in _mapping(spec_value) for text in _values(row, item, None)]
-    return "\n".join(texts) if texts else None
-
-
-def _list(row: dict[str, Any], spec_value: Any, separator: str | None) -> list[str]:
-    return [text for item in _mapping(spec_value) for text in _values(row, item, separator)]
-
-
-def _identity(row: dict[str, Any], spec_value: Any, what: str) -> str:
-    """native_id or titre: a single text or number, required."""
-    for item in _mapping(spec_value):
-        value = row.get(item) if "{" not in item else None
-        if isinstance(value, (list, dict)):
-            raise FieldError(f"{what} : champ '{item}' de type inattendu ({type(value).__name__})")
-    text = _text(row, spec_value)
-    if not text:
-        raise FieldError(f"{what} absent ou vide (champ {' + '.join(_mapping(spec_value)) or 'non configuré'})")
-    return text
-
-
 def record_from_row(spec: SourceSpec, row: dict[str, Any]) -> AidRecord:
     """One dataset row as an AidRecord; FieldError / ValueError say why it cannot be one."""
-    config = spec.config
-    fields: dict[str, Any] = config.get("fields") or {}
-    separator = config.get("split") or None
-    values = constants(config, spec.level)
-    native_id = _identity(row, fields.get("native_id"), "identifiant")
-    titre = _identity(row, fields.get("titre"), "titre")
-    for attribute in TEXT_FIELDS:
-        if attribute != "titre" and attribute in fields:
-            text = _text(row, fields[attribute])
-            if text is not None:
-                values[attribute] = text
-    for attribute in LIST_FIELDS:
-        if attribute in fields:
-            texts = _list(row, fields[attribute], separator)
-            if texts:
-                values[attribute] = texts
-    if "geo" in fields:
-        names = _list(row, fields["geo"], separator)
-        if names:
-            values["geo_inclusions"] = [GeoMention(config.get("geo_niveau"), nom=name) for name in names]
-    return AidRecord.from_values(source=spec.name, native_id=native_id, titre=titre, raw=row, **values)
+    return Mapper(spec.name, spec.level, spec.config).record(row)
 
 
 def _rows(data: Any) -> tuple[list[Any] | None, str]:
@@ -206,7 +126,9 @@ def _rows(data: Any) -> tuple[list[Any] | None, str]:
 def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     """Rows of every page as records; an unreadable page is one rejection, a bad row another."""
     result = ParseResult()
-    id_fields = _mapping((spec.config.get("fields") or {}).get("native_id"))
+    mapper = Mapper(spec.name, spec.level, spec.config)
+    id_spec = mapper.mapping.fields["native_id"]
+    id_fields = [id_spec] if isinstance(id_spec, str) else id_spec
     for number, (document, content) in enumerate(payload.documents, start=1):
         where = f"{document.name} (page {number})"
         try:
@@ -232,7 +154,7 @@ def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
             if known_id is not None:
                 location += f" (id {known_id})"
             try:
-                result.records.append(record_from_row(spec, row))
+                result.records.append(mapper.record(row))
             except (FieldError, ValueError) as exc:
                 result.reject(spec.name, location, str(exc), json.dumps(row, ensure_ascii=False, default=str))
     return result

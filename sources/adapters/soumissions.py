@@ -45,6 +45,7 @@ from sources.adapters.dispositif_aide_csv import (
     split_pipes,
 )
 from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import SourceConfig
 from sources.record import AidRecord, ParseResult
 from sources.text_files import physical_lines, strict_utf8
 
@@ -56,6 +57,12 @@ _STORED_NAME = re.compile(r"\d{8}T\d{6,12}Z-(?P<siren>[0-9A-Za-z-]+?)-[0-9a-f]{1
 
 
 # -- collect ---------------------------------------------------------------------------------
+class Config(SourceConfig):
+    """The warehouse folder the collectivités' files are accepted into."""
+
+    folder: str = DEFAULT_FOLDER
+
+
 def store_folder(spec: SourceSpec) -> Path:
     """The store folder: ``spec.config["folder"]`` under the warehouse root (never outside it)."""
     from warehouse.settings import warehouse_paths
