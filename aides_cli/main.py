@@ -10,10 +10,12 @@ from rich.table import Table
 
 from aides_cli.collectivites import prefill_command, tokens_app, validate_command
 from aides_cli.geo import geo_app
+from aides_cli.orgs import orgs_app
 from warehouse.settings import PROJECT_ROOT, warehouse_paths
 
 app = typer.Typer(help="Catalogue national des aides à la transition écologique.", no_args_is_help=True)
 app.add_typer(geo_app, name="geo")
+app.add_typer(orgs_app, name="orgs")
 app.add_typer(tokens_app, name="tokens")
 app.command("validate")(validate_command)
 app.command("prefill")(prefill_command)

@@ -45,6 +45,39 @@ class GeoMention:
             raise ValueError("une mention géographique a un code ou un nom")
 
 
+ROLES = ("porteur", "financeur", "instructeur", "diffuseur", "animateur", "operateur")
+"""Roles of the actors of an aid, as dispositif-aide's table of roles names them."""
+
+
+@dataclass(frozen=True)
+class Acteur:
+    """An actor of an aid as the source states it: its name, its SIREN when stated, its roles.
+
+    ``Acteur("ADEME", "385290309", ("instructeur", "diffuseur"))``. Names alone go in the
+    record's ``porteurs`` / ``financeurs``; an adapter states ``acteurs`` when its source says
+    more (a SIREN, roles such as instructeur or diffuseur).
+    """
+
+    nom: str
+    siren: str | None = None
+    roles: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.nom or not self.nom.strip():
+            raise ValueError("acteur sans nom")
+
+
+def acteurs_by_role(*named: tuple[str, list[str]]) -> list[Acteur]:
+    """Actors from lists of names per role, a name in several lists holding each of their roles:
+    ``acteurs_by_role(("financeur", ["ADEME"]), ("instructeur", ["ADEME", "DDT du Tarn"]))``."""
+    roles: dict[str, list[str]] = {}
+    for role, names in named:
+        for name in names:
+            if name and name.strip() and role not in roles.setdefault(name.strip(), []):
+                roles[name.strip()].append(role)
+    return [Acteur(name, None, tuple(held)) for name, held in roles.items()]
+
+
 @dataclass
 class AidRecord:
     """One aid as one source publishes it."""
@@ -59,6 +92,7 @@ class AidRecord:
     url_demarche: str | None = None
     porteurs: list[str] = field(default_factory=list)
     financeurs: list[str] = field(default_factory=list)
+    acteurs: list[Acteur] = field(default_factory=list)  # with SIREN and roles, when the source states them
     niveau: str | None = None  # level of the publisher as stated (commune, intercommunalité, région…)
     geo_inclusions: list[GeoMention] = field(default_factory=list)
     geo_exclusions: list[GeoMention] = field(default_factory=list)
@@ -159,7 +193,16 @@ CATALOGUE_FIELDS: tuple[str, ...] = (
 """Published fields the catalogue computes (from the geography mentions, the publisher's level,
 the stated amounts and rates, the provenance, the dates): a record never holds them."""
 
-_NOT_STATED = ("source", "native_id", "geo_inclusions", "geo_exclusions", "geo_expression", "other_fields", "raw")
+_NOT_STATED = (
+    "source",
+    "native_id",
+    "acteurs",
+    "geo_inclusions",
+    "geo_exclusions",
+    "geo_expression",
+    "other_fields",
+    "raw",
+)
 
 
 def _attribute_kinds() -> tuple[tuple[str, ...], tuple[str, ...]]:

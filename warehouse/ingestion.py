@@ -42,6 +42,7 @@ _SCHEMA = pl.Schema(
                 "geo_inclusions",
                 "geo_exclusions",
                 "geo_expression",
+                "acteurs",
                 "raw",
             )
         },
@@ -131,6 +132,7 @@ def _records_frame_arrow(source: str, digest: str, records: list) -> pl.DataFram
         [None if e is None else _RAW_ENCODER.encode(e) for e in map(attrgetter("geo_expression"), records)],
         _ARROW_TEXT,
     )
+    columns["acteurs"] = pa.array(_acteurs_column(records), _ARROW_TEXT)
     columns["raw"] = pa.array(list(map(_RAW_ENCODER.encode, map(attrgetter("raw"), records))), _ARROW_TEXT)
     return pl.from_arrow(pa.table({name: columns[name] for name in _SCHEMA}))  # type: ignore[return-value]
 
@@ -151,8 +153,19 @@ def _records_frame_plain(source: str, digest: str, records: list) -> pl.DataFram
     columns["geo_expression"] = [
         None if r.geo_expression is None else json.dumps(r.geo_expression, ensure_ascii=False) for r in records
     ]
+    columns["acteurs"] = _acteurs_column(records)
     columns["raw"] = [json.dumps(r.raw, ensure_ascii=False, default=str) for r in records]
     return pl.DataFrame(columns, schema=_SCHEMA)
+
+
+def _acteurs_column(records: list) -> list[str | None]:
+    """The stated actors as JSON (``[{"nom", "siren", "roles"}]``), null when the record states none."""
+    return [
+        json.dumps([{"nom": a.nom, "siren": a.siren, "roles": list(a.roles)} for a in r.acteurs], ensure_ascii=False)
+        if r.acteurs
+        else None
+        for r in records
+    ]
 
 
 def previous_digest(conn: duckdb.DuckDBPyConnection, source: str) -> str | None:

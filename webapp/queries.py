@@ -573,6 +573,8 @@ def aid_detail(conn: duckdb.DuckDBPyConnection, aid_id: str) -> dict | None:
         return None
     aid = dict(zip(names, row, strict=False))
     aid["id"] = str(aid["id"])
+    # who grants, funds or instructs it, with SIREN and roles (warehouse/normalise/acteurs.py)
+    aid["acteurs"] = json.loads(aid["acteurs"]) if aid.get("acteurs") else []
     listed = aid_rows(conn, [aid["id"]])
     if listed:
         aid.update({k: v for k, v in listed[0].items() if k not in aid})

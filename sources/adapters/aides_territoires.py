@@ -30,7 +30,7 @@ from sources.adapters.jsonapi import (
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.config import SourceConfig
 from sources.fetch.client import FetchError, PoliteClient
-from sources.record import AidRecord, GeoMention, ParseResult
+from sources.record import AidRecord, GeoMention, ParseResult, acteurs_by_role
 from sources.text_files import strict_utf8
 
 API_URL = "https://aides-territoires.beta.gouv.fr/api/aids/"
@@ -172,6 +172,10 @@ def result_record(
     )
     at_page = text(item, "url")
     origin = text(item, "origin_url")
+    financers, instructors = (
+        _names(item, "financers", "financers_full"),
+        _names(item, "instructors", "instructors_full"),
+    )
     return AidRecord(
         source=spec.name,
         native_id=native,
@@ -181,8 +185,9 @@ def result_record(
         # the page the source itself points to, else the aid's page on aides-territoires
         url_source=origin or (urljoin(page_url, at_page) if at_page else None),
         url_demarche=text(item, "application_url"),
-        porteurs=_names(item, "instructors", "instructors_full") or list(default_porteurs or []),
-        financeurs=_names(item, "financers", "financers_full") or list(default_financeurs or []),
+        porteurs=instructors or list(default_porteurs or []),
+        financeurs=financers or list(default_financeurs or []),
+        acteurs=acteurs_by_role(("financeur", financers), ("instructeur", instructors)),
         niveau=niveau,
         geo_inclusions=_perimeter(item) or list(default_geo or []),
         date_ouverture=text(item, "start_date"),

@@ -19,7 +19,7 @@ import json5
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.config import SourceConfig
 from sources.csv_table import TableError, broken_reason, is_blank, read_table
-from sources.record import ELIGIBILITY_FIELDS, LIST_FIELDS, OTHER_FIELDS, AidRecord, GeoMention, ParseResult
+from sources.record import ELIGIBILITY_FIELDS, LIST_FIELDS, OTHER_FIELDS, Acteur, AidRecord, GeoMention, ParseResult
 
 # Columns the schema marks as required; a file without one of them is not a dispositif-aide file.
 REQUIRED_COLUMNS = (
@@ -116,15 +116,15 @@ def geo_mentions(value: str | None) -> list[GeoMention]:
     return mentions
 
 
-def read_porteurs(value: str | None) -> tuple[list[str], list[str]]:
-    """Names of all porteurs, and of those with the role ``financeur``; SIREN may be missing.
+def read_acteurs(value: str | None) -> list[Acteur]:
+    """The actors of a ``porteurs`` cell with their SIREN and roles, as stated (SIREN may be missing).
 
     Strict JSON and the schema's pseudo-JSON are read; any other text is taken as names
-    separated by pipes, as stated.
+    separated by pipes, as stated, without roles.
     """
     text = (value or "").strip()
     if not text:
-        return [], []
+        return []
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
@@ -136,26 +136,34 @@ def read_porteurs(value: str | None) -> tuple[list[str], list[str]]:
         data = [data]
     if not isinstance(data, list):
         if text[0] not in "[{":
-            return split_pipes(text), []
+            return [Acteur(name) for name in dict.fromkeys(split_pipes(text))]
         data = _salvage_porteurs(text)
-    porteurs: list[str] = []
-    financeurs: list[str] = []
+    acteurs: dict[str, Acteur] = {}
     for entry in data:
         if isinstance(entry, str):
-            name, roles = entry.strip(), list[Any]()
+            name, siren, roles = entry.strip(), None, list[Any]()
         elif isinstance(entry, dict):
             name = str(entry.get("nom") or "").strip()
+            siren = re.sub(r"\s+", "", str(entry.get("siren") or "")) or None
             roles = entry.get("roles") or entry.get("rôles") or []
             roles = [roles] if isinstance(roles, str) else roles if isinstance(roles, list) else []
         else:
             continue
         if not name:
             continue
-        if name not in porteurs:
-            porteurs.append(name)
-        if any(str(role).strip().lower() == "financeur" for role in roles) and name not in financeurs:
-            financeurs.append(name)
-    return porteurs, financeurs
+        stated = tuple(dict.fromkeys(str(role).strip().lower() for role in roles if str(role).strip()))
+        known = acteurs.get(name)
+        if known is not None:
+            stated = tuple(dict.fromkeys(known.roles + stated))
+            siren = known.siren or siren
+        acteurs[name] = Acteur(name, siren, stated)
+    return list(acteurs.values())
+
+
+def read_porteurs(value: str | None) -> tuple[list[str], list[str]]:
+    """Names of all porteurs, and of those with the role ``financeur`` (see :func:`read_acteurs`)."""
+    acteurs = read_acteurs(value)
+    return [a.nom for a in acteurs], [a.nom for a in acteurs if "financeur" in a.roles]
 
 
 # ``nom: 'ADEME'`` or ``nom: "ADEME"``, or a bare ``nom: ADEME`` (up to the next , } or ]).
@@ -176,7 +184,7 @@ def _salvage_porteurs(text: str) -> list[dict[str, Any]]:
 
 def to_record(source: str, row: dict[str, str], raw: dict[str, str] | None = None) -> AidRecord:
     """One row (keys: lower-case column names) as an AidRecord; raises ValueError when it cannot be one."""
-    porteurs, financeurs = read_porteurs(row.get("porteurs"))
+    acteurs = read_acteurs(row.get("porteurs"))
     return AidRecord(
         source=source,
         native_id=(row.get("id") or "").strip(),
@@ -185,8 +193,9 @@ def to_record(source: str, row: dict[str, str], raw: dict[str, str] | None = Non
         promesse=_text(row.get("promesse")),
         eligibilite=_text(row.get("eligibilite")),
         url_source=_text(row.get("url_source")),
-        porteurs=porteurs,
-        financeurs=financeurs,
+        porteurs=[a.nom for a in acteurs],
+        financeurs=[a.nom for a in acteurs if "financeur" in a.roles],
+        acteurs=acteurs if any(a.siren or a.roles for a in acteurs) else [],
         geo_inclusions=geo_mentions(row.get("eligibilite_geographique")),
         geo_exclusions=geo_mentions(row.get("eligibilite_geographique_exclusions")),
         date_ouverture=_text(row.get("date_ouverture")),

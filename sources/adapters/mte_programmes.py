@@ -17,7 +17,7 @@ import yaml
 
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.config import SourceConfig
-from sources.record import AidRecord, GeoMention, ParseResult
+from sources.record import AidRecord, GeoMention, ParseResult, acteurs_by_role
 from sources.text_files import decode
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -155,12 +155,17 @@ def _conditional(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def to_record(source: str, native_id: str, data: dict[str, Any], page_url: str | None = None) -> AidRecord:
     """One programme as an AidRecord; raises ValueError when it cannot be one."""
-    porteurs: list[str] = []
-    _add(porteurs, _texts(data.get("opérateur de contact")))
-    _add(porteurs, _texts(data.get("autres opérateurs")))
+    contacts: list[str] = []
+    others: list[str] = []
+    _add(contacts, _texts(data.get("opérateur de contact")))
+    _add(others, _texts(data.get("autres opérateurs")))
     for variant in _conditional(data):
-        _add(porteurs, _texts(variant.get("opérateur de contact")))
-        _add(porteurs, _texts(variant.get("autres opérateurs")))
+        _add(contacts, _texts(variant.get("opérateur de contact")))
+        _add(others, _texts(variant.get("autres opérateurs")))
+    porteurs = list(dict.fromkeys(contacts + others))
+    # Roles as the Mission's own dispositif-aide export states them: the contact operator
+    # instructs and relays, the other operators relay.
+    acteurs = acteurs_by_role(("instructeur", contacts), ("diffuseur", contacts + others))
 
     montants: list[str] = []
     amount_keys = [k for k in AMOUNT_KEYS if k in data]
@@ -201,6 +206,7 @@ def to_record(source: str, native_id: str, data: dict[str, Any], page_url: str |
         url_source=page_url.format(id=native_id) if page_url else _text_field(data, "url"),
         url_demarche=_text_field(data, "url") if page_url else None,
         porteurs=porteurs,
+        acteurs=acteurs,
         geo_inclusions=[GeoMention(None, nom=place) for place in places],
         date_ouverture=_text_field(data, "début de validité"),
         date_cloture=_text_field(data, "fin de validité"),

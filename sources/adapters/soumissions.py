@@ -41,7 +41,7 @@ from sources.adapters.dispositif_aide_csv import (
     eligibility_of,
     geo_mentions,
     other_fields_of,
-    read_porteurs,
+    read_acteurs,
     split_pipes,
 )
 from sources.base import CollectContext, Payload, SourceSpec
@@ -188,7 +188,8 @@ def _record(
     if not titre:
         result.reject(spec.name, location, "titre vide")
         return None
-    porteurs, financeurs = read_porteurs(row.get("porteurs"))
+    acteurs = read_acteurs(row.get("porteurs"))
+    porteurs, financeurs = [a.nom for a in acteurs], [a.nom for a in acteurs if "financeur" in a.roles]
     montant, taux = row.get("montant_max"), row.get("taux_max")
     raw: dict[str, str | int] = {key: value for key, value in row.items() if value is not None}
     raw.update({"action": action, "siren": siren, "soumission": name, "ligne": line})
@@ -203,6 +204,7 @@ def _record(
             url_source=row.get("url_source"),
             url_demarche=row.get("url_demarche"),
             porteurs=porteurs,
+            acteurs=acteurs if any(a.siren or a.roles for a in acteurs) else [],
             financeurs=financeurs,
             niveau=row.get("echelle"),
             geo_inclusions=geo_mentions(row.get("eligibilite_geographique")),

@@ -22,6 +22,7 @@ from schemas import published_fields
 from sources.base import SourceSpec
 from sources.record import ELIGIBILITY_FIELDS
 from warehouse.db import query_frame, scalar
+from warehouse.normalise.acteurs import unknown_organisations, with_acteurs
 from warehouse.normalise.amounts import amounts_max, normalise_amounts
 from warehouse.normalise.conditions import (
     built_titles,
@@ -35,7 +36,7 @@ from warehouse.normalise.dates import normalise_dates, normalise_timestamps, swa
 from warehouse.normalise.dedup import find_duplicates
 from warehouse.normalise.fields import ONE_LINE_TEXTS, carried_fields
 from warehouse.normalise.geo_sets import Territories, exact_geography, expression_place_rows, expression_places
-from warehouse.normalise.geography import GeoResolver
+from warehouse.normalise.geography import ORGANISATION, GeoResolver
 from warehouse.normalise.identity import assign_ids
 from warehouse.normalise.porteurs import collectivity_names, with_porteurs
 from warehouse.normalise.statut import recurrence_expr, statut_expr
@@ -85,8 +86,16 @@ def _sources_frame(specs: list[SourceSpec]) -> pl.DataFrame:
             "precedence": [s.precedence for s in specs],
             "editeur": [s.publisher for s in specs],
             "niveau_source": [s.level for s in specs],
+            # a source declared as listing withdrawn aids (``retrait = "motif"`` in its config)
+            "motif_retrait": [s.config.get("retrait") for s in specs],
         },
-        schema={"source": pl.Utf8, "precedence": pl.Int64, "editeur": pl.Utf8, "niveau_source": pl.Utf8},
+        schema={
+            "source": pl.Utf8,
+            "precedence": pl.Int64,
+            "editeur": pl.Utf8,
+            "niveau_source": pl.Utf8,
+            "motif_retrait": pl.Utf8,
+        },
     )
 
 
@@ -163,6 +172,7 @@ def resolve_geography(frame: pl.DataFrame, resolver: GeoResolver) -> tuple[pl.Da
             .alias(target),
             (pl.col("status") == "resolved").all().alias(f"{target}_ok"),
             (pl.col("status") == "ambiguous").any().alias(f"{target}_ambigu"),
+            ((pl.col("niveau") == ORGANISATION) & (pl.col("status") == "resolved")).any().alias(f"{target}_deduite"),
         )
     geo = (
         frame.select("record_key")
@@ -184,7 +194,11 @@ def resolve_geography(frame: pl.DataFrame, resolver: GeoResolver) -> tuple[pl.Da
         .alias("geo_statut"),
         pl.col("eligibilite_geographique").fill_null([]),
         pl.col("eligibilite_geographique_exclusions").fill_null([]),
-    ).select("record_key", "eligibilite_geographique", "eligibilite_geographique_exclusions", "geo_statut")
+        # the territory was read from the financers' names (the organisations referential)
+        pl.col("eligibilite_geographique_deduite").fill_null(False).alias("geo_deduite"),
+    ).select(
+        "record_key", "eligibilite_geographique", "eligibilite_geographique_exclusions", "geo_statut", "geo_deduite"
+    )
     no_geo = frame.filter(pl.col("geo_inclusions").str.json_decode(_GEO_STRUCT).list.len().fill_null(0) == 0).select(
         "record_key",
         "source",
@@ -411,16 +425,22 @@ def _aggregate(frame: pl.DataFrame) -> pl.DataFrame:
             for c in union
         ],
         pl.col("porteurs").filter(pl.col("representant")).first().alias("porteurs"),
+        pl.col("financeurs").filter(pl.col("representant")).first().alias("financeurs"),
+        pl.col("acteurs").filter(pl.col("representant")).first().alias("acteurs"),
         pl.col("editeur").first().alias("editeur"),
         pl.col("niveau_source").first().alias("niveau_source"),
         pl.col("source").unique(maintain_order=True).alias("sources"),
         pl.col("eligibilite_geographique").first(),
         pl.col("eligibilite_geographique_exclusions").first(),
         pl.col("geo_statut").first(),
+        pl.col("geo_deduite").first(),
         pl.col("date_ouverture").drop_nulls().unique().alias("_ouvertures"),
         pl.col("date_cloture").drop_nulls().unique().alias("_clotures"),
         pl.col("eligibilite_texte_absent").all(),
         (pl.col("action") == "retrait").any().alias("retiree"),
+        # withdrawn when every source that lists it says its aids are withdrawn
+        pl.col("motif_retrait").is_not_null().all().alias("retiree_source"),
+        pl.col("motif_retrait").drop_nulls().first().alias("motif_retrait"),
     )
 
 
@@ -444,8 +464,12 @@ def _publishable(frame: pl.DataFrame, today: date) -> pl.DataFrame:
         pl.when(_conflict("_clotures")).then(pl.lit("dates de clôture contradictoires (jour et mois inversés)")),
         pl.when(pl.col("url_source").is_null()).then(pl.lit("aucun lien")),
         pl.when(pl.col("geo_statut") == "ambiguous").then(pl.lit("géographie ambiguë")),
+        pl.when(pl.col("geo_deduite").fill_null(False)).then(
+            pl.lit("géographie déduite du financeur : la source n'indique pas de territoire")
+        ),
         pl.when(pl.col("eligibilite_texte_absent")).then(pl.lit("éligibilité non précisée par la source")),
         pl.when(pl.col("retiree")).then(pl.lit("retirée par la collectivité : cette aide n'existe plus")),
+        pl.when(pl.col("retiree_source")).then(pl.lit("retirée : ") + pl.col("motif_retrait")),
     ).list.drop_nulls()
     return frame.with_columns(
         reasons.alias("motifs_non_publiable"), pl.concat_list("signalements", flags).alias("signalements")
@@ -571,13 +595,22 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
             )
         ).with_columns(pl.col("aid_id").alias("id"))
         aggregated = with_porteurs(aggregated, collectivity_names(conn))
+        aggregated = with_acteurs(aggregated, resolver.organisations)
         aides = _publishable(
             composed_descriptions(aggregated.with_columns(signalements=pl.lit([], pl.List(pl.Utf8)))), today
         ).with_columns(
             # a withdrawn aid stays in the catalogue (history) but is never shown as open
-            pl.when(pl.col("retiree")).then(pl.lit("clôturée")).otherwise(statut_expr(today)).alias("statut"),
+            pl.when(pl.col("retiree") | pl.col("retiree_source"))
+            .then(pl.lit("clôturée"))
+            .otherwise(statut_expr(today))
+            .alias("statut"),
         )
         aides = distinct_titles(aides)
+        unknown = unknown_organisations(frame, resolver.organisations)
+        conn.execute("DELETE FROM organisations_non_reconnues")
+        conn.register("new_unknown", unknown)
+        conn.execute("INSERT INTO organisations_non_reconnues BY NAME SELECT * FROM new_unknown")
+        conn.unregister("new_unknown")
         _store(
             conn,
             frame,

@@ -18,7 +18,7 @@ COMPUTED_BY_STAGE: dict[str, str] = {
     "types_aides": "warehouse/normalise/vocabulary.py",
     "cibles": "warehouse/normalise/vocabulary.py",
     "thematiques": "warehouse/normalise/vocabulary.py",
-    "porteurs": "warehouse/normalise/catalogue.py (l'éditeur à défaut), warehouse/publication/projection.py (JSON)",
+    "porteurs": "warehouse/normalise/acteurs.py (nom, SIREN, rôles), warehouse/normalise/porteurs.py (l'éditeur à défaut)",
     "eligibilite_geographique": "warehouse/normalise/geography.py",
     "eligibilite_geographique_exclusions": "warehouse/normalise/geography.py",
     "date_ouverture": "warehouse/normalise/dates.py",

@@ -67,6 +67,7 @@ import polars as pl
 
 from schemas import GEO_CODE_PATTERN
 from sources.folding import fold
+from warehouse.normalise.organisations import PARTIAL, OrganisationIndex
 from warehouse.normalise.vocabulary import VOCAB_DIR
 
 # --------------------------------------------------------------------------- results
@@ -74,7 +75,9 @@ from warehouse.normalise.vocabulary import VOCAB_DIR
 RESOLVED, AMBIGUOUS, UNRESOLVED = "resolved", "ambiguous", "unresolved"
 
 # Levels a mention can state (sources.record.GEO_LEVELS); "territoire" and None mean any.
-MENTION_LEVELS = ("commune", "epci", "departement", "region", "pays", "code_postal", "territoire")
+# "organisme": an organisation's name, whose territory the organisations referential gives.
+MENTION_LEVELS = ("commune", "epci", "departement", "region", "pays", "code_postal", "territoire", "organisme")
+ORGANISATION = "organisme"
 # Territory levels, from the most to the least specific.
 TERRITORY_LEVELS = ("commune", "epci", "departement", "region", "pays")
 ALL_LEVELS = frozenset(TERRITORY_LEVELS)
@@ -343,6 +346,7 @@ class GeoResolver:
         self._fuzzy_choices: dict[frozenset[str], tuple[list[str], list[list[str]]]] = {}
         self._territory_cache: dict[str, frozenset[str]] = {}
         self._cache: dict[tuple, Resolution] = {}
+        self.organisations: OrganisationIndex | None = None  # set by from_warehouse
 
     def _index_codes(
         self,
@@ -464,7 +468,7 @@ class GeoResolver:
         def rows(sql: str) -> list[tuple]:
             return conn.execute(sql).fetchall()
 
-        return cls(
+        resolver = cls(
             communes=rows("SELECT code, nom, siren, departement, region FROM ref_communes"),
             rattachees=rows("SELECT code, nom, type, commune FROM ref_communes_rattachees"),
             codes_postaux=rows("SELECT code_postal, commune FROM ref_codes_postaux"),
@@ -475,6 +479,30 @@ class GeoResolver:
             pays=[(row["code"], row["nom"]) for row in _vocab_rows("pays.csv")],
             aliases=[(row["alias"], row["code"], row.get("note") or "") for row in _vocab_rows("geo_aliases.csv")],
         )
+        resolver.organisations = OrganisationIndex.from_warehouse(conn, resolver.collectivity_code)
+        return resolver
+
+    def collectivity_code(self, name: str) -> str | None:
+        """The one commune, EPCI, département or région ``name`` designates without doubt, else None."""
+        answer = self.resolve(name)
+        if answer.status != RESOLVED or len(answer.codes) != 1:
+            return None
+        code = answer.codes[0]
+        return code if code.split("-")[0] in ("COM", "EPCI", "DEP", "REG") else None
+
+    def _resolve_organisation(self, query: str) -> Resolution:
+        """A financer's name as the territory of the organisation it designates (flagged ``organisme``)."""
+        if self.organisations is None:
+            return _unresolved(query, "référentiel des organisations non chargé")
+        answer = self.organisations.resolve(query)
+        names = ", ".join(org.nom for org in answer.organisations)
+        if answer.status == RESOLVED:
+            return _resolved(query, answer.codes, (ORGANISATION,), f"territoire de l'organisme : {names}")
+        if answer.status == PARTIAL:
+            return _resolved(
+                query, answer.codes, (ORGANISATION, "partiel"), f"territoire de l'organisme : {names} ; {answer.reason}"
+            )
+        return _unresolved(query, f"organisme « {query} » : {answer.reason}", (ORGANISATION,))
 
     # ------------------------------------------------------------------ public API
 
@@ -669,6 +697,8 @@ class GeoResolver:
         text = clean_text(query)
         if not text:
             return _unresolved(query, "texte vide")
+        if niveau == ORGANISATION:
+            return self._resolve_organisation(text)
         if niveau == "territoire":
             niveau = None
         single = self._resolve_single(text, niveau, context, fuzzy=False)

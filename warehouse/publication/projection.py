@@ -35,7 +35,9 @@ def _utc_datetime(column: str) -> pl.Expr:
 
 
 def _porteurs() -> pl.Expr:
-    porteurs = (
+    """The aid's actors with their SIREN and roles (``warehouse/normalise/acteurs.py``); an aid
+    built before they were computed: its porteurs' names, role ``porteur``."""
+    names = (
         pl.col("porteurs")
         .list.eval(
             pl.struct(
@@ -44,7 +46,7 @@ def _porteurs() -> pl.Expr:
         )
         .list.join(", ")
     )
-    return (pl.lit("[") + porteurs + pl.lit("]")).alias("porteurs")
+    return pl.coalesce(pl.col("acteurs"), pl.lit("[") + names + pl.lit("]")).alias("porteurs")
 
 
 # Fields whose published text is not the generic one.

@@ -1,4 +1,6 @@
-"""The quality report: per source and level, how well normalisation went."""
+"""The quality report: per source and level, how well normalisation went; the names of
+organisations the referential does not know are in ``organisations_non_reconnues`` (per source,
+with their number of aids), counted and listed here."""
 
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ problems AS (
 unresolved AS (
     SELECT source, list(DISTINCT valeur ORDER BY valeur) FILTER (valeur IS NOT NULL) AS geo_non_resolue
     FROM normalisation_problemes WHERE champ LIKE 'eligibilite_geographique%' GROUP BY source
+),
+organisations AS (
+    SELECT source, count(*) AS organisations_non_reconnues,
+           list(nom || ' (' || nb_aides || ')' ORDER BY nb_aides DESC, nom) AS organisations_non_reconnues_valeurs
+    FROM organisations_non_reconnues GROUP BY source
 )
 SELECT prov.source, prov.echelle,
        count(*) AS enregistrements,
@@ -32,10 +39,13 @@ SELECT prov.source, prov.echelle,
        count(*) FILTER (statut = 'clôturée') AS expirees,
        any_value(coalesce(problems.vocabulaire_non_reconnu, 0)) AS vocabulaire_non_reconnu_source,
        any_value(coalesce(problems.dates_rejetees, 0)) AS dates_rejetees_source,
-       any_value(unresolved.geo_non_resolue) AS geo_non_resolue_valeurs_source
+       any_value(unresolved.geo_non_resolue) AS geo_non_resolue_valeurs_source,
+       any_value(coalesce(organisations.organisations_non_reconnues, 0)) AS organisations_non_reconnues_source,
+       any_value(organisations.organisations_non_reconnues_valeurs) AS organisations_non_reconnues_valeurs_source
 FROM prov
 LEFT JOIN problems USING (source)
 LEFT JOIN unresolved USING (source)
+LEFT JOIN organisations USING (source)
 GROUP BY prov.source, prov.echelle
 ORDER BY prov.source, prov.echelle
 """
