@@ -52,7 +52,8 @@ class SourceSpec:
             return "npm"
         from urllib.parse import urlsplit
 
-        host = urlsplit(self.config.get("url", self.homepage)).netloc or self.name
+        url = self.config.get("url") or self.config.get("archive_url") or self.homepage
+        host = urlsplit(url).netloc or self.name
         return "host_" + "".join(c if c.isalnum() else "_" for c in host)
 
 

@@ -48,7 +48,7 @@ _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 ORGANISATION_LEVEL = "organisme"
 
 
-class FieldError(Exception):
+class FieldError(ValueError):
     """A mapped field holds a value the record cannot take (wrong type, missing identity)."""
 
 
@@ -126,22 +126,21 @@ def _scalar(value: Any, where: str) -> str | None:
 
 def lookup(row: dict[str, Any], path: str) -> Any:
     """The value at ``path``: the key itself, else a dotted path into nested objects (a list on the
-    way yields the values of each of its elements)."""
+    way yields the values of each of its elements, as one list)."""
     if path in row:
         return row[path]
-    values: list[Any] = [row]
-    for part in path.split("."):
-        found: list[Any] = []
-        for value in values:
-            if isinstance(value, dict) and part in value:
-                item = value[part]
-                found.extend(item if isinstance(item, list) else [item])
-            elif isinstance(value, list):
-                found.extend(element.get(part) for element in value if isinstance(element, dict))
-        values = found
-    if not values:
-        return None
-    return values if len(values) > 1 else values[0]
+    return _walk(row, path.split("."))
+
+
+def _walk(value: Any, parts: list[str]) -> Any:
+    if not parts:
+        return value
+    if isinstance(value, list):
+        found = [_walk(element, parts) for element in value]
+        return [item for each in found if each is not None for item in (each if isinstance(each, list) else [each])]
+    if isinstance(value, dict) and parts[0] in value:
+        return _walk(value[parts[0]], parts[1:])
+    return None
 
 
 def _texts(row: dict[str, Any], item: str, separator: str | None) -> list[str]:

@@ -165,9 +165,7 @@ def assert_shown_failed(instance: dg.DagsterInstance, summary: RunSummary, statu
         assert word in metadata["erreur"], metadata["erreur"]
         assert word in evaluation.metadata["erreur"].value
     others = [name for name, passed in summary.checks if name.endswith(":source_disponible") and not passed]
-    assert [name.split(":")[0] for name in others if "mission_transition_ecologique_csv" not in name] == [
-        key.to_user_string()
-    ]  # only the broken source (the MTE CSV has no recording of its live URL)
+    assert [name.split(":")[0] for name in others] == [key.to_user_string()]  # only the broken source
 
 
 def _break_by_http_500(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:

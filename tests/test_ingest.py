@@ -14,7 +14,7 @@ import pytest
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.fetch import FetchError, FetchPolicy, SnapshotStore
 from sources.ingest import IngestStatus, ingest
-from sources.record import LIST_FIELDS, OTHER_FIELDS, AidRecord, GeoMention, ParseResult
+from sources.record import LIST_FIELDS, OTHER_FIELDS, Acteur, AidRecord, GeoMention, ParseResult
 from warehouse import ingestion
 from warehouse.db import connect_writer
 from warehouse.ingestion import previous_digest, records_frame, store_outcome
@@ -221,6 +221,12 @@ def _reference_frame(source: str, digest: str, records: list[AidRecord]) -> pl.D
     columns["geo_expression"] = [
         None if r.geo_expression is None else json.dumps(r.geo_expression, ensure_ascii=False) for r in records
     ]
+    columns["acteurs"] = [
+        json.dumps([{"nom": a.nom, "siren": a.siren, "roles": list(a.roles)} for a in r.acteurs], ensure_ascii=False)
+        if r.acteurs
+        else None
+        for r in records
+    ]
     columns["raw"] = [json.dumps(r.raw, ensure_ascii=False, default=str) for r in records]
     schema = {
         name: pl.Utf8
@@ -232,6 +238,7 @@ def _reference_frame(source: str, digest: str, records: list[AidRecord]) -> pl.D
             "geo_inclusions",
             "geo_exclusions",
             "geo_expression",
+            "acteurs",
             "raw",
         )
     }
@@ -254,6 +261,7 @@ def _varied_records() -> list[AidRecord]:
             url_demarche=None,
             porteurs=["ADEME", "Région Bretagne"],
             financeurs=["État"],
+            acteurs=[Acteur("ADEME", "385290309", ("instructeur", "diffuseur")), Acteur("Région Bretagne")],
             niveau="région",
             geo_inclusions=[
                 GeoMention("commune", code="75056"),

@@ -46,16 +46,17 @@ from typing import Any
 from sources import geo_expression as gx
 from sources.adapters.publicodes import (
     Applicability,
+    ModelLocation,
     UnreadableCondition,
     amount_variations,
     check_condition,
+    collect_model,
     document_excerpt,
     geography,
     is_direct_child,
     model_from_payload,
     normalise_keys,
     optional_text,
-    read_package_member,
     remplace_level,
     rule_excerpt,
     stated_amounts,
@@ -63,7 +64,6 @@ from sources.adapters.publicodes import (
     subtree,
 )
 from sources.base import CollectContext, Payload, SourceSpec
-from sources.config import SourceConfig
 from sources.record import AidRecord, GeoMention, ParseResult
 
 PACKAGE = "@betagouv/aides-velo"
@@ -78,20 +78,13 @@ TYPES_AIDE = ["prime à l'achat"]
 THEMATIQUES = ["vélo"]
 
 
-class Config(SourceConfig):
-    """The npm package, its version (or ``latest``) and the model's file in it."""
-
-    package: str = PACKAGE
-    version: str = "latest"
-    member: str = MEMBER
+class Config(ModelLocation):
+    """Where the model is read (``publicodes.ModelLocation``: npm by default)."""
 
 
 def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
-    """The model JSON, read from the package tarball at the configured version."""
-    package = ctx.npm_package(spec.config.get("package", PACKAGE), spec.config.get("version", "latest"))
-    member = spec.config.get("member", MEMBER)
-    content = read_package_member(package, member)
-    return Payload.build([(member, content, "application/json")], version=package.version)
+    """The model, from the npm package at the configured version (or from a URL or an archive)."""
+    return collect_model(spec, ctx, PACKAGE, MEMBER)
 
 
 def is_item(name: str, rule: Any) -> bool:
@@ -111,7 +104,7 @@ def is_item(name: str, rule: Any) -> bool:
 def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     """One record per aid of the model; one rejection per aid that cannot be read."""
     result = ParseResult()
-    model, reason, location = model_from_payload(payload, spec.config.get("member", MEMBER))
+    model, reason, location = model_from_payload(payload, (spec.config.get("member") or MEMBER))
     if model is None:
         result.reject(spec.name, location, reason or "modèle illisible", document_excerpt(payload, location))
         return result

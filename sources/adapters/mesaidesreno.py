@@ -66,10 +66,12 @@ from sources.adapters.publicodes import (
     CONDITION_LISTS,
     AmountReader,
     GeoConditions,
+    ModelLocation,
     StatedAmounts,
     UnreadableCondition,
     amount_variations,
     check_condition,
+    collect_model,
     descendants,
     document_excerpt,
     geography,
@@ -78,7 +80,6 @@ from sources.adapters.publicodes import (
     model_from_payload,
     normalise_keys,
     optional_text,
-    read_package_member,
     remplace_level,
     resolve_reference,
     rule_excerpt,
@@ -86,7 +87,6 @@ from sources.adapters.publicodes import (
     subtree,
 )
 from sources.base import CollectContext, Payload, SourceSpec
-from sources.config import SourceConfig
 from sources.record import AidRecord, GeoMention, ParseResult
 
 PACKAGE = "mesaidesreno"
@@ -104,12 +104,9 @@ PUBLICS = ["particuliers"]
 THEMATIQUES = ["rénovation énergétique"]
 
 
-class Config(SourceConfig):
-    """The npm package and model, and the tables the module docstring describes."""
+class Config(ModelLocation):
+    """Where the model is read (``publicodes.ModelLocation``) and the tables the module docstring describes."""
 
-    package: str = PACKAGE
-    version: str = "latest"
-    member: str = MEMBER
     extra_national_rules: list[str] | None = None
     type_par_defaut: str | None = None
     montants: dict[str, str] = {}
@@ -118,11 +115,8 @@ class Config(SourceConfig):
 
 
 def collect(spec: SourceSpec, ctx: CollectContext) -> Payload:
-    """The model JSON, read from the package tarball at the configured version."""
-    package = ctx.npm_package(spec.config.get("package", PACKAGE), spec.config.get("version", "latest"))
-    member = spec.config.get("member", MEMBER)
-    content = read_package_member(package, member)
-    return Payload.build([(member, content, "application/json")], version=package.version)
+    """The model, from the npm package at the configured version (or from a URL or an archive)."""
+    return collect_model(spec, ctx, PACKAGE, MEMBER)
 
 
 def _in_local_namespace(name: str) -> bool:
@@ -201,7 +195,7 @@ def family_of(name: str) -> str:
 def parse(spec: SourceSpec, payload: Payload) -> ParseResult:
     """One record per national and local aid; one rejection per aid that cannot be read."""
     result = ParseResult()
-    model, reason, location = model_from_payload(payload, spec.config.get("member", MEMBER))
+    model, reason, location = model_from_payload(payload, (spec.config.get("member") or MEMBER))
     if model is None:
         result.reject(spec.name, location, reason or "modèle illisible", document_excerpt(payload, location))
         return result

@@ -155,17 +155,15 @@ def _conditional(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def to_record(source: str, native_id: str, data: dict[str, Any], page_url: str | None = None) -> AidRecord:
     """One programme as an AidRecord; raises ValueError when it cannot be one."""
+    porteurs: list[str] = []
     contacts: list[str] = []
-    others: list[str] = []
-    _add(contacts, _texts(data.get("opérateur de contact")))
-    _add(others, _texts(data.get("autres opérateurs")))
-    for variant in _conditional(data):
-        _add(contacts, _texts(variant.get("opérateur de contact")))
-        _add(others, _texts(variant.get("autres opérateurs")))
-    porteurs = list(dict.fromkeys(contacts + others))
+    for part in (data, *_conditional(data)):
+        _add(porteurs, _texts(part.get("opérateur de contact")))
+        _add(contacts, _texts(part.get("opérateur de contact")))
+        _add(porteurs, _texts(part.get("autres opérateurs")))
     # Roles as the Mission's own dispositif-aide export states them: the contact operator
     # instructs and relays, the other operators relay.
-    acteurs = acteurs_by_role(("instructeur", contacts), ("diffuseur", contacts + others))
+    acteurs = acteurs_by_role(("instructeur", contacts), ("diffuseur", porteurs))
 
     montants: list[str] = []
     amount_keys = [k for k in AMOUNT_KEYS if k in data]

@@ -29,8 +29,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from sources import geo_expression as gx
-from sources.base import Payload
+from sources.archives import archive_member, is_zip
+from sources.base import CollectContext, Payload, SourceSpec
+from sources.config import SourceConfig
 from sources.npm import NpmPackage, NpmPackageError
 from sources.record import GeoMention
 from sources.text_files import strict_utf8
@@ -127,6 +131,35 @@ def read_package_member(package: NpmPackage, member: str) -> bytes:
     raise NpmPackageError(f"{what} : le fichier {member!r} est absent du paquet.")
 
 
+class ModelLocation(SourceConfig):
+    """Where a publicodes model is read: an npm package (``package``, ``version``) by default, or
+    ``url``: the model file itself, or a repository archive (``.tar.gz`` / ``.zip``, a fork, a
+    historical model) holding it at ``member``. A model in YAML (``member`` ending ``.yaml``) is
+    read as publicodes writes its rules."""
+
+    package: str | None = None
+    version: str = "latest"
+    member: str | None = None
+    url: str | None = None
+
+
+def collect_model(spec: SourceSpec, ctx: CollectContext, package_name: str, default_member: str) -> Payload:
+    """The model document, from npm, a URL or a repository archive (:class:`ModelLocation`)."""
+    member = spec.config.get("member") or default_member
+    url = spec.config.get("url")
+    if url:
+        content = ctx.client(spec).get(url).content
+        if is_zip(content) or content[:2] == b"\x1f\x8b":  # a repository archive (zip, gzip)
+            content = archive_member(content, member)
+        return Payload.build([(member, content, _media(member))])
+    package = ctx.npm_package(spec.config.get("package") or package_name, spec.config.get("version", "latest"))
+    return Payload.build([(member, read_package_member(package, member), _media(member))], version=package.version)
+
+
+def _media(member: str) -> str:
+    return "application/yaml" if member.lower().endswith((".yaml", ".yml")) else "application/json"
+
+
 def model_from_payload(payload: Payload, member: str) -> tuple[dict[str, Any] | None, str | None, str]:
     """The model (rule name → rule) held by the payload document ``member``.
 
@@ -142,11 +175,17 @@ def model_from_payload(payload: Payload, member: str) -> tuple[dict[str, Any] | 
         text = strict_utf8(content)
     except UnicodeDecodeError as exc:
         return None, f"encodage invalide, UTF-8 attendu ({exc.reason} à l'octet {exc.start})", member
-    try:
-        model = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        where = f" (ligne {exc.lineno}, colonne {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        return None, f"JSON illisible{where}", member
+    if member.lower().endswith((".yaml", ".yml")):
+        try:
+            model = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            return None, f"YAML illisible ({exc})", member
+    else:
+        try:
+            model = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            where = f" (ligne {exc.lineno}, colonne {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+            return None, f"JSON illisible{where}", member
     if not isinstance(model, dict):
         return None, f"un objet JSON de règles est attendu, trouvé : {type(model).__name__}", member
     return model, None, member

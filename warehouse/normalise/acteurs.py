@@ -77,7 +77,7 @@ def with_acteurs(aides: pl.DataFrame, index: OrganisationIndex | None) -> pl.Dat
     actors = (
         rows.join(_sirens(missing, index), on="nom", how="left")
         .with_columns(pl.coalesce(pl.col("siren").str.replace_all(r"\s+", ""), "siren_referentiel").alias("siren"))
-        .sort("id", "position")
+        .sort("id", "position", maintain_order=True)
         .group_by("id", "nom", maintain_order=True)
         .agg(
             pl.col("position").min(),

@@ -44,7 +44,7 @@ _RATE = r"\b\d+(?:[.,]\d+)?" + _PERCENT
 _PER_UNIT = (
     _AMOUNT + _TAX + r"\s*(?:/|par\b|chaque\b)\s*(?:m²|m³|(?:an|année|annee|mois|semaine|jour|heure|h|"
     r"m2|m3|ml|m|km|ha|hectares?|kwc|kw|kwh|mwh|tonnes?|t|litres?|l|mètres?|metres?|"
-    r"tep|teq\s*co2|tco2)\b)(?:\s*(?:ht|ttc)\b)?|" + _AMOUNT + _TAX + r"\s*(?:annuels?|mensuels?)\b"
+    r"tep|teq\s*co2|tco2|trajet|passager)\b)(?:\s*(?:ht|ttc)\b)?|" + _AMOUNT + _TAX + r"\s*(?:annuels?|mensuels?)\b"
 )
 _NOT_CEILING = (
     # minima: "montant minimum : 1000 €", "Min. 3.000 €", "au moins 500 €", "5 000 € minimum"

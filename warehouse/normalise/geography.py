@@ -698,7 +698,7 @@ class GeoResolver:
         if not text:
             return _unresolved(query, "texte vide")
         if niveau == ORGANISATION:
-            return self._resolve_organisation(text)
+            return self._resolve_organisation(query)
         if niveau == "territoire":
             niveau = None
         single = self._resolve_single(text, niveau, context, fuzzy=False)
