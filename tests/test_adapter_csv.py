@@ -149,3 +149,25 @@ def test_unknown_or_wrong_configuration_keys_are_errors_at_load_time(
 def test_every_repository_declaration_is_valid_for_its_adapter() -> None:
     specs = load_specs()  # raises on any unknown key
     assert {spec.adapter for spec in specs} >= {"opendatasoft", "html_scraper", "dispositif_aide_csv", "aides_velo"}
+
+
+def test_a_replay_folder_needs_only_the_fixtures_of_the_sources_it_replays(tmp_path: Path) -> None:
+    """Point 7: a source without fixtures in the replay folder keeps its state, or is unavailable
+    (saying why) when it never had one; it is never sent to the network."""
+    import shutil
+
+    from sources.registry import get_spec as spec_of
+
+    partial = tmp_path / "replay"
+    shutil.copytree(FIXTURES / "region-occitanie", partial / "region-occitanie")
+    occitanie, gironde = spec_of("region-occitanie"), spec_of("departement-gironde")
+    full = context(tmp_path, replay_root=FIXTURES)
+    first = ingest(gironde, full, None)
+    assert first.status == IngestStatus.PARSED
+    only_occitanie = context(tmp_path, replay_root=partial)  # same snapshot store
+    assert ingest(occitanie, only_occitanie, None).status == IngestStatus.PARSED
+    kept = ingest(gironde, only_occitanie, first.digest)
+    assert kept.status == IngestStatus.UNCHANGED and kept.digest == first.digest and not kept.stale
+    assert "non rejouée" in (kept.error or "")
+    never = ingest(spec_of("departement-drome"), only_occitanie, None)
+    assert never.status == IngestStatus.UNAVAILABLE and "pas de departement-drome/index.json" in never.error
