@@ -24,6 +24,7 @@ from __future__ import annotations
 import html
 import logging
 import math
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -39,6 +40,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -48,6 +50,9 @@ from warehouse.db import WarehouseBusyError, WarehouseMissingError
 from warehouse.settings import PROJECT_ROOT, WarehousePaths, warehouse_paths
 from warehouse.submissions import checks, prefill, store, tokens
 from webapp import queries
+from webapp.api.http import HeadAsGet, OpenCors, RateLimit
+from webapp.api.routes import create_api
+from webapp.api.snapshot import ReleaseStore
 from webapp.auth import Session, SessionManager, csrf_valid, login, logout
 
 LOG = logging.getLogger("webapp")
@@ -339,11 +344,14 @@ def create_app(
     authenticator: tokens.Authenticator | None = None,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     session_key: bytes | None = None,
+    api_rate: tuple[float, int] | None = None,
 ) -> FastAPI:
     """The web application on the warehouse ``paths`` (default: the configured warehouse).
 
     ``authenticator``: who an access token belongs to; default: the configured one
     (``AIDES_AUTH``, tokens of ``collectivite_jetons`` by default), reading this warehouse.
+    ``api_rate``: requests per second and burst allowed per client on ``/api/`` (default
+    ``AIDES_API_DEBIT``, « 20/100 »).
     """
     paths = paths or warehouse_paths()
     access = queries.WarehouseAccess(paths)
@@ -361,6 +369,13 @@ def create_app(
     )
     app.state.paths, app.state.access, app.state.authenticator = paths, access, authenticator
     app.add_middleware(SecurityHeaders)
+    rate, burst = api_rate or _api_rate()
+    app.add_middleware(RateLimit, rate=rate, burst=burst)
+    app.add_middleware(OpenCors)
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(HeadAsGet)
+    store = ReleaseStore(paths, access)
+    app.state.releases = store
     if not DSFR_DIST.is_dir():
         LOG.warning("DSFR absent (%s) : lancez `make web` ; les pages s'affichent sans style", DSFR_DIST)
     app.mount("/dsfr", StaticFiles(directory=DSFR_DIST, check_dir=False), name="dsfr")
@@ -707,7 +722,26 @@ def create_app(
             status=413,
         )
 
+    @app.get("/api", include_in_schema=False)
+    @app.get("/api/", response_class=HTMLResponse, include_in_schema=False)
+    def api_documentation(request: Request) -> Response:
+        session = sessions.load(request)
+        return render(request, "api.html", {"openapi": api.openapi()}, session)
+
+    api = create_api(store)
+    app.mount("/api", api)
+
     return app
+
+
+def _api_rate() -> tuple[float, int]:
+    """``AIDES_API_DEBIT`` (« requêtes par seconde/rafale », default « 20/100 »)."""
+    text = os.environ.get("AIDES_API_DEBIT", "20/100")
+    try:
+        rate, burst = text.split("/")
+        return float(rate), int(burst)
+    except ValueError as exc:
+        raise ValueError(f"AIDES_API_DEBIT={text!r} : attendu « requêtes par seconde/rafale », par ex. 20/100") from exc
 
 
 def _safe_target(target: str) -> str:

@@ -112,6 +112,18 @@ class CatalogueIndex:
     def knows(self, commune: str) -> bool:
         return commune in self._slot
 
+    def covering_ids(self, communes: list[str]) -> pl.Series:
+        """Ids of the aids covering at least one of these current communes, whatever their status
+        (each once, in id order): the aids that apply somewhere in a territory."""
+        slices = [
+            self._pairs.slice(self._offsets[slot], self._offsets[slot + 1] - self._offsets[slot])
+            for slot in (self._slot.get(commune) for commune in communes)
+            if slot is not None
+        ]
+        if not slices:
+            return pl.Series("id", [], dtype=pl.String)
+        return self._ids.gather(pl.concat(slices).unique().sort())
+
     def summaries(self, ids: list[str]) -> list[dict]:
         """The summary columns of these aids, ordered by échelle then titre."""
         if not ids:
