@@ -9,6 +9,9 @@
     validate   the project's set-based validator over the release's CSV files, for the
                side-by-side with frictionless (measured inside publish)
     lookup     CatalogueIndex over the latest release, then lookups of random communes
+    api        the web application under uvicorn in its own process, on the latest release:
+               snapshot load, then 50 concurrent clients of mixed API requests
+               (``benchmarks.api_load``)
 
 Each phase is ``python -m benchmarks.phases PHASE CONFIG RESULT [--profile FILE]``: it reads
 its configuration (JSON), writes its stages (JSON) and, as it goes, ``RESULT.progress``
@@ -310,6 +313,13 @@ def phase_lookup(config: dict, meter: Meter) -> dict:
     }
 
 
+def phase_api(config: dict, meter: Meter) -> dict:
+    """The public API under load (``benchmarks.api_load``): a server process, 50 clients."""
+    from benchmarks.api_load import phase_api as run
+
+    return run(config, meter)
+
+
 PHASES = {
     "generate": phase_generate,
     "ingest": phase_ingest,
@@ -317,7 +327,10 @@ PHASES = {
     "publish": phase_publish,
     "validate": phase_validate,
     "lookup": phase_lookup,
+    "api": phase_api,
 }
+# Phases whose work is done in another process: that process is profiled, not this one.
+PROFILED_ELSEWHERE = {"api"}
 
 
 def _profile_report(profile: cProfile.Profile, path: Path) -> None:
@@ -336,6 +349,8 @@ def main(argv: list[str]) -> int:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     result = Path(result_path)
     meter = Meter(progress=result.with_suffix(".progress"))
+    if profile_path and phase in PROFILED_ELSEWHERE:
+        config["profile"], profile_path = str(profile_path), None
     profile = cProfile.Profile() if profile_path else None
     started = time.perf_counter()
     if profile:

@@ -5,9 +5,10 @@ the memory a phase keeps (a parse result, a polars frame) never inflates the nex
 peak; and a phase that outgrows ``--max-rss-gb`` is killed by this process (by its pid)
 before it can exhaust a machine shared with other work — the run then goes on and says so.
 
-Order: generate (cached) → cold run (ingest, catalogue, publish, validate, lookup) → a run
-with no source change (ingest, catalogue, publish again). Targets of issue 8 are judged
-at the size they are defined for (100k, 1M records); elsewhere they are shown as "n/a".
+Order: generate (cached) → cold run (ingest, catalogue, publish, validate, lookup, api) → a
+run with no source change (ingest, catalogue, publish again). Targets of issue 8 (and the
+API's, issue 15) are judged at the size they are defined for (100k, 1M records); elsewhere
+they are shown as "n/a" (except "no API error", judged at every size).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ _TOP = (
     "lookup: load index (CatalogueIndex)",
     "lookup: communes",
 )
+_API_TARGETS = 6  # the API's targets follow issue 8's six in ``judge``
 _E2E = ("catalogue (build_catalogue)", "publish: resolver index", "publish (publish_release)")
 _RUN = (
     "ingest (total)",
@@ -167,7 +169,7 @@ def _sum(runs: list[PhaseRun], names: tuple[str, ...], skipped_is_zero: bool = F
 
 
 def judge(size: int, cold: list[PhaseRun], warm: list[PhaseRun], aids: int) -> list[Target]:
-    """Issue 8's targets, judged at the size each one is defined for."""
+    """Issue 8's targets, then issue 15's (the API under load), judged at the size each one is defined for."""
     by = {r.phase: r for r in cold}
     million, hundred_k = size >= 500_000, 50_000 <= size < 500_000
     e2e = _sum(cold, _E2E)
@@ -239,7 +241,46 @@ def judge(size: int, cold: list[PhaseRun], warm: list[PhaseRun], aids: int) -> l
             ("catalogue-nochange", "publish-nochange", "ingest-nochange"),
         )
     )
-    return targets
+    return targets + _api_targets(by.get("api"), hundred_k, aids, failed)
+
+
+def _api_targets(api: PhaseRun | None, applies: bool, aids: int, failed: list[str]) -> list[Target]:
+    """Under the load of ``CLIENTS`` concurrent clients: commune lookups p99 (the worse of the two
+    addresses), text search p99, no error at all (judged at every size)."""
+    kinds = api.info.get("kinds", {}) if api and api.ok else {}
+    clients = api.info.get("clients", 50) if api and api.ok else 50
+    why = "not measured (" + (", ".join(failed) or "api phase skipped") + ")"
+
+    def p99(*names: str) -> float | None:
+        values = [kinds[n]["p99_ms"] for n in names if n in kinds and kinds[n]["p99_ms"] is not None]
+        return max(values) if values and len(values) == len(names) else None
+
+    def latency(name: str, value: float | None, limit: float) -> Target:
+        verdict = "n/a" if not applies else "missed" if value is None or value > limit else "met"
+        measured = why if value is None else f"{value:.1f} ms"
+        return Target(
+            f"{name} at 100k aids, {clients} clients (this run: {aids:,} aids)",
+            f"≤ {limit:.0f} ms",
+            measured,
+            verdict,
+            ("api",),
+        )
+
+    communes = p99("commune", "commune (list)")
+    search = p99("text search")
+    errors = api.info.get("errors") if api and api.ok else None
+    requests = api.info.get("total", {}).get("requests", 0) if api and api.ok else 0
+    return [
+        latency("API commune lookup p99", communes, 20.0),
+        latency("API text search p99", search, 50.0),
+        Target(
+            "API errors under load (and warm-up)",
+            "0",
+            why if errors is None else f"{errors} of {requests:,} requests",
+            "missed" if errors is None or errors > 0 else "met",
+            ("api",),
+        ),
+    ]
 
 
 def _bottleneck(runs: list[PhaseRun], labels: tuple[str, ...], limit: int = 6) -> list[str]:
@@ -252,7 +293,12 @@ def _bottleneck(runs: list[PhaseRun], labels: tuple[str, ...], limit: int = 6) -
         rows = []
         for (filename, line, function), (_cc, calls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
             rows.append((filename, line, function, calls, tottime, cumtime))
-        project = [r for r in rows if any(f"/{p}/" in r[0] for p in ("warehouse", "sources", "schemas"))]
+        project = [
+            r
+            for r in rows
+            if any(f"/{p}/" in r[0] for p in ("warehouse", "sources", "schemas", "webapp"))
+            and r[2] != "__call__"  # the web application's middlewares wrap every request
+        ]
         lines.append(f"{run.label}: project functions by cumulative time")
         for filename, line, function, calls, _tot, cum in sorted(project, key=lambda r: -r[5])[:limit]:
             short = "/".join(Path(filename).parts[-2:])
@@ -304,7 +350,7 @@ def print_table(size: int, runs: list[PhaseRun], targets: list[Target], meta: di
             continue
         for entry in run.stages:
             name = entry["stage"]
-            indent = "" if name in _TOP or name == "generate payloads" else "  "
+            indent = "" if name in _TOP or name == "generate payloads" or name.startswith("api: ") else "  "
             target = marks.get(name) if run.label in ("catalogue", "publish", "lookup") else None
             table.add_row(
                 run.label,
@@ -324,6 +370,9 @@ def print_table(size: int, runs: list[PhaseRun], targets: list[Target], meta: di
             f"lookup: {info['lookups']} communes, p50 {info['p50_ms']:.2f} ms, p99 {info['p99_ms']:.2f} ms, "
             f"max {info['max_ms']:.2f} ms (index slice alone: p99 {info['index_only_p99_ms']:.3f} ms)"
         )
+    api = next((r for r in runs if r.label == "api" and r.ok), None)
+    if api:
+        print_api(api.info, targets[_API_TARGETS:])
     validation = meta.get("validation")
     if validation:
         console.print(
@@ -338,6 +387,59 @@ def print_table(size: int, runs: list[PhaseRun], targets: list[Target], meta: di
     for target in targets:
         summary.add_row(target.name, target.limit, target.measured, _verdict(target.verdict))
     console.print(summary)
+
+
+def print_api(info: dict, targets: list[Target]) -> None:
+    """The API under load: one row per kind of request, then the server's loads and memory."""
+    table = Table(
+        title=f"API under load — {info['clients']} concurrent clients, {info['total']['requests']:,} requests "
+        f"in {info['load_s']:.1f} s ({info['total']['req_s']:,.0f} req/s), server in its own process"
+    )
+    for column, justify in (
+        ("kind", "left"),
+        ("requests", "right"),
+        ("errors", "right"),
+        ("req/s", "right"),
+        ("p50 ms", "right"),
+        ("p99 ms", "right"),
+        ("max ms", "right"),
+        ("1 client p50 / p99 ms", "right"),
+        ("target", "left"),
+        ("verdict", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    marks = {"commune": targets[0], "commune (list)": targets[0], "text search": targets[1]}
+
+    def ms(value: float | None) -> str:
+        return "—" if value is None else f"{value:,.1f}"
+
+    for kind, figures in info["kinds"].items():
+        target, alone = marks.get(kind), figures["one_client"]
+        errors = figures["errors"] + figures.get("errors_before_load", 0)
+        table.add_row(
+            kind,
+            f"{figures['requests']:,}",
+            f"[red]{errors}[/red]" if errors else "0",
+            f"{figures['req_s']:,.1f}",
+            ms(figures["p50_ms"]),
+            ms(figures["p99_ms"]),
+            ms(figures["max_ms"]),
+            f"{ms(alone['p50_ms'])} / {ms(alone['p99_ms'])}",
+            target.limit if target else "",
+            _verdict(target.verdict) if target else "",
+        )
+    console.print(table)
+    server = info["server_rss_mb"]
+    snapshot, referential = info.get("server_snapshot_load_s"), info.get("server_referential_load_s")
+    console.print(
+        f"api: snapshot load {snapshot or 0:.2f} s in the server ({info['aids']:,} aids; first request "
+        f"{info['first_request_s']:.2f} s seen by the client), referential {referential or 0:.2f} s (first commune "
+        f"{info['first_commune_s']:.2f} s), first change feed {info['first_change_feed_s']:.2f} s; server RSS "
+        f"{server['rss_started_mb'] / 1024:.2f} GB started, {server['rss_snapshot_mb'] / 1024:.2f} GB with the "
+        f"snapshot, peak {info['server_peak_rss_mb'] / 1024:.2f} GB"
+    )
+    for sample in info.get("error_samples", []):
+        console.print(f"[red]api error: {sample}[/red]", highlight=False)
 
 
 def _verdict(verdict: str) -> str:
@@ -405,6 +507,12 @@ def bench(
     max_rss_gb: float = typer.Option(
         12.0, "--max-rss-gb", help="Kill a phase whose RSS exceeds this (shared machine)."
     ),
+    api_requests: int = typer.Option(
+        400, "--api-requests", min=1, help="API phase: requests of each kind in the load (5 kinds)."
+    ),
+    api_seconds: float = typer.Option(
+        20.0, "--api-seconds", min=1, help="API phase: the load stops after this many seconds at most."
+    ),
 ) -> None:
     """Run the pipeline's stages on SIZE synthetic records and print seconds, rows/s, peak RSS and the targets."""
     workspace = Workspace(workdir.resolve())
@@ -443,11 +551,18 @@ def bench(
         "today": datetime.now(PARIS).date().isoformat(),
     }
     cold = []
-    for phase in ("ingest", "catalogue", "publish", "validate", "lookup"):
-        needs_release = phase in ("validate", "lookup")
+    api_config = {
+        **config,
+        "logs": str(logs),
+        "max_rss_mb": limit,  # the API server is watched by the api phase, with the same limit
+        "api_requests": api_requests,
+        "api_seconds": api_seconds,
+    }
+    for phase in ("ingest", "catalogue", "publish", "validate", "lookup", "api"):
+        needs_release = phase in ("validate", "lookup", "api")
         if needs_release and not (paths.exports_dir / "latest").exists():
             continue
-        cold.append(run_phase(phase, phase, config, logs, limit, profile))
+        cold.append(run_phase(phase, phase, api_config if phase == "api" else config, logs, limit, profile))
     warm = [
         run_phase(f"{phase}-nochange", phase, config, logs, limit, profile)
         for phase in ("ingest", "catalogue", "publish")
@@ -461,6 +576,9 @@ def bench(
     if missed:
         console.print("[bold]Closing note — targets missed:[/bold]")
         for target in missed:
+            if target.phases == ("api",):
+                console.print(f"- {target.name}: {target.measured} (limit {target.limit})")
+                continue
             memory = "RSS" in target.name
             stages = [s for r in runs if r.label in target.phases for s in r.stages if s["stage"] not in _TOP]
             worst = sorted(stages, key=lambda s: -(s["peak_rss_mb"] if memory else s["seconds"]))[:3]
@@ -472,6 +590,8 @@ def bench(
             lines = _bottleneck(runs, target.phases) if profile else []
             for line in lines or ["  (rerun with --profile to name the functions)"]:
                 console.print("  " + line, highlight=False)
+        if any(t.phases == ("api",) for t in missed):
+            _api_note(runs, profile)
     results = {
         "size": size,
         "seed": seed,
@@ -500,6 +620,7 @@ def bench(
             for r in runs
         ],
         "validation": validation,
+        "api": next((r.info for r in runs if r.label == "api" and r.ok), None),
         "targets": [t.__dict__ for t in targets],
     }
     target_path = json_path or RESULTS_DIR / f"{size}-{datetime.now(PARIS).strftime('%Y%m%dT%H%M%S')}.json"
@@ -508,6 +629,38 @@ def bench(
         (RESULTS_DIR / ".gitignore").write_text("# Benchmark results depend on the machine: not versioned.\n*\n")
     target_path.write_text(json.dumps(results, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     console.print(f"load average before {load_before:.2f}, after {os.getloadavg()[0]:.2f}; results: {target_path}")
+
+
+def _api_note(runs: list[PhaseRun], profile: bool) -> None:
+    """Missed API targets: latency under load against one client alone (service time), the
+    share of waiting (Little's law), then the server's top functions when profiled."""
+    api = next((r for r in runs if r.label == "api"), None)
+    if api is None or not api.ok:
+        return
+    info = api.info
+    console.print("  API: p50 / p99 under load vs one client alone (the service time, no queue):")
+    for kind, figures in info["kinds"].items():
+        alone = figures["one_client"]
+        if figures["p50_ms"] is None or alone["p50_ms"] is None:
+            continue
+        console.print(
+            f"    {kind}: {figures['p50_ms']:.1f} / {figures['p99_ms']:.1f} ms vs {alone['p50_ms']:.1f} / "
+            f"{alone['p99_ms']:.1f} ms",
+            highlight=False,
+        )
+    total, clients = info["total"], info["clients"]
+    if total["req_s"] and total.get("mean_ms"):
+        one = [f["one_client"]["mean_ms"] for f in info["kinds"].values() if f["one_client"].get("mean_ms")]
+        console.print(
+            f"    {clients} clients at {total['req_s']:,.0f} req/s: mean latency {total['mean_ms']:.0f} ms "
+            f"(Little's law: {clients} / {total['req_s']:,.0f} req/s = {clients / total['req_s'] * 1000:.0f} ms) "
+            f"against a mean service time of {sum(one) / max(len(one), 1):.1f} ms alone: the rest is queueing "
+            "for the server's CPU (throughput is the lever, not one request's path)",
+            highlight=False,
+        )
+    lines = _bottleneck(runs, ("api",)) if profile else []
+    for line in lines or ["(rerun with --profile to name the server's functions)"]:
+        console.print("  " + line, highlight=False)
 
 
 def main() -> None:

@@ -75,9 +75,10 @@ OFFICIAL_GEO_CODES_PATTERN: str = r"^[A-Z]+-\d+(\|[A-Z]+-\d+)*$"
 """Pattern of the same two fields in dispositif-aide v0.2.0.
 
 It rejects Corsican codes (``DEP-2A``, ``COM-2B033``); an EPCI code passes it
-syntactically, but ``EPCI`` is not a level the official schema defines. Rows
-of the ``dispositif-aide.csv`` export must match it, or be left out and listed
-in the release notes.
+syntactically, but ``EPCI`` is not a level the official schema defines, so the
+``dispositif-aide.csv`` export writes an EPCI as the ``COM-`` codes of its member
+communes. Rows of that export must match it, or be left out and listed in the
+release notes.
 """
 
 

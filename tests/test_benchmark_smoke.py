@@ -2,8 +2,9 @@
 
 The real COG comes through the npm client, hence the ``registry`` mark. The run goes
 through the same entry point as ``make bench`` (``python -m benchmarks``), in a temporary
-work folder, and its JSON results must name every stage with rows, a valid release and a
-second run that saw no change.
+work folder, and its JSON results must name every stage with rows, a valid release, a
+second run that saw no change and an API phase (the real application under uvicorn, a short
+load of every kind of request) without a single error.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ STAGES = {
     },
     "validate": {"validate: project's validator"},
     "lookup": {"lookup: load index (CatalogueIndex)", "lookup: communes"},
+    "api": {
+        "api: first request (snapshot load)",
+        "api server: load snapshot (ReleaseSnapshot)",
+        "api: load (50 clients)",
+    },
 }
 
 
@@ -57,6 +63,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
             str(folder / "work"),
             "--seed",
             "7",
+            "--api-requests",
+            "10",
         ],
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -65,7 +73,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Targets" in done.stdout  # the table was printed
-    return json.loads(out.read_text(encoding="utf-8"))
+    return {**json.loads(out.read_text(encoding="utf-8")), "stdout": done.stdout}
 
 
 def _phase(results: dict, label: str) -> dict:
@@ -108,5 +116,18 @@ def test_the_second_run_sees_no_change_and_every_target_is_judged(results: dict)
     statuses = _phase(results, "ingest-nochange")["info"]["statuses"]
     assert set(statuses.values()) == {"unchanged"}
     assert _phase(results, "publish-nochange")["info"]["published"] is False
-    assert len(results["targets"]) == 6
+    assert len(results["targets"]) == 9
     assert {t["verdict"] for t in results["targets"]} <= {"met", "missed", "n/a"}
+
+
+@pytest.mark.registry
+def test_the_api_phase_answers_every_kind_of_request_without_error(results: dict) -> None:
+    info = _phase(results, "api")["info"]
+    assert info["errors"] == 0, info["error_samples"]
+    assert set(info["kinds"]) == {"commune", "commune (list)", "filtered list", "text search", "change feed"}
+    for kind, figures in info["kinds"].items():
+        assert figures["requests"] > 0 and figures["errors"] == 0, kind
+        assert figures["p99_ms"] is not None and figures["one_client"]["requests"] > 0, kind
+    assert info["server_snapshot_load_s"] is not None and info["server_peak_rss_mb"] > 0
+    assert "API under load" in results["stdout"]
+    assert next(t for t in results["targets"] if t["name"].startswith("API errors"))["verdict"] == "met"

@@ -1,4 +1,5 @@
-"""Releases: files, official-schema export, commune index, change detection, atomic swap.
+"""Releases: files, official-schema export, commune index and its compact form, public addresses,
+change detection, atomic swap.
 
 Hermetic: a tiny referential and a few aids are inserted by hand into a temporary
 warehouse; only the official dispositif-aide schema is read from ../shared.
@@ -217,6 +218,12 @@ SOURCES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_public_address(monkeypatch):
+    """Releases name their files by file name unless a test sets a public address."""
+    monkeypatch.delenv("AIDES_PUBLIC_URL", raising=False)
+
+
 @pytest.fixture
 def catalogue(tmp_path: Path):
     paths = WarehousePaths(tmp_path / "warehouse")
@@ -348,7 +355,7 @@ def test_datapackage_describes_resources_with_hash_bytes_rows(first):
     ]
     assert {"title": "Autre éditeur", "name": "autre-source", "path": "https://autre.test"} in package["sources"]
     resources = {r["name"]: r for r in package["resources"]}
-    assert {"aides", "dispositif-aide", "aides-communes"} <= set(resources)
+    assert {"aides", "dispositif-aide", "aides-communes", "aides-zones", "communes-zones"} <= set(resources)
     for resource in resources.values():
         data = (folder / resource["path"]).read_bytes()
         assert resource["bytes"] == len(data)
@@ -356,7 +363,8 @@ def test_datapackage_describes_resources_with_hash_bytes_rows(first):
         assert resource["mediatype"] and resource["format"] and resource["schema"]["fields"]
     assert resources["aides"]["rows"] == 7 and resources["aides"]["encoding"] == "utf-8"
     assert [f["name"] for f in resources["aides"]["schema"]["fields"]] == field_names()
-    assert resources["dispositif-aide"]["rows"] == 5  # the Corsican and the EPCI aids are left out
+    assert resources["dispositif-aide"]["rows"] == 6  # only the Corsican aid is left out
+    assert all(r["path"] == Path(r["path"]).name for r in resources.values())  # no public address: file names
     assert resources["dispositif-aide"]["schema"]["path"] == json.loads(OFFICIAL_SCHEMA.read_text())["path"]
     assert resources["aides-communes"]["num_rows"] == first[3].counts["aides-communes"]
     # A tampered file makes the package invalid: the hash is really checked.
@@ -393,15 +401,14 @@ def test_dispositif_aide_csv_is_valid_against_the_official_schema(first):
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
     kept = rf.read_csv_text(folder / "dispositif-aide.csv")
     assert tuple(kept.columns) == OFFICIAL_FIELDS
-    assert set(kept.get_column("id")) == {NATIONAL, CLOSED, FORMULA, LONG, REGION}
+    assert set(kept.get_column("id")) == {NATIONAL, CLOSED, FORMULA, LONG, REGION, EPCI}
     reasons = dict(result.excluded_from_dispositif_aide)
-    assert set(reasons) == {CORSE, EPCI}
+    assert set(reasons) == {CORSE}
     assert "DEP-2A (Corse-du-Sud)" in reasons[CORSE] and "corse" in reasons[CORSE]
-    assert f"EPCI-{SIREN_LYON} (Métropole de Lyon)" in reasons[EPCI] and "EPCI" in reasons[EPCI]
     notes = (folder / "CHANGELOG.md").read_text(encoding="utf-8")
     section = notes.split("## Aides écartées de dispositif-aide.csv", 1)[1].split("\n## ", 1)[0]
     assert CORSE in section and "Aide corse au vélo" in section and "DEP-2A (Corse-du-Sud)" in section
-    assert EPCI in section and "niveau EPCI" in section
+    assert EPCI not in section and "1 aide(s) nommant des EPCI" in section
 
 
 def test_dispositif_exclusions_catch_every_official_violation(catalogue):
@@ -415,9 +422,104 @@ def test_dispositif_exclusions_catch_every_official_violation(catalogue):
         pl.when(pl.col("id") == CLOSED).then(None).otherwise(pl.col("porteurs")).alias("porteurs"),
     )
     excluded = dict(rf.dispositif_exclusions(conn, official, resolver, rf.official_schema()).iter_rows())
-    assert set(excluded) == {CORSE, EPCI, REGION, CLOSED}
+    assert set(excluded) == {CORSE, REGION, CLOSED}  # the EPCI aid is written with its communes
     assert excluded[REGION].startswith("eligibilite_geographique_exclusions : COM-2B033")
     assert excluded[CLOSED] == "porteurs : valeur obligatoire manquante"
+
+
+# The EPCI cases of the official export: an aid naming an EPCI and other codes, one excluding an
+# EPCI, one naming an EPCI of Corsican communes, one naming an EPCI the referential does not know.
+EPCI_UNION, EPCI_EXCLUDED, EPCI_CORSE, EPCI_UNKNOWN = (
+    _id(n) for n in ("epci-et-communes", "region-sauf-epci", "epci-corse", "epci-inconnu")
+)
+SIREN_AJACCIO = "242010056"
+LYON_MEMBERS = ["COM-69029", "COM-69123"]
+
+
+@pytest.fixture
+def epci_release(catalogue):
+    conn, paths, _resolver = catalogue
+    conn.execute("INSERT INTO ref_epci VALUES (?, 'CA du Pays Ajaccien', 'CA', 'FPU', 85000)", [SIREN_AJACCIO])
+    conn.execute("INSERT INTO ref_epci_membres VALUES (?, '2A004')", [SIREN_AJACCIO])
+    _insert(
+        conn,
+        [
+            _aid(
+                EPCI_UNION, "Aide de la métropole et de deux communes", [f"EPCI-{SIREN_LYON}", "COM-69123", "COM-01001"]
+            ),
+            _aid(
+                EPCI_EXCLUDED,
+                "Aide régionale hors métropole",
+                ["REG-84"],
+                echelle="region",
+                eligibilite_geographique_exclusions=["COM-01004", f"EPCI-{SIREN_LYON}"],
+            ),
+            _aid(EPCI_CORSE, "Aide du Pays Ajaccien", [f"EPCI-{SIREN_AJACCIO}"], echelle="epci"),
+            _aid(EPCI_UNKNOWN, "Aide d'un EPCI disparu", ["EPCI-200000000"], echelle="epci"),
+        ],
+    )
+    resolver = GeoResolver.from_warehouse(conn)
+    return conn, paths, resolver, publish_release(conn, paths, resolver, now=NOW, sources=SOURCES)
+
+
+def test_epci_aids_are_written_with_their_member_communes(epci_release):
+    _conn, _paths, resolver, result = epci_release
+    folder = result.path
+    rows = {r["id"]: r for r in csv.DictReader((folder / "dispositif-aide.csv").open(encoding="utf-8", newline=""))}
+    # exactly the member communes (Affoux, in the Rhône but not a member, is not there), sorted
+    assert rows[EPCI]["eligibilite_geographique"] == "|".join(LYON_MEMBERS)
+    assert [f"COM-{c}" for c in resolver.commune_codes(f"EPCI-{SIREN_LYON}")] == LYON_MEMBERS
+    assert rows[EPCI]["eligibilite_geographique_exclusions"] == "COM-69029"  # stated exclusions kept
+    # united with the other codes, sorted, each once
+    assert rows[EPCI_UNION]["eligibilite_geographique"] == "COM-01001|COM-69029|COM-69123"
+    # an EPCI exclusion becomes its communes; a cell without EPCI is written as it is
+    assert rows[EPCI_EXCLUDED]["eligibilite_geographique"] == "REG-84"
+    assert rows[EPCI_EXCLUDED]["eligibilite_geographique_exclusions"] == "COM-01004|COM-69029|COM-69123"
+    assert rows[REGION]["eligibilite_geographique"] == "REG-84|DEP-69|COM-69123"
+    assert not any(
+        "EPCI-" in r["eligibilite_geographique"] + r["eligibilite_geographique_exclusions"] for r in rows.values()
+    )
+    # aides.csv keeps the EPCI codes as the source states them
+    aides = {r["id"]: r for r in csv.DictReader((folder / "aides.csv").open(encoding="utf-8", newline=""))}
+    assert aides[EPCI_UNION]["eligibilite_geographique"] == f"EPCI-{SIREN_LYON}|COM-69123|COM-01001"
+    # the written communes cover what aides-communes.parquet says the aids cover
+    pairs = pl.read_parquet(folder / "aides-communes.parquet")
+    for aid in (EPCI, EPCI_UNION, EPCI_EXCLUDED):
+        included = {c.removeprefix("COM-") for c in rows[aid]["eligibilite_geographique"].split("|")}
+        included = set().union(*(resolver.commune_codes(c if "-" in c else f"COM-{c}") for c in included))
+        excluded = set().union(
+            *(resolver.commune_codes(c) for c in rows[aid]["eligibilite_geographique_exclusions"].split("|") if c)
+        )
+        assert included - excluded == set(pairs.filter(pl.col("aid_id") == aid).get_column("commune")), aid
+
+    # only what the official pattern cannot express is left out, each with its reason
+    assert set(rows) == {NATIONAL, EPCI, CLOSED, FORMULA, LONG, REGION, EPCI_UNION, EPCI_EXCLUDED}
+    reasons = dict(result.excluded_from_dispositif_aide)
+    assert set(reasons) == {CORSE, EPCI_CORSE, EPCI_UNKNOWN}
+    assert reasons[EPCI_CORSE] == (
+        f"eligibilite_geographique : EPCI-{SIREN_AJACCIO} (CA du Pays Ajaccien) : 1 commune(s) membre(s) corse(s) "
+        "(COM-2A004), refusée(s) par le motif officiel (que des chiffres après le niveau)"
+    )
+    assert "EPCI-200000000" in reasons[EPCI_UNKNOWN] and "aucune commune membre" in reasons[EPCI_UNKNOWN]
+    notes = (folder / "CHANGELOG.md").read_text(encoding="utf-8")
+    section = notes.split("## Aides écartées de dispositif-aide.csv", 1)[1].split("\n## ", 1)[0]
+    assert "3 aide(s) nommant des EPCI y sont écrites avec les communes membres" in section
+    assert all(aid in section for aid in (CORSE, EPCI_CORSE, EPCI_UNKNOWN)) and "COM-2A004" in section
+    assert result.counts["dispositif-aide"] == 8
+
+    # strictly valid against the official schema file
+    official = frictionless.Schema.from_descriptor(json.loads(OFFICIAL_SCHEMA.read_text(encoding="utf-8")))
+    report = frictionless.Resource(path="dispositif-aide.csv", basepath=str(folder), schema=official).validate()
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    assert report.tasks[0].stats["rows"] == 8
+
+
+def test_a_dispositif_file_keeping_an_epci_code_is_refused(catalogue, monkeypatch):
+    conn, paths, resolver = catalogue
+    monkeypatch.setattr(rf, "expand_epci", lambda official, _members: official)
+    with pytest.raises(ReleaseError, match="dispositif-aide.csv : 1 ligne\\(s\\) gardent un code EPCI"):
+        publish_release(conn, paths, resolver, now=NOW)
+    assert list_releases(paths.exports_dir) == []
 
 
 # --------------------------------------------------------------------------- aides-communes
@@ -447,6 +549,94 @@ def test_aides_communes_follows_eligibility_and_exclusions(first):
         covered = set().union(*(resolver.commune_codes(c) for c in include))
         removed = set().union(*(resolver.commune_codes(c) for c in exclude)) if exclude else set()
         assert by_aid[aid] == covered - removed
+
+
+def test_compact_zones_give_the_aids_of_each_commune(epci_release):
+    conn, _paths, _resolver, result = epci_release
+    folder = result.path
+    zones = pl.read_parquet(folder / "aides-zones.parquet")
+    commune_zones = pl.read_parquet(folder / "communes-zones.parquet")
+    assert zones.columns == ["aid_id", "code", "exclusion", "statut"] and zones.schema["exclusion"] == pl.Boolean
+    assert commune_zones.columns == ["commune", "code"]
+    # each aid once per code: the national aid is one PAYS-99100 row and one DEP-01 exclusion
+    national = zones.filter(pl.col("aid_id") == NATIONAL)
+    assert national.select("code", "exclusion").rows() == [("PAYS-99100", False), ("DEP-01", True)]
+    assert zones.filter(pl.col("aid_id") == EPCI_EXCLUDED).select("code", "exclusion").rows() == [
+        ("REG-84", False),
+        ("COM-01004", True),
+        (f"EPCI-{SIREN_LYON}", True),
+    ]
+    assert sorted(commune_zones.filter(pl.col("commune") == "69029").get_column("code")) == [
+        "COM-69029",
+        "DEP-69",
+        f"EPCI-{SIREN_LYON}",
+        "PAYS-99100",
+        "REG-84",
+    ]
+    pairs = pl.read_parquet(folder / "aides-communes.parquet")
+    assert rf.communes_of_zones(zones, commune_zones).equals(pairs)  # every pair, statut included
+    # the README's query, commune by commune
+    z, c = (str(folder / n).replace("'", "''") for n in ("aides-zones.parquet", "communes-zones.parquet"))
+    for commune in ("69029", "69123", "01004", "2A004", "75056", "69001"):
+        found = conn.execute(
+            f"""
+            SELECT DISTINCT z.aid_id FROM read_parquet('{z}') z JOIN read_parquet('{c}') c USING (code)
+            WHERE c.commune = ? AND NOT z.exclusion
+            EXCEPT
+            SELECT z.aid_id FROM read_parquet('{z}') z JOIN read_parquet('{c}') c USING (code)
+            WHERE c.commune = ? AND z.exclusion
+            """,
+            [commune, commune],
+        ).fetchall()
+        expected = set(pairs.filter(pl.col("commune") == commune).get_column("aid_id"))
+        assert {row[0] for row in found} == expected, commune
+    assert EPCI_EXCLUDED not in set(pairs.filter(pl.col("commune") == "69029").get_column("aid_id"))
+    package = {r["name"]: r for r in json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))["resources"]}
+    assert package["aides-zones"]["num_rows"] == zones.height == result.counts["aides-zones"]
+    # COM-, DEP-, REG-, PAYS- for each of the 7 communes; EPCI- only for Lyon, Bron and Ajaccio
+    assert package["communes-zones"]["num_rows"] == commune_zones.height == 7 * 4 + 3
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert "aides-zones.parquet" in readme and "communes-zones.parquet" in readme
+
+
+# --------------------------------------------------------------------------- public addresses
+
+
+def test_public_address_names_files_by_their_download_url(catalogue, monkeypatch):
+    conn, paths, resolver = catalogue
+    monkeypatch.setenv("AIDES_PUBLIC_URL", "https://aides.exemple.gouv.fr/catalogue/")
+    result = publish_release(conn, paths, resolver, now=NOW, sources=SOURCES)
+    assert result.published  # validated without the network: addresses mapped back to the files
+    folder = result.path
+    package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    base = "https://aides.exemple.gouv.fr/catalogue/telechargements/2026-11-29.1/"
+    for resource in package["resources"]:
+        assert resource["path"].startswith(base) and resource["scheme"] == "https"
+        assert (folder / resource["path"].removeprefix(base)).is_file()
+    assert {r["path"].removeprefix(base) for r in package["resources"]} >= {"aides.csv", "aides-zones.parquet"}
+    assert release_module.validate_package(folder).valid
+    assert f"`{base}<fichier>`" in (folder / "README.md").read_text(encoding="utf-8")
+    # a tampered file is still caught through the public address
+    (folder / "aides.csv").write_bytes((folder / "aides.csv").read_bytes() + b"\n")
+    assert not release_module.validate_package(folder).valid
+
+
+def test_an_invalid_public_address_stops_the_publication(catalogue, monkeypatch):
+    conn, paths, resolver = catalogue
+    monkeypatch.setenv("AIDES_PUBLIC_URL", "aides.exemple.gouv.fr")
+    with pytest.raises(ReleaseError, match="AIDES_PUBLIC_URL"):
+        publish_release(conn, paths, resolver, now=NOW)
+    assert list_releases(paths.exports_dir) == []
+
+
+def test_a_public_address_of_another_release_is_refused(first):
+    folder = first[3].path
+    descriptor = folder / "datapackage.json"
+    package = json.loads(descriptor.read_text(encoding="utf-8"))
+    package["resources"][0]["path"] = "https://aides.exemple.gouv.fr/telechargements/2026-11-28.1/aides.csv"
+    descriptor.write_text(json.dumps(package), encoding="utf-8")
+    with pytest.raises(ValueError, match="2026-11-28.1/aides.csv n'est l'adresse publique d'aucun fichier"):
+        release_module.validate_package(folder)
 
 
 # --------------------------------------------------------------------------- changes
@@ -633,3 +823,30 @@ def test_a_catalogue_that_lost_most_aids_is_held_until_acknowledged(first):
     assert acknowledge_publication_hold(conn, "agent") == 1
     released = publish_release(conn, paths, resolver, now=LATER, sources=SOURCES)
     assert released.published and released.counts["aides"] == 1 and released.changes["supprimée"] == before - 1
+
+
+def test_redirections_follow_merges_to_the_published_aid() -> None:
+    """An absorbed id points to the aid published now, through later merges; a chain that ends on no
+    published aid is left out (the API answers 410 for it, from changements.csv)."""
+    import duckdb
+    import polars as pl
+
+    from warehouse.publication.release_files import redirects_frame
+
+    a, b, c, d, e = (f"00000000-0000-4000-8000-00000000000{n}" for n in range(1, 6))
+    conn = duckdb.connect()
+    conn.execute(
+        "CREATE TABLE id_events (event_at TIMESTAMPTZ, kind VARCHAR, aid_id UUID, other_aid_id UUID, "
+        "record_key VARCHAR, detail VARCHAR)"
+    )
+    conn.executemany(
+        "INSERT INTO id_events VALUES (?::TIMESTAMPTZ, ?, ?::UUID, ?::UUID, NULL, NULL)",
+        [
+            ("2026-11-01 05:00:00+00", "fusion", b, a),
+            ("2026-11-08 05:00:00+00", "fusion", c, b),
+            ("2026-11-08 05:00:00+00", "fusion", e, d),
+            ("2026-11-08 05:00:00+00", "scission", a, c),
+        ],
+    )
+    frame = redirects_frame(conn, pl.Series("id", [c]))
+    assert frame.rows() == [(a, c, "2026-11-01T05:00:00Z"), (b, c, "2026-11-08T05:00:00Z")]

@@ -50,6 +50,7 @@ from warehouse.db import WarehouseBusyError, WarehouseMissingError
 from warehouse.settings import PROJECT_ROOT, WarehousePaths, warehouse_paths
 from warehouse.submissions import checks, prefill, store, tokens
 from webapp import queries
+from webapp.api.feeds import register_feeds
 from webapp.api.http import HeadAsGet, OpenCors, RateLimit
 from webapp.api.routes import create_api
 from webapp.api.snapshot import ReleaseStore
@@ -730,6 +731,7 @@ def create_app(
 
     api = create_api(store)
     app.mount("/api", api)
+    register_feeds(app, store)
 
     return app
 

@@ -725,6 +725,8 @@ def releases(paths: WarehousePaths) -> list[ReleaseInfo]:
             created = package.get("created")
             for resource in package.get("resources", []):
                 path = str(resource.get("path", ""))
+                if "://" in path:  # a public address (AIDES_PUBLIC_URL): the file is the folder's
+                    path = path.rsplit("/", 1)[-1]
                 if "/" in path or not (folder / path).is_file():
                     continue
                 digest = str(resource.get("hash", ""))

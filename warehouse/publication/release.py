@@ -2,8 +2,9 @@
 
     exports/
       releases/2026-11-29.1/   aides.csv, aides.parquet, dispositif-aide.csv,
-      releases/2026-11-29.2/   aides-communes.parquet, changements.csv, CHANGELOG.md,
-                               README.md, datapackage.json
+      releases/2026-11-29.2/   aides-communes.parquet, aides-zones.parquet, communes-zones.parquet,
+                               changements.csv, provenance.csv, CHANGELOG.md, README.md,
+                               datapackage.json
       latest -> releases/2026-11-29.2
 
 Why it is built this way:
@@ -18,8 +19,12 @@ Why it is built this way:
   (blocking): ``frictionless.validate`` on the whole ``datapackage.json`` (schemas, bytes,
   sha256, row counts of the CSV files) and our own checks of the Parquet files against the
   CSV (same columns, types, rows and ids; every pair of ``aides-communes.parquet`` names a
-  published aid and a current commune). Only then is the folder renamed into
-  ``releases/<version>`` and ``latest`` re-pointed: a new relative symlink is made under a
+  published aid and a current commune; ``aides-zones.parquet`` names every published aid and
+  only them, ``communes-zones.parquet`` only current communes; ``dispositif-aide.csv`` holds
+  every aid but the ones left out, and no ``EPCI-…`` code). When ``AIDES_PUBLIC_URL`` is set,
+  the package names its files by their public addresses; it is validated with those addresses
+  mapped back to the folder's files (:func:`validate_package`), never over the network. Only
+  then is the folder renamed into ``releases/<version>`` and ``latest`` re-pointed: a new relative symlink is made under a
   temporary name and ``os.replace``-d over ``latest`` (one ``rename(2)``, so a reader sees the
   old or the new release, never none). On any failure the temporary folder is removed, the
   previous release and ``latest`` stay as they were, and :class:`ReleaseError` says in
@@ -38,6 +43,7 @@ What goes in each file is in :mod:`warehouse.publication.release_files`. No Dags
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -56,7 +62,8 @@ from schemas import OFFICIAL_FIELDS, field_names
 from warehouse.locks import LockTimeout, exclusive_lock
 from warehouse.normalise.geography import GeoResolver
 from warehouse.publication import release_files as rf
-from warehouse.settings import WarehousePaths
+from warehouse.referential import loaded_version
+from warehouse.settings import WarehousePaths, public_url
 
 PARIS = ZoneInfo("Europe/Paris")
 RELEASES = "releases"
@@ -168,6 +175,10 @@ def publish_release(
     now = now or datetime.now(PARIS)
     if now.tzinfo is None:
         raise ValueError("publish_release : `now` doit porter un fuseau horaire")
+    try:
+        base_url = public_url()  # checked before anything is written
+    except ValueError as exc:
+        raise ReleaseError(f"Publication refusée : {exc}") from None
     exports = paths.exports_dir
     with _publication_lock(exports):
         _remove_leftovers(exports)
@@ -210,6 +221,7 @@ def publish_release(
                 resolver,
                 sources,
                 step,
+                base_url,
             )
             step.current = "validation"
             validate_release(conn, building, text, typed, result)
@@ -317,10 +329,12 @@ def _write_files(
     resolver: GeoResolver,
     sources: list[dict] | None,
     step: _Step,
+    base_url: str | None = None,
 ) -> ReleaseResult:
     """Write every file of the release in ``folder``; ``step`` follows the file being written.
 
-    ``provenance``: the source records behind each published aid, formulas neutralised."""
+    ``provenance``: the source records behind each published aid, formulas neutralised;
+    ``base_url``: the site's public address, for the paths of ``datapackage.json`` (None: file names)."""
     schema = rf.aides_schema()
     official_schema = rf.official_schema()
 
@@ -333,12 +347,20 @@ def _write_files(
 
     step.current = f"écriture de {rf.DISPOSITIF_CSV}"
     official = written.select(OFFICIAL_FIELDS)
-    excluded = rf.dispositif_exclusions(conn, official, resolver, official_schema)
-    kept = official.join(excluded.select("id"), on="id", how="anti")
+    kept, excluded = rf.dispositif_frame(conn, official, resolver, official_schema)
     rf.write_csv(kept, folder / rf.DISPOSITIF_CSV)
+    naming_epci = official.filter(
+        pl.any_horizontal(pl.col(f).str.contains("EPCI-", literal=True) for f in rf.GEO_FIELDS)
+    ).select("id")
+    epci_written = kept.join(naming_epci, on="id", how="semi").height
 
     step.current = f"écriture de {rf.COMMUNES_PARQUET}"
     pairs = rf.write_communes_parquet(conn, text, folder / rf.COMMUNES_PARQUET)
+
+    step.current = f"écriture de {rf.ZONES_PARQUET} et {rf.COMMUNE_ZONES_PARQUET}"
+    zones, commune_zones = rf.write_zones_parquets(
+        conn, text, folder / rf.ZONES_PARQUET, folder / rf.COMMUNE_ZONES_PARQUET
+    )
 
     step.current = f"écriture de {rf.CHANGES_CSV}"
     changes = rf.compute_changes(previous, typed)
@@ -347,13 +369,20 @@ def _write_files(
     step.current = f"écriture de {rf.PROVENANCE_CSV}"
     rf.write_csv(provenance, folder / rf.PROVENANCE_CSV)
 
+    step.current = f"écriture de {rf.REDIRECTS_CSV}"
+    redirects = rf.redirects_frame(conn, typed.get_column("id"))
+    rf.write_csv(redirects, folder / rf.REDIRECTS_CSV)
+
     counts = {
         "aides": text.height,
         "aides-parquet": typed.height,
         "dispositif-aide": kept.height,
         "aides-communes": pairs,
+        "aides-zones": zones,
+        "communes-zones": commune_zones,
         "changements": changes.height,
         "provenance": provenance.height,
+        "redirections": redirects.height,
     }
     per_source = rf.source_counts(text)
 
@@ -375,10 +404,13 @@ def _write_files(
         excluded,
         per_source,
         rf.source_titles(sources),
+        epci_written,
     )
     (folder / rf.CHANGELOG_MD).write_text(notes, encoding="utf-8")
     step.current = f"écriture de {rf.README_MD}"
-    (folder / rf.README_MD).write_text(rf.readme(version), encoding="utf-8")
+    referential = loaded_version(conn)
+    readme = rf.readme(version, f"{referential[0]} {referential[1]}" if referential else None, base_url)
+    (folder / rf.README_MD).write_text(readme, encoding="utf-8")
 
     step.current = f"écriture de {rf.DATAPACKAGE_JSON}"
     resources = [
@@ -393,6 +425,27 @@ def _write_files(
         ),
         rf.parquet_resource(
             folder, "aides-communes", rf.COMMUNES_PARQUET, "Aides par commune", rf.communes_schema(), pairs
+        ),
+        rf.parquet_resource(
+            folder,
+            "aides-zones",
+            rf.ZONES_PARQUET,
+            "Codes géographiques de chaque aide (forme compacte de aides-communes)",
+            rf.zones_schema(),
+            zones,
+            f"Une ligne par code de la couverture (exclusion fausse) ou des exclusions (exclusion vraie) de chaque "
+            f"aide. Avec {rf.COMMUNE_ZONES_PARQUET} : les aides d'une commune sont celles dont un code de couverture "
+            f"couvre la commune et aucun code d'exclusion, exactement les lignes de {rf.COMMUNES_PARQUET}.",
+        ),
+        rf.parquet_resource(
+            folder,
+            "communes-zones",
+            rf.COMMUNE_ZONES_PARQUET,
+            "Codes géographiques qui couvrent chaque commune",
+            rf.commune_zones_schema(),
+            commune_zones,
+            "Pour chaque commune actuelle, les codes qui la couvrent : COM- elle-même, EPCI- son EPCI, DEP- son "
+            "département, REG- sa région, PAYS-99100.",
         ),
         rf.parquet_resource(
             folder,
@@ -418,9 +471,17 @@ def _write_files(
             rf.provenance_schema(),
             provenance.height,
         ),
+        rf.csv_resource(
+            folder,
+            "redirections",
+            rf.REDIRECTS_CSV,
+            "Identifiants d'aides fusionnées, et l'aide publiée qui remplace chacune",
+            rf.redirects_schema(),
+            redirects.height,
+        ),
     ]
     created = now.astimezone(PARIS).isoformat(timespec="seconds")
-    package = rf.datapackage(version, created, rf.package_sources(sources, per_source), resources)
+    package = rf.datapackage(version, created, rf.package_sources(sources, per_source), resources, base_url)
     rf.write_json(package, folder / rf.DATAPACKAGE_JSON)
 
     return ReleaseResult(
@@ -444,6 +505,7 @@ def validate_release(
     _check_aides_parquet(folder, typed)
     _check_dispositif(folder, text, result)
     _check_communes(conn, folder, text, result.counts["aides-communes"])
+    _check_zones(conn, folder, text, result.counts["aides-zones"], result.counts["communes-zones"])
     _check_provenance(folder, text)
 
 
@@ -461,8 +523,22 @@ def _check_provenance(folder: Path, text: pl.DataFrame) -> None:
         )
 
 
+def validate_package(folder: Path) -> frictionless.Report:
+    """frictionless's report on a release folder's ``datapackage.json``: every resource checked
+    (schema, bytes, sha256, rows of the CSV files) against the folder's files, public addresses
+    included (:func:`release_files.local_package`: no network)."""
+    descriptor = folder / rf.DATAPACKAGE_JSON
+    package = json.loads(descriptor.read_text(encoding="utf-8"))
+    if not any("://" in str(r.get("path", "")) for r in package.get("resources", [])):
+        return frictionless.validate(str(descriptor))
+    return frictionless.validate(rf.local_package(package, folder), basepath=str(folder))
+
+
 def _check_frictionless(folder: Path) -> None:
-    report = frictionless.validate(str(folder / rf.DATAPACKAGE_JSON))
+    try:
+        report = validate_package(folder)
+    except ValueError as exc:
+        raise ReleaseError(f"Publication refusée : {rf.DATAPACKAGE_JSON} : {exc}") from exc
     if report.valid:
         return
     problems = [f"{rf.DATAPACKAGE_JSON} : {error.message}" for error in report.errors]
@@ -513,6 +589,53 @@ def _check_dispositif(folder: Path, text: pl.DataFrame, result: ReleaseResult) -
     if found != expected:
         extra, missing = sorted(found - expected), sorted(expected - found)
         raise ReleaseError(f"{rf.DISPOSITIF_CSV} : identifiants inattendus {extra[:5]}, manquants {missing[:5]}")
+    epci = csv.filter(pl.any_horizontal(pl.col(f).str.contains("EPCI-", literal=True) for f in rf.GEO_FIELDS))
+    if epci.height:
+        raise ReleaseError(
+            f"{rf.DISPOSITIF_CSV} : {epci.height} ligne(s) gardent un code EPCI au lieu de ses communes "
+            f"({', '.join(epci.get_column('id').head(3).to_list())})"
+        )
+
+
+def _check_zones(
+    conn: duckdb.DuckDBPyConnection, folder: Path, text: pl.DataFrame, zones_rows: int, commune_rows: int
+) -> None:
+    """aides-zones.parquet names every published aid (with a code of its coverage) and only them;
+    communes-zones.parquet names only current communes; both have their columns and row counts."""
+    files = (
+        (rf.ZONES_PARQUET, rf.zones_schema(), zones_rows),
+        (rf.COMMUNE_ZONES_PARQUET, rf.commune_zones_schema(), commune_rows),
+    )
+    frames = {}
+    for name, schema, rows in files:
+        frame = frames[name] = pl.read_parquet(folder / name)
+        wanted = {f["name"]: pl.Boolean if f["type"] == "boolean" else pl.String for f in schema["fields"]}
+        if dict(frame.schema) != wanted:
+            raise ReleaseError(f"{name} : colonnes {dict(frame.schema)} au lieu de {wanted}")
+        if frame.height != rows:
+            raise ReleaseError(f"{name} : {frame.height} lignes relues au lieu de {rows}")
+    zones = frames[rf.ZONES_PARQUET]
+    published = set(text.get_column("id").to_list())
+    covered = set(zones.filter(~pl.col("exclusion")).get_column("aid_id").to_list())
+    unknown = set(zones.get_column("aid_id").to_list()) - published
+    if covered != published or unknown:
+        missing = sorted(published - covered)
+        raise ReleaseError(
+            f"{rf.ZONES_PARQUET} : {len(missing)} aide(s) publiée(s) sans code de couverture ({', '.join(missing[:3])}), "
+            f"{len(unknown)} identifiant(s) absent(s) de {rf.AIDES_CSV} ({', '.join(sorted(unknown)[:3])})"
+        )
+    name = "_release_commune_zones"
+    conn.register(name, frames[rf.COMMUNE_ZONES_PARQUET].select("commune"))
+    try:
+        (unknown_communes,) = conn.execute(
+            f"SELECT count(*) FROM {name} WHERE commune NOT IN (SELECT code FROM ref_communes)"
+        ).fetchall()[0]
+    finally:
+        conn.unregister(name)
+    if unknown_communes:
+        raise ReleaseError(
+            f"{rf.COMMUNE_ZONES_PARQUET} : {unknown_communes} ligne(s) de commune inconnue du référentiel"
+        )
 
 
 def _check_communes(conn: duckdb.DuckDBPyConnection, folder: Path, text: pl.DataFrame, rows: int) -> None:

@@ -6,12 +6,20 @@
 - ``aides.csv`` / ``aides.parquet``: every field of ``schemas/schema.json`` for the published
   aids (``warehouse.publication.projection.published_frame``), as text in the CSV and typed in the Parquet
   file (strings, ``timestamp with time zone``, ``float64``). Empty cells are null in both.
-- ``dispositif-aide.csv``: the 15 official fields, only for rows valid against Etalab's
-  dispositif-aide v0.2.0; the others are listed, with their reasons, in ``CHANGELOG.md``.
+- ``dispositif-aide.csv``: the 15 official fields, for every row the official format can express
+  (``EPCI-…`` codes written as the communes of the EPCI, see below); the others are listed, with
+  their reasons, in ``CHANGELOG.md``.
 - ``aides-communes.parquet``: one ``(commune, aid_id, statut)`` row per current commune and
   published aid whose eligibility covers it, exclusions removed, ordered by commune then aid id
   (row groups of 2^20 rows with min/max statistics, so a reader filtering on one commune
   reads one row group).
+- ``aides-zones.parquet`` and ``communes-zones.parquet``: the same answer in compact form. The
+  first lists each aid once per code it names (``aid_id, code, exclusion, statut``: a national
+  aid is one ``PAYS-99100`` row, not 34,969), the second each current commune with every code
+  that covers it (``commune, code``: ``COM-`` itself, its ``EPCI-``, ``DEP-``, ``REG-`` and
+  ``PAYS-99100``), both from ``TERRITORY_COMMUNES_SQL``, the one definition ``aides-communes``
+  is computed from. So "the aids of commune X" = the aids with a non-exclusion code among X's
+  codes and no exclusion code among them = the aids of X in ``aides-communes.parquet``, exactly.
 - ``changements.csv`` / ``CHANGELOG.md`` / ``README.md`` / ``datapackage.json``.
 - ``provenance.csv``: every source record behind each published aid (aid id, source, id at the
   source, its page, when the source was collected), so that any aid can be traced back.
@@ -36,11 +44,27 @@ Decisions others rely on:
   property, outside ``constraints``, as the official file has it — so it is not enforced).
   The schema names the official file by its public URL (``path``). Nothing is read from
   ``../shared`` at run time; ``tests/test_release.py`` compares the derivation with it.
-- **Rows left out of dispositif-aide.csv.** Every row that breaks the official schema (a
-  Corsican code ``DEP-2A`` / ``COM-2B033`` fails the official pattern; an empty official
-  required field…) and every row using an ``EPCI-…`` code: the pattern lets it through, but
-  the official schema defines no EPCI level, and expanding an EPCI into its communes would
-  publish a different statement than the source's. These rows stay whole in ``aides.csv``.
+- **EPCI codes in dispositif-aide.csv.** The official schema defines no EPCI level, so a
+  geography cell naming ``EPCI-<siren>`` codes is written, in that file only, as the ``COM-`` codes
+  of the EPCIs' current member communes (``ref_epci_membres`` joined to ``ref_communes``: the
+  release's referential), united with the cell's other codes, sorted and deduplicated; the same
+  for the exclusions. It covers the same communes as the source's statement (the ones
+  ``aides-communes.parquet`` gives), but no longer follows the EPCI if its membership changes:
+  ``aides.csv`` keeps the ``EPCI-…`` code as the source states it. Cells without an EPCI code are
+  written as they are. The official fields have no maximum length: an EPCI of 150 communes gives
+  a cell of about 1,500 characters.
+- **Rows left out of dispositif-aide.csv.** Only the rows the official schema refuses, each with
+  its reasons: a Corsican code (``DEP-2A``, ``COM-2B033``, or an EPCI whose members are Corsican
+  communes) fails the official pattern, which wants digits after the level; an EPCI without any
+  current member commune in the referential cannot be written as communes; an empty official
+  required field… These rows stay whole in ``aides.csv``.
+- **Public addresses.** ``datapackage.json`` names each file by its name in the release folder
+  (relative ``path``: the folder is self-contained), unless a public address is configured
+  (``AIDES_PUBLIC_URL``, :func:`warehouse.settings.public_url`): then each ``path`` is
+  ``<base>/telechargements/<version>/<file>``, the address the web application serves it at
+  (pinned to the version, whose bytes and sha256 the package states, also when the package is
+  read through ``/telechargements/latest/``). :func:`local_package` maps such a package back to
+  the folder's files, for validating it without the network.
 - **Parquet resources** are ``"type": "file"`` in ``datapackage.json`` (frictionless checks
   their ``bytes`` and ``hash``; reading Parquet rows would need pandas, and 50 million pairs
   at frictionless's speed would take hours); their row count is the custom ``num_rows``
@@ -74,8 +98,11 @@ AIDES_CSV = "aides.csv"
 AIDES_PARQUET = "aides.parquet"
 DISPOSITIF_CSV = "dispositif-aide.csv"
 COMMUNES_PARQUET = "aides-communes.parquet"
+ZONES_PARQUET = "aides-zones.parquet"
+COMMUNE_ZONES_PARQUET = "communes-zones.parquet"
 CHANGES_CSV = "changements.csv"
 PROVENANCE_CSV = "provenance.csv"
+REDIRECTS_CSV = "redirections.csv"
 CHANGELOG_MD = "CHANGELOG.md"
 README_MD = "README.md"
 DATAPACKAGE_JSON = "datapackage.json"
@@ -96,7 +123,7 @@ OFFICIAL_SCHEMA_TITLE = "Dispositifs d'aides"
 OFFICIAL_SCHEMA_VERSION = "v0.2.0"
 OFFICIAL_SCHEMA_URL = "https://github.com/etalab/schema-dispositif-aide/raw/v0.2.0/build/dispositif-aide/schema.json"
 OFFICIAL_URL_SOURCE_PATTERN = r"^(https?://).+"  # as the official file writes it, outside constraints
-_GEO_FIELDS = ("eligibilite_geographique", "eligibilite_geographique_exclusions")
+GEO_FIELDS = ("eligibilite_geographique", "eligibilite_geographique_exclusions")
 _DEVIATION_NOTE = " Écart au schéma dispositif-aide"
 _OFFICIAL_GEO_CODE = r"^[A-Z]+-\d+$"  # one code of OFFICIAL_GEO_CODES_PATTERN
 
@@ -105,9 +132,28 @@ _PARIS_FIELDS = frozenset({"date_ouverture", "date_cloture"})
 _PARIS = "Europe/Paris"
 
 COMMUNES_COLUMNS: tuple[str, ...] = ("commune", "aid_id", "statut")
+ZONES_COLUMNS: tuple[str, ...] = ("aid_id", "code", "exclusion", "statut")
+COMMUNE_ZONES_COLUMNS: tuple[str, ...] = ("commune", "code")
+DOWNLOADS_PATH = "telechargements"  # <base>/telechargements/<version>/<file>, as the web application serves them
 
 
 # --------------------------------------------------------------------------- schemas
+
+
+AID_ID_FIELD: dict[str, Any] = {
+    "name": "aid_id",
+    "title": "Identifiant de l'aide",
+    "type": "string",
+    "format": "uuid",
+    "description": "Identifiant (champ id de aides.csv) d'une aide publiée.",
+    "constraints": {"required": True},
+}
+STATUT_FIELD: dict[str, Any] = {
+    "name": "statut",
+    "title": "Statut",
+    "type": "string",
+    "description": "Statut de l'aide (champ statut de aides.csv), pour filtrer sans jointure.",
+}
 
 
 def aides_schema() -> dict[str, Any]:
@@ -124,7 +170,7 @@ def official_schema() -> dict[str, Any]:
     if tuple(f["name"] for f in fields) != OFFICIAL_FIELDS:
         raise ValueError("schemas/schema.json ne commence plus par les 15 champs officiels de dispositif-aide")
     for field in fields:
-        if field["name"] in _GEO_FIELDS:
+        if field["name"] in GEO_FIELDS:
             field["constraints"]["pattern"] = OFFICIAL_GEO_CODES_PATTERN
             field["description"] = field["description"].split(_DEVIATION_NOTE, 1)[0]
         elif field["name"] == "url_source":
@@ -161,28 +207,65 @@ def communes_schema() -> dict[str, Any]:
                 "géographique contient la commune, exclusions déduites.",
                 "constraints": {"required": True},
             },
-            {
-                "name": "statut",
-                "title": "Statut",
-                "type": "string",
-                "description": "Statut de l'aide (champ statut de aides.csv), pour filtrer sans jointure.",
-            },
+            STATUT_FIELD,
         ],
         "primaryKey": ["commune", "aid_id"],
+    }
+
+
+def zones_schema() -> dict[str, Any]:
+    return {
+        "fields": [
+            AID_ID_FIELD,
+            {
+                "name": "code",
+                "title": "Code géographique",
+                "type": "string",
+                "description": "Un code (PAYS-, REG-, DEP-, EPCI-, COM-) du champ eligibilite_geographique de "
+                "l'aide, ou de eligibilite_geographique_exclusions si exclusion est vrai, tel que aides.csv "
+                f"l'écrit. Les communes qu'il couvre sont celles de {COMMUNE_ZONES_PARQUET}.",
+                "constraints": {"required": True},
+            },
+            {
+                "name": "exclusion",
+                "title": "Exclusion",
+                "type": "boolean",
+                "description": "Vrai pour un code des exclusions : ses communes sont retirées de la couverture.",
+                "constraints": {"required": True},
+            },
+            STATUT_FIELD,
+        ],
+        "primaryKey": ["aid_id", "code", "exclusion"],
+    }
+
+
+def commune_zones_schema() -> dict[str, Any]:
+    return {
+        "fields": [
+            {
+                "name": "commune",
+                "title": "Commune",
+                "type": "string",
+                "description": "Code INSEE d'une commune actuelle du Code officiel géographique.",
+                "constraints": {"required": True},
+            },
+            {
+                "name": "code",
+                "title": "Code géographique",
+                "type": "string",
+                "description": "Un code qui couvre la commune : COM- la commune elle-même, EPCI- son EPCI, DEP- "
+                "son département, REG- sa région, PAYS-99100 (la France, collectivités d'outre-mer comprises).",
+                "constraints": {"required": True},
+            },
+        ],
+        "primaryKey": ["commune", "code"],
     }
 
 
 def provenance_schema() -> dict[str, Any]:
     return {
         "fields": [
-            {
-                "name": "aid_id",
-                "title": "Identifiant de l'aide",
-                "type": "string",
-                "format": "uuid",
-                "description": "Identifiant (champ id de aides.csv) d'une aide publiée.",
-                "constraints": {"required": True},
-            },
+            AID_ID_FIELD,
             {
                 "name": "source",
                 "title": "Source",
@@ -243,6 +326,56 @@ def provenance_frame(conn: duckdb.DuckDBPyConnection, text: pl.DataFrame) -> pl.
     return frame.with_columns(collected.alias("date_collecte")).select(
         [f["name"] for f in provenance_schema()["fields"]]
     )
+
+
+def redirects_schema() -> dict[str, Any]:
+    return {
+        "fields": [
+            {
+                "name": "ancien_id",
+                "type": "string",
+                "format": "uuid",
+                "description": "Identifiant d'une aide fusionnée dans une autre : il n'est plus publié.",
+                "constraints": {"required": True},
+            },
+            {
+                "name": "id",
+                "type": "string",
+                "format": "uuid",
+                "description": "L'aide publiée qui la remplace.",
+                "constraints": {"required": True},
+            },
+            {"name": "date", "type": "datetime", "description": "Quand la fusion a eu lieu."},
+        ],
+        "primaryKey": ["ancien_id"],
+        "missingValues": [""],
+    }
+
+
+def redirects_frame(conn: duckdb.DuckDBPyConnection, published_ids: pl.Series) -> pl.DataFrame:
+    """(ancien_id, id, date): every aid id absorbed by a merge (``id_events`` ``fusion``), with the
+    published aid it now belongs to (following later merges); ids whose chain ends on no
+    published aid are left out."""
+    events = query_frame(
+        conn,
+        """
+        SELECT other_aid_id::VARCHAR AS ancien_id, aid_id::VARCHAR AS id,
+               strftime(max(event_at) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS date
+        FROM id_events WHERE kind = 'fusion' AND other_aid_id IS NOT NULL GROUP BY ALL
+        """,
+    )
+    target = dict(zip(events["ancien_id"].to_list(), events["id"].to_list(), strict=True))
+    published = set(published_ids.to_list())
+    rows = []
+    for old, when in zip(events["ancien_id"].to_list(), events["date"].to_list(), strict=True):
+        seen, current = {old}, target[old]
+        while current not in published and current in target and current not in seen:
+            seen.add(current)
+            current = target[current]
+        if current in published and old not in published:
+            rows.append((old, current, when))
+    schema = {"ancien_id": pl.String, "id": pl.String, "date": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row").unique("ancien_id", keep="last").sort("ancien_id")
 
 
 def changes_schema() -> dict[str, Any]:
@@ -365,24 +498,98 @@ def read_csv_text(path: Path) -> pl.DataFrame:
 # --------------------------------------------------------------------------- dispositif-aide
 
 
-def dispositif_exclusions(
+def epci_communes(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """(code, commune): each ``EPCI-…`` code and the ``COM-…`` code of each of its current member
+    communes, from ``TERRITORY_COMMUNES_SQL`` (what ``aides-communes.parquet`` is computed from)."""
+    return query_frame(
+        conn,
+        f"SELECT DISTINCT code, 'COM-' || commune AS commune FROM ({TERRITORY_COMMUNES_SQL}) "
+        "WHERE starts_with(code, 'EPCI-') ORDER BY code, commune",
+    )
+
+
+def _geo_codes(official: pl.DataFrame, field: str) -> pl.DataFrame:
+    """(id, code): the codes of one geography field, one row each."""
+    return (
+        official.select("id", pl.col(field).str.split(MULTI_VALUE_SEPARATOR).alias("code"))
+        .explode("code")
+        .filter(pl.col("code").is_not_null() & (pl.col("code") != ""))
+    )
+
+
+def expand_epci(official: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
+    """``official`` with every geography cell that names an ``EPCI-…`` code rewritten for the
+    official format: each EPCI code replaced by the ``COM-…`` codes of its member communes
+    (``members``: :func:`epci_communes`), united with the cell's other codes, sorted and
+    deduplicated. Other cells are unchanged; an EPCI without a known member stays as it is (its
+    row is left out, see :func:`dispositif_exclusions`)."""
+    for field in GEO_FIELDS:
+        codes = _geo_codes(official, field)
+        naming_epci = codes.filter(pl.col("code").str.starts_with("EPCI-")).select("id").unique()
+        if naming_epci.is_empty():
+            continue
+        rewritten = (
+            codes.join(naming_epci, on="id", how="semi")
+            .join(members, on="code", how="left")
+            .select("id", pl.coalesce("commune", "code").alias("code"))
+            .unique()
+            .group_by("id")
+            .agg(pl.col("code").sort().str.join(MULTI_VALUE_SEPARATOR).alias("_communes"))
+        )
+        official = (
+            official.join(rewritten, on="id", how="left", maintain_order="left")
+            .with_columns(pl.coalesce("_communes", field).alias(field))
+            .drop("_communes")
+        )
+    return official
+
+
+def dispositif_frame(
     conn: duckdb.DuckDBPyConnection, official: pl.DataFrame, resolver: GeoResolver, schema: dict[str, Any]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows of dispositif-aide.csv, (id, motif) of the rows left out), from ``official``: the 15
+    official fields of the published aids, as aides.csv writes them."""
+    members = epci_communes(conn)
+    expanded = expand_epci(official, members)
+    excluded = dispositif_exclusions(conn, official, resolver, schema, members=members, expanded=expanded)
+    return expanded.join(excluded.select("id"), on="id", how="anti", maintain_order="left"), excluded
+
+
+def dispositif_exclusions(
+    conn: duckdb.DuckDBPyConnection,
+    official: pl.DataFrame,
+    resolver: GeoResolver,
+    schema: dict[str, Any],
+    members: pl.DataFrame | None = None,
+    expanded: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """(id, motif) of the rows of ``official`` (the 15 fields, as written) that the official
-    schema refuses, or that use the EPCI level it does not define; one French reason per row."""
+    schema refuses once their EPCI codes are written as communes (``expanded``, by default
+    :func:`expand_epci` of ``official``); one French reason per row. The geography is judged
+    code by code as the source states it: a Corsican code, or an EPCI whose communes cannot all be
+    written (Corsican members, or no current member at all)."""
+    members = epci_communes(conn) if members is None else members
+    expanded = expand_epci(official, members) if expanded is None else expanded
+    epci_known = set(members.get_column("code").unique().to_list())
+    refused_members: dict[str, list[str]] = {}
+    for code, commune in members.filter(~pl.col("commune").str.contains(_OFFICIAL_GEO_CODE)).iter_rows():
+        refused_members.setdefault(code, []).append(commune)
     geo_reasons = []
-    for field in _GEO_FIELDS:
-        codes = (
-            official.select("id", pl.col(field).str.split(MULTI_VALUE_SEPARATOR).alias("code"))
-            .explode("code")
-            .filter(pl.col("code").is_not_null())
-        )
-        bad = codes.filter(~pl.col("code").str.contains(_OFFICIAL_GEO_CODE) | pl.col("code").str.starts_with("EPCI-"))
+    for field in GEO_FIELDS:
+        codes = _geo_codes(official, field)
+        is_epci = pl.col("code").str.starts_with("EPCI-")
+        epci_bad = ~pl.col("code").is_in(sorted(epci_known)) | pl.col("code").is_in(sorted(refused_members))
+        bad = codes.filter(pl.when(is_epci).then(epci_bad).otherwise(~pl.col("code").str.contains(_OFFICIAL_GEO_CODE)))
         if bad.is_empty():
             continue
         distinct = bad.get_column("code").unique().sort().to_list()  # few distinct codes
         reasons = pl.DataFrame(
-            {"code": distinct, "raison": [_geo_reason(code, resolver) for code in distinct]},
+            {
+                "code": distinct,
+                "raison": [
+                    _geo_reason(code, resolver, code in epci_known, refused_members.get(code, [])) for code in distinct
+                ],
+            },
             schema={"code": pl.String, "raison": pl.String},
         )
         geo_reasons.append(
@@ -391,7 +598,7 @@ def dispositif_exclusions(
             .agg(pl.col("raison").unique().sort().str.join(" ; "))
             .select("id", (pl.lit(f"{field} : ") + pl.col("raison")).alias("motif"), pl.lit(field).alias("champ"))
         )
-    numbered = official.with_row_index("_ligne", offset=1)
+    numbered = expanded.with_row_index("_ligne", offset=1)
     name = "_release_dispositif"
     conn.register(name, numbered)
     try:
@@ -423,10 +630,23 @@ def dispositif_exclusions(
     )
 
 
-def _geo_reason(code: str, resolver: GeoResolver) -> str:
+_MEMBERS_SHOWN = 3
+
+
+def _geo_reason(code: str, resolver: GeoResolver, epci_known: bool = False, refused: list[str] | None = None) -> str:
     label = resolver.label(code)
     if code.startswith("EPCI-"):
-        return f"{label} : le niveau EPCI n'est pas défini par le schéma officiel"
+        if not epci_known:
+            return (
+                f"{label} : aucune commune membre actuelle dans le référentiel géographique, "
+                "l'EPCI ne peut pas s'écrire en communes (niveau absent du schéma officiel)"
+            )
+        refused = refused or []
+        shown = ", ".join(refused[:_MEMBERS_SHOWN]) + ("…" if len(refused) > _MEMBERS_SHOWN else "")
+        return (
+            f"{label} : {len(refused)} commune(s) membre(s) corse(s) ({shown}), refusée(s) par le motif "
+            "officiel (que des chiffres après le niveau)"
+        )
     if code[:4] in ("DEP-", "COM-") and ("-2A" in code or "-2B" in code):
         return f"{label} : code corse, refusé par le motif officiel (que des chiffres après le niveau)"
     return f"{label} : code refusé par le motif officiel (NIVEAU-chiffres, niveau en majuscules)"
@@ -491,6 +711,66 @@ def write_communes_parquet(conn: duckdb.DuckDBPyConnection, text: pl.DataFrame, 
     pairs = communes_pairs(conn, text)
     pairs.write_parquet(path, compression="zstd", row_group_size=_PAIRS_ROW_GROUP, statistics=True)
     return pairs.height
+
+
+# --------------------------------------------------------------------------- aides-zones, communes-zones
+
+
+def zones_frame(text: pl.DataFrame) -> pl.DataFrame:
+    """aides-zones.parquet's rows: (aid_id, code, exclusion, statut), one per code each aid names
+    in its geography (exclusion false) or its exclusions (true), ordered by aid id, exclusion, code."""
+    parts = [
+        text.select(
+            pl.col("id").alias("aid_id"),
+            pl.col(field).str.split(MULTI_VALUE_SEPARATOR).alias("code"),
+            pl.lit(exclusion).alias("exclusion"),
+            "statut",
+        )
+        .explode("code")
+        .filter(pl.col("code").is_not_null() & (pl.col("code") != ""))
+        for field, exclusion in zip(GEO_FIELDS, (False, True), strict=True)
+    ]
+    schema = pl.Schema({"aid_id": pl.String, "code": pl.String, "exclusion": pl.Boolean, "statut": pl.String})
+    return (
+        pl.concat(parts)
+        .unique(["aid_id", "code", "exclusion"])
+        .sort("aid_id", "exclusion", "code")
+        .select(list(ZONES_COLUMNS))
+        .cast(schema)
+    )
+
+
+def commune_zones_frame(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """communes-zones.parquet's rows: (commune, code) for every current commune and every code that
+    covers it (``TERRITORY_COMMUNES_SQL``), ordered by commune, then code."""
+    return query_frame(
+        conn,
+        f"SELECT DISTINCT commune, code FROM ({TERRITORY_COMMUNES_SQL}) ORDER BY commune, code",
+    ).select(list(COMMUNE_ZONES_COLUMNS))
+
+
+_SMALL_FILE_ZSTD_LEVEL = 19  # ~175,000 rows at most: 0.1 s, a sixth smaller than the default level
+
+
+def write_zones_parquets(
+    conn: duckdb.DuckDBPyConnection, text: pl.DataFrame, zones_path: Path, communes_path: Path
+) -> tuple[int, int]:
+    """Write aides-zones.parquet and communes-zones.parquet; return their row counts."""
+    zones = zones_frame(text)
+    zones.write_parquet(zones_path, compression="zstd", compression_level=_SMALL_FILE_ZSTD_LEVEL, statistics=True)
+    communes = commune_zones_frame(conn)
+    communes.write_parquet(communes_path, compression="zstd", compression_level=_SMALL_FILE_ZSTD_LEVEL, statistics=True)
+    return zones.height, communes.height
+
+
+def communes_of_zones(zones: pl.DataFrame, commune_zones: pl.DataFrame) -> pl.DataFrame:
+    """(commune, aid_id, statut), the pairs of aides-communes.parquet, derived from the two compact
+    files: an aid covers a commune when one of its codes covers it and none of its exclusions does.
+    Ordered by commune, then aid id, as aides-communes.parquet."""
+    covered = zones.join(commune_zones, on="code")
+    included = covered.filter(~pl.col("exclusion")).select("commune", "aid_id", "statut").unique()
+    excluded = covered.filter(pl.col("exclusion")).select("commune", "aid_id")
+    return included.join(excluded, on=["commune", "aid_id"], how="anti").sort("commune", "aid_id")
 
 
 # --------------------------------------------------------------------------- changes
@@ -612,28 +892,55 @@ def csv_resource(
 
 
 def parquet_resource(
-    folder: Path, name: str, filename: str, title: str, schema: dict[str, Any], rows: int
+    folder: Path,
+    name: str,
+    filename: str,
+    title: str,
+    schema: dict[str, Any],
+    rows: int,
+    description: str | None = None,
 ) -> dict[str, Any]:
     """A Parquet file resource: frictionless checks bytes and sha256; rows are ``num_rows``."""
     path = folder / filename
-    return {
-        "name": name,
-        "title": title,
-        "type": "file",
-        "path": filename,
-        "scheme": "file",
-        "format": "parquet",
-        "mediatype": PARQUET_MEDIATYPE,
-        "schema": schema,
-        "bytes": path.stat().st_size,
-        "hash": f"sha256:{sha256_file(path)}",
-        "num_rows": rows,
-    }
+    resource: dict[str, Any] = {"name": name, "title": title}
+    if description:
+        resource["description"] = description
+    resource.update(
+        {
+            "type": "file",
+            "path": filename,
+            "scheme": "file",
+            "format": "parquet",
+            "mediatype": PARQUET_MEDIATYPE,
+            "schema": schema,
+            "bytes": path.stat().st_size,
+            "hash": f"sha256:{sha256_file(path)}",
+            "num_rows": rows,
+        }
+    )
+    return resource
+
+
+def public_file_url(base: str, version: str, filename: str) -> str:
+    """The address the web application serves a release file at: ``<base>/telechargements/<version>/<file>``."""
+    return f"{base.rstrip('/')}/{DOWNLOADS_PATH}/{version}/{filename}"
 
 
 def datapackage(
-    version: str, created: str, sources: list[dict[str, Any]], resources: list[dict[str, Any]]
+    version: str,
+    created: str,
+    sources: list[dict[str, Any]],
+    resources: list[dict[str, Any]],
+    public_url: str | None = None,
 ) -> dict[str, Any]:
+    """The package of a release; with ``public_url`` (the site's base address), each resource's
+    ``path`` is its public address (:func:`public_file_url`) and its ``scheme`` ``https``/``http``,
+    else the file's name in the folder."""
+    if public_url:
+        scheme = public_url.split(":", 1)[0]
+        resources = [
+            {**r, "path": public_file_url(public_url, version, r["path"]), "scheme": scheme} for r in resources
+        ]
     return {
         "name": "catalogue-aides-transition-ecologique",
         "title": "Catalogue national des aides à la transition écologique",
@@ -647,6 +954,23 @@ def datapackage(
         "keywords": ["aides", "transition écologique", "dispositif-aide", "subventions"],
         "resources": resources,
     }
+
+
+def local_package(package: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``package`` with each resource's public address (``…/telechargements/<version>/<file>``)
+    turned back into the name of its file in ``folder``, to validate it without the network.
+    Raises ValueError for a path that is neither a file name nor that release's address of one."""
+    version = str(package.get("version", ""))
+    resources = []
+    for resource in package.get("resources", []):
+        path = str(resource.get("path", ""))
+        if "://" in path:
+            prefix, _, filename = path.rpartition("/")
+            if not prefix.endswith(f"/{DOWNLOADS_PATH}/{version}") or not (folder / filename).is_file():
+                raise ValueError(f"{path} n'est l'adresse publique d'aucun fichier de la publication {version}")
+            resource = {**resource, "path": filename, "scheme": "file"}
+        resources.append(resource)
+    return {**package, "resources": resources}
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
@@ -676,10 +1000,12 @@ def changelog(
     excluded: pl.DataFrame,
     per_source: pl.DataFrame,
     source_titles: dict[str, str],
+    epci_written_as_communes: int = 0,
 ) -> str:
     """CHANGELOG.md, in French: figures, changes, aids left out of dispositif-aide.csv, sources.
 
-    ``titles`` has (id, titre) for the current and the removed aids; ``excluded`` (id, motif).
+    ``titles`` has (id, titre) for the current and the removed aids; ``excluded`` (id, motif);
+    ``epci_written_as_communes``: how many rows of dispositif-aide.csv name EPCI codes in aides.csv.
     """
     tally = change_counts(changes)
     lines = [f"# Publication {version}", ""]
@@ -709,6 +1035,12 @@ def changelog(
         if part.height > _LIST_LIMIT:
             lines.append(f"- … et {part.height - _LIST_LIMIT} autre(s), voir `{CHANGES_CSV}`.")
     lines += ["", f"## Aides écartées de {DISPOSITIF_CSV}", ""]
+    if epci_written_as_communes:
+        lines.append(
+            f"{epci_written_as_communes} aide(s) nommant des EPCI y sont écrites avec les communes membres "
+            f"de ces EPCI (le schéma officiel ne définit pas de niveau EPCI ; voir `{README_MD}`)."
+        )
+        lines.append("")
     if excluded.is_empty():
         lines.append("Aucune : toutes les aides publiées respectent le schéma dispositif-aide v0.2.0.")
     else:
@@ -728,12 +1060,28 @@ def changelog(
     return "\n".join(lines)
 
 
-def readme(version: str) -> str:
-    """README.md of a release: the files and the rules a reuser must know."""
+def readme(version: str, referential: str | None = None, public_url: str | None = None) -> str:
+    """README.md of a release: the files and the rules a reuser must know.
+
+    ``referential``: the geographic referential the release was built with ("package version");
+    ``public_url``: the site's base address, when ``datapackage.json`` names the files by it."""
+    built_with = f" (ici {referential})" if referential else ""
+    if public_url:
+        where = (
+            f"Dans `{DATAPACKAGE_JSON}`, chaque fichier est désigné par son adresse publique, "
+            f"`{public_file_url(public_url, version, '<fichier>')}` (la version est fixée : la taille et "
+            f"l'empreinte annoncées sont celles de ces fichiers)."
+        )
+    else:
+        where = (
+            f"Dans `{DATAPACKAGE_JSON}`, chaque fichier est désigné par son nom dans ce dossier, "
+            "qui se suffit à lui-même."
+        )
     return f"""# Catalogue des aides à la transition écologique — publication {version}
 
 Licence : Etalab Licence Ouverte 2.0. Description machine : `{DATAPACKAGE_JSON}` (Data Package,
 vérifié par `frictionless validate` avant publication). Changements : `{CHANGELOG_MD}`, `{CHANGES_CSV}`.
+{where}
 
 ## Fichiers
 
@@ -741,8 +1089,10 @@ vérifié par `frictionless validate` avant publication). Changements : `{CHANGE
 | --- | --- |
 | `{AIDES_CSV}` | toutes les aides publiées, tous les champs du schéma aides-transition-ecologique, dans l'ordre du schéma |
 | `{AIDES_PARQUET}` | les mêmes lignes et colonnes, typées : texte, dates avec fuseau horaire, nombres (float64) |
-| `{DISPOSITIF_CSV}` | les 15 champs du schéma dispositif-aide v0.2.0 d'Etalab, pour les aides qui le respectent strictement |
+| `{DISPOSITIF_CSV}` | les 15 champs de dispositif-aide v0.2.0 d'Etalab, strictement valide : toutes les aides qu'il exprime |
 | `{COMMUNES_PARQUET}` | une ligne (commune, aid_id, statut) par commune actuelle et par aide qui la couvre, exclusions déduites |
+| `{ZONES_PARQUET}` | forme compacte du précédent : une ligne (aid_id, code, exclusion, statut) par code de chaque aide |
+| `{COMMUNE_ZONES_PARQUET}` | une ligne (commune, code) par commune actuelle et par code qui la couvre (voir plus bas) |
 | `{CHANGES_CSV}` | id, changement (ajoutée, modifiée, supprimée), champs modifiés, par rapport à la publication précédente |
 | `{PROVENANCE_CSV}` | chaque enregistrement source derrière chaque aide publiée : aide, source, identifiant et page à la source, collecte |
 
@@ -759,12 +1109,33 @@ vérifié par `frictionless validate` avant publication). Changements : `{CHANGE
   initiale de ces cellules. Si l'apostrophe fait dépasser la longueur maximale du champ
   (`promesse`, `description`), le texte est d'abord coupé à un mot avec `…`. Les nombres et les
   dates ne sont jamais concernés. Les fichiers Parquet gardent les valeurs telles quelles.
-- `{DISPOSITIF_CSV}` écarte les aides que le schéma officiel refuse : codes corses (`DEP-2A`,
-  `COM-2B033`…), refusés par son motif `^[A-Z]+-\\d+`, et codes `EPCI-…`, niveau qu'il ne définit
-  pas. Elles sont listées avec leur motif dans `{CHANGELOG_MD}` et restent entières dans `{AIDES_CSV}`.
+- **EPCI dans `{DISPOSITIF_CSV}`** : le schéma officiel ne définit pas de niveau EPCI. Une aide
+  dont la couverture ou les exclusions nomment des codes `EPCI-…` y est écrite avec les codes
+  `COM-…` des communes actuellement membres de ces EPCI selon le référentiel géographique de la
+  publication{built_with},
+  réunis aux autres codes de la cellule, triés et sans doublon : elle couvre les mêmes communes.
+  `{AIDES_CSV}` garde le code `EPCI-…` tel que la source l'énonce.
+  Une cellule peut ainsi compter plusieurs milliers de caractères (environ 10 par commune).
+- `{DISPOSITIF_CSV}` écarte les seules aides que le schéma officiel refuse : codes corses
+  (`DEP-2A`, `COM-2B033`…, ou EPCI dont des communes membres sont corses), refusés par son motif
+  `^[A-Z]+-\\d+` ; EPCI sans aucune commune membre connue ; champ officiel obligatoire vide…
+  Elles sont listées avec leur motif dans `{CHANGELOG_MD}` et restent entières dans `{AIDES_CSV}`.
 - `{COMMUNES_PARQUET}` couvre les communes actuelles du Code officiel géographique : `COM-` la
   commune, `EPCI-` ses communes membres, `DEP-` et `REG-` leurs communes, `PAYS-99100` toutes les
   communes (collectivités d'outre-mer comprises) ; les exclusions retirent leurs communes.
+- **Les aides d'une commune, en forme compacte** : les codes de la commune X sont les lignes de
+  `{COMMUNE_ZONES_PARQUET}` où `commune` = X ; les aides de X sont celles de `{ZONES_PARQUET}`
+  qui ont une ligne `exclusion` fausse pour l'un de ces codes et aucune ligne `exclusion` vraie
+  pour l'un d'eux. C'est exactement la réponse de `{COMMUNES_PARQUET}`, calculée à partir des
+  mêmes règles ; par exemple avec DuckDB :
+
+  ```sql
+  SELECT DISTINCT z.aid_id FROM 'aides-zones.parquet' z JOIN 'communes-zones.parquet' c USING (code)
+  WHERE c.commune = '75056' AND NOT z.exclusion
+  EXCEPT
+  SELECT z.aid_id FROM 'aides-zones.parquet' z JOIN 'communes-zones.parquet' c USING (code)
+  WHERE c.commune = '75056' AND z.exclusion
+  ```
 """
 
 

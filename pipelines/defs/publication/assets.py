@@ -42,10 +42,23 @@ def publication(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 @dg.asset_check(asset=publication, blocking=True)
 def publication_valide() -> dg.AssetCheckResult:
-    """frictionless validates the whole latest datapackage (the consumers' own check)."""
+    """frictionless validates the whole latest datapackage (the consumers' own check; with public
+    addresses, against the release folder's own files)."""
     package = warehouse_paths().exports_dir / "latest" / "datapackage.json"
     if not package.exists():
         return dg.AssetCheckResult(passed=False, metadata={"erreur": "aucune publication"})
+    if "://" in package.read_text(encoding="utf-8"):
+        # public addresses (AIDES_PUBLIC_URL): checked against the folder's own files, no download
+        from warehouse.publication.release import validate_package
+
+        report = validate_package(package.parent.resolve())
+        errors = [error.message for error in report.errors] + [
+            f"{task.place} : {error.message}" for task in report.tasks for error in task.errors
+        ]
+        return dg.AssetCheckResult(
+            passed=report.valid,
+            metadata={"rapport": dg.MetadataValue.md("\n".join(f"- {e}" for e in errors[:50]) or "valide")},
+        )
     frictionless = Path(sys.executable).parent / "frictionless"
     done = subprocess.run([str(frictionless), "validate", str(package)], capture_output=True, text=True, timeout=1800)
     return dg.AssetCheckResult(
