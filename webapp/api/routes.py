@@ -302,10 +302,12 @@ def create_api(store: ReleaseStore) -> FastAPI:
         snapshot = _snapshot(store)
         if _not_modified(request, snapshot):
             return Response(status_code=304, headers=_headers(snapshot))
-        frame = snapshot.aides.join(snapshot.lists.rename(lambda c: c if c == "id" else f"_{c}"), on="id")
+        frame = snapshot.base
         conditions: list[pl.Expr] = []
-        if statut != "toutes":
-            conditions.append(pl.col("statut").is_in([statut] if statut else list(OPEN_STATUSES)))
+        if statut is None:
+            conditions.append(pl.col("_ouverte"))
+        elif statut != "toutes":
+            conditions.append(pl.col("statut") == statut)
         for parameter, column in (
             (thematique, "_thematiques"),
             (cible, "_cibles"),
@@ -347,14 +349,10 @@ def create_api(store: ReleaseStore) -> FastAPI:
         if conditions:
             frame = frame.filter(pl.all_horizontal(conditions))
         if q:
-            ranked = snapshot.search.search(q)
-            scores = pl.DataFrame(
-                {"id": [snapshot.aides["id"][p] for p, _ in ranked], "_score": [s for _, s in ranked]},
-                schema={"id": pl.Utf8, "_score": pl.Float64},
-            )
-            frame = frame.join(scores, on="id").sort(["_score", "id"], descending=[True, False])
+            scores = snapshot.search.scores(q)
+            frame = frame.join(scores, on="_pos").sort(["_score", "_rang"], descending=[True, False])
         else:
-            frame = frame.sort(["titre", "id"], nulls_last=True)
+            frame = frame.sort("_rang")
         total = frame.height
         links = _links(request, page, par_page, total)
         rows = _page(frame, page, par_page).to_dicts()

@@ -91,7 +91,9 @@ class SearchIndex:
         vocabulary = words.select(pl.col("word").unique())["word"].to_list()
         analysed = [(word, terms[0]) for word in vocabulary if len(terms := self.analyzer.terms(word)) == 1]
         terms = pl.DataFrame(analysed, schema={"word": pl.Utf8, "term": pl.Utf8}, orient="row")
-        weighted = words.join(terms, on="word").group_by("term", "position").agg(pl.col("weight").sum().alias("tf"))
+        ids = terms.select(pl.col("term").unique().sort()).with_row_index("term_id")
+        terms = terms.join(ids, on="term").select("word", "term_id")
+        weighted = words.join(terms, on="word").group_by("term_id", "position").agg(pl.col("weight").sum().alias("tf"))
         lengths = weighted.group_by("position").agg(pl.col("tf").sum().alias("length"))
         self._lengths = (
             pl.DataFrame({"position": range(frame.height)}, schema={"position": pl.Int64})
@@ -100,20 +102,28 @@ class SearchIndex:
             .fill_null(0.0)
         )
         self._average = float(self._lengths.mean() or 1.0) or 1.0  # type: ignore[arg-type]
-        self._postings = weighted.sort("term", "position")
+        self._postings = weighted.sort("term_id", "position").select("position", "tf")
         bounds = (
-            self._postings.with_row_index("row")
-            .group_by("term")
-            .agg(pl.col("row").min().alias("start"), pl.len().alias("count"))
+            weighted.group_by("term_id")
+            .agg(pl.len().alias("count"))
+            .sort("term_id")
+            .join(ids, on="term_id", maintain_order="left")
+            .with_columns((pl.col("count").cum_sum() - pl.col("count")).alias("start"))
         )
-        self._slices = {term: (int(start), int(count)) for term, start, count in bounds.iter_rows()}
+        self._slices = {t: (int(a), int(n)) for t, a, n in bounds.select("term", "start", "count").iter_rows()}
 
     def search(self, query: str) -> list[tuple[int, float]]:
         """(position, score) of the matching aids, best first (ties by position)."""
+        ranked = self.scores(query).sort(["_score", "_pos"], descending=[True, False])
+        return list(zip(ranked["_pos"].to_list(), ranked["_score"].to_list(), strict=True))
+
+    def scores(self, query: str) -> pl.DataFrame:
+        """(_pos, _score) of the matching aids, unordered: to join with the aids' frame."""
+        empty = pl.DataFrame(schema={"_pos": pl.UInt32, "_score": pl.Float64})
         terms = list(dict.fromkeys(self.analyzer.terms(query)))
         found = [term for term in terms if term in self._slices]
         if not found:
-            return []
+            return empty
         parts = []
         for term in found:
             start, count = self._slices[term]
@@ -129,5 +139,4 @@ class SearchIndex:
         )
         every = scored.filter(pl.col("hits") == len(terms))
         chosen = every if every.height else scored
-        ranked = chosen.sort(["score", "position"], descending=[True, False])
-        return list(zip(ranked["position"].to_list(), ranked["score"].to_list(), strict=True))
+        return chosen.select(pl.col("position").cast(pl.UInt32).alias("_pos"), pl.col("score").alias("_score"))

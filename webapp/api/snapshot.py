@@ -29,7 +29,7 @@ import polars as pl
 
 from schemas import MULTI_VALUE_SEPARATOR, published_fields
 from warehouse.normalise.geography import GeoResolver
-from warehouse.publication.lookup import CatalogueIndex
+from warehouse.publication.lookup import OPEN_STATUSES, CatalogueIndex
 from warehouse.publication.release import list_releases
 from warehouse.publication.release_files import compute_changes
 from warehouse.settings import WarehousePaths
@@ -136,6 +136,15 @@ class ReleaseSnapshot:
             "id",
             *(pl.col(name).fill_null("").str.split(MULTI_VALUE_SEPARATOR).alias(name) for name in MULTI),
             _porteur_keys().alias("porteurs"),
+        )
+        # What every list request filters and sorts on, computed once: the aids with their lists
+        # (``_<field>``), their position, whether open, and their rank in (titre, id) order.
+        ranked = self.aides.select("id", "titre").with_row_index("_pos").sort("titre", "id", nulls_last=True)
+        self.base = (
+            self.aides.with_row_index("_pos")
+            .join(self.lists.rename(lambda c: c if c == "id" else f"_{c}"), on="id", maintain_order="left")
+            .join(ranked.with_row_index("_rang").select("_pos", "_rang"), on="_pos", maintain_order="left")
+            .with_columns(pl.col("statut").is_in(list(OPEN_STATUSES)).alias("_ouverte"))
         )
         self.index = CatalogueIndex(publication.folder)
         self.search = SearchIndex(self.aides)
