@@ -48,6 +48,9 @@ from benchmarks.measure import Meter, rss_mb
 from warehouse.settings import PROJECT_ROOT, WarehousePaths
 
 CLIENTS = 50
+THINK_S = 1.0  # mean pause of a client between two requests (users and apps read between requests)
+THINK_SEED = 20261207
+SATURATION_S = 10.0  # the back-to-back load, for the server's capacity
 WARM_UP = 5  # requests of each kind before the measures (other communes and words than the load's)
 ONE_CLIENT = 30  # requests of each kind, one at a time: the service time without queueing
 KINDS = ("commune", "commune (list)", "filtered list", "text search", "change feed")
@@ -75,7 +78,9 @@ def serve(config: dict, result_path: Path, profile_path: Path | None) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", server_header=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="off", server_header=False, timeout_keep_alive=30)
+    )
     profile = cProfile.Profile() if profile_path else None
     if profile:
         import fastapi.routing
@@ -270,10 +275,17 @@ class Requests:
 
 # ---------------------------------------------------------------------------- client
 async def _run(
-    base: str, planned: list[tuple[str, str]], clients: int, seconds: float
+    base: str, planned: list[tuple[str, str]], clients: int, seconds: float, think: float = 0.0
 ) -> tuple[dict[str, list[float]], dict[str, list[str]], float]:
-    """``planned`` taken in order by ``clients`` concurrent clients until done or ``seconds`` passed."""
+    """``planned`` taken in order by ``clients`` concurrent clients until done or ``seconds`` passed.
+
+    ``think``: each client pauses between its requests, uniformly between 0.5 and 1.5 times this
+    many seconds, as a user or an app does (0: back to back, a saturation test)."""
+    import random
+
     import httpx
+
+    pauses = random.Random(THINK_SEED)
 
     latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
     errors: dict[str, list[str]] = {kind: [] for kind in KINDS}
@@ -284,6 +296,8 @@ async def _run(
         stop = started + seconds
 
         async def worker() -> None:
+            if think:  # clients arrive spread over one pause, as users do, not all at the same instant
+                await asyncio.sleep(think * pauses.uniform(0.0, 1.5))
             for kind, url in queue:  # one shared iterator: each request is taken once
                 if time.perf_counter() > stop:
                     return
@@ -295,6 +309,8 @@ async def _run(
                 except Exception as exc:  # noqa: BLE001 - counted as an error of its kind
                     errors[kind].append(f"{type(exc).__name__} {url} {exc}")
                 latencies[kind].append((time.perf_counter() - begin) * 1000)
+                if think:
+                    await asyncio.sleep(think * pauses.uniform(0.5, 1.5))
 
         await asyncio.gather(*(worker() for _ in range(clients)))
         wall = time.perf_counter() - started
@@ -379,9 +395,17 @@ def phase_api(config: dict, meter: Meter) -> dict:
             for kind in KINDS:
                 problems[kind] += errors[kind]
         planned = requests.mixed(per_kind)
-        with meter.stage(f"api: load ({clients} clients)") as entry:
-            loaded, errors, wall = asyncio.run(_run(base, planned, clients, seconds))
+        think = float(config.get("api_think", THINK_S))
+        with meter.stage(f"api: load ({clients} clients, pause ~{think:g} s)") as entry:
+            loaded, errors, wall = asyncio.run(_run(base, planned, clients, seconds, think))
             entry["rows"] = sum(len(v) for v in loaded.values())
+        with meter.stage(f"api: saturation ({clients} clients, no pause)") as entry:
+            saturated, saturation_errors, saturation_wall = asyncio.run(
+                _run(base, requests.mixed(per_kind), clients, min(seconds, SATURATION_S))
+            )
+            entry["rows"] = sum(len(v) for v in saturated.values())
+            for kind in KINDS:
+                problems[kind] += saturation_errors[kind]
         samples["rss_end_mb"] = server.rss_mb()
     finally:
         sampled_peak = server.peak_mb
@@ -401,6 +425,7 @@ def phase_api(config: dict, meter: Meter) -> dict:
     for kind in KINDS:
         figures = _figures(loaded[kind], errors[kind], wall)
         figures["one_client"] = _figures(alone[kind], [], alone_wall)
+        figures["saturation"] = _figures(saturated[kind], saturation_errors[kind], saturation_wall)
         figures["errors_before_load"] = len(problems[kind])
         kinds[kind] = figures
     every = [value for kind in KINDS for value in loaded[kind]]
@@ -410,6 +435,12 @@ def phase_api(config: dict, meter: Meter) -> dict:
     referential = server_stage.get("api server: referential (GeoResolver)")
     return {
         "clients": clients,
+        "think_s": think,
+        "saturation": _figures(
+            [v for kind in KINDS for v in saturated[kind]],
+            [e for kind in KINDS for e in saturation_errors[kind]],
+            saturation_wall,
+        ),
         "requests_per_kind": per_kind,
         "seconds_limit": seconds,
         "planned": len(planned),

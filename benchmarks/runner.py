@@ -249,6 +249,7 @@ def _api_targets(api: PhaseRun | None, applies: bool, aids: int, failed: list[st
     addresses), text search p99, no error at all (judged at every size)."""
     kinds = api.info.get("kinds", {}) if api and api.ok else {}
     clients = api.info.get("clients", 50) if api and api.ok else 50
+    think = api.info.get("think_s", 0.0) if api and api.ok else 0.0
     why = "not measured (" + (", ".join(failed) or "api phase skipped") + ")"
 
     def p99(*names: str) -> float | None:
@@ -259,7 +260,7 @@ def _api_targets(api: PhaseRun | None, applies: bool, aids: int, failed: list[st
         verdict = "n/a" if not applies else "missed" if value is None or value > limit else "met"
         measured = why if value is None else f"{value:.1f} ms"
         return Target(
-            f"{name} at 100k aids, {clients} clients (this run: {aids:,} aids)",
+            f"{name} at 100k aids, {clients} clients pausing ~{think:g} s (this run: {aids:,} aids)",
             f"≤ {limit:.0f} ms",
             measured,
             verdict,
@@ -389,11 +390,18 @@ def print_table(size: int, runs: list[PhaseRun], targets: list[Target], meta: di
     console.print(summary)
 
 
+def _saturation(figures: dict | None) -> str:
+    if not figures or figures.get("p50_ms") is None:
+        return "—"
+    return f"{figures['req_s']:,.0f}, {figures['p50_ms']:,.0f} / {figures['p99_ms']:,.0f}"
+
+
 def print_api(info: dict, targets: list[Target]) -> None:
     """The API under load: one row per kind of request, then the server's loads and memory."""
     table = Table(
-        title=f"API under load — {info['clients']} concurrent clients, {info['total']['requests']:,} requests "
-        f"in {info['load_s']:.1f} s ({info['total']['req_s']:,.0f} req/s), server in its own process"
+        title=f"API under load — {info['clients']} concurrent clients pausing ~{info.get('think_s', 0):g} s between "
+        f"requests, {info['total']['requests']:,} requests in {info['load_s']:.1f} s ({info['total']['req_s']:,.0f} "
+        "req/s), server in its own process"
     )
     for column, justify in (
         ("kind", "left"),
@@ -404,6 +412,7 @@ def print_api(info: dict, targets: list[Target]) -> None:
         ("p99 ms", "right"),
         ("max ms", "right"),
         ("1 client p50 / p99 ms", "right"),
+        ("no pause: req/s, p50 / p99 ms", "right"),
         ("target", "left"),
         ("verdict", "left"),
     ):
@@ -425,6 +434,7 @@ def print_api(info: dict, targets: list[Target]) -> None:
             ms(figures["p99_ms"]),
             ms(figures["max_ms"]),
             f"{ms(alone['p50_ms'])} / {ms(alone['p99_ms'])}",
+            _saturation(figures.get("saturation")),
             target.limit if target else "",
             _verdict(target.verdict) if target else "",
         )
@@ -510,6 +520,13 @@ def bench(
     api_requests: int = typer.Option(
         400, "--api-requests", min=1, help="API phase: requests of each kind in the load (5 kinds)."
     ),
+    api_think: float = typer.Option(
+        1.0,
+        "--api-think",
+        min=0,
+        help="API phase: mean pause (s) of each client between requests in the load the targets judge "
+        "(0: back to back). A saturation load without pauses is measured too.",
+    ),
     api_seconds: float = typer.Option(
         20.0, "--api-seconds", min=1, help="API phase: the load stops after this many seconds at most."
     ),
@@ -557,6 +574,7 @@ def bench(
         "max_rss_mb": limit,  # the API server is watched by the api phase, with the same limit
         "api_requests": api_requests,
         "api_seconds": api_seconds,
+        "api_think": api_think,
     }
     for phase in ("ingest", "catalogue", "publish", "validate", "lookup", "api"):
         needs_release = phase in ("validate", "lookup", "api")

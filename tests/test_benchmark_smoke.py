@@ -42,7 +42,8 @@ STAGES = {
     "api": {
         "api: first request (snapshot load)",
         "api server: load snapshot (ReleaseSnapshot)",
-        "api: load (50 clients)",
+        "api: load (50 clients, pause ~1 s)",
+        "api: saturation (50 clients, no pause)",
     },
 }
 

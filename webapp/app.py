@@ -790,4 +790,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO)
-    uvicorn.run(create_app(), host=host, port=port, server_header=False, log_level="info")
+    # keep-alive longer than uvicorn's 5 s: API clients paging through results reuse their connection
+    uvicorn.run(create_app(), host=host, port=port, server_header=False, log_level="info", timeout_keep_alive=30)

@@ -24,7 +24,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from schemas import allowed_values, field_names
-from warehouse.publication.lookup import OPEN_STATUSES
 from webapp.api import models
 from webapp.api.snapshot import ReleaseSnapshot, ReleaseStore, aid_json, publications
 
@@ -302,7 +301,7 @@ def create_api(store: ReleaseStore) -> FastAPI:
         snapshot = _snapshot(store)
         if _not_modified(request, snapshot):
             return Response(status_code=304, headers=_headers(snapshot))
-        frame = snapshot.base
+        frame = snapshot.base.lazy()  # only the columns the filters read are touched
         conditions: list[pl.Expr] = []
         if statut is None:
             conditions.append(pl.col("_ouverte"))
@@ -349,13 +348,14 @@ def create_api(store: ReleaseStore) -> FastAPI:
         if conditions:
             frame = frame.filter(pl.all_horizontal(conditions))
         if q:
-            scores = snapshot.search.scores(q)
+            scores = snapshot.search.scores(q).lazy()
             frame = frame.join(scores, on="_pos").sort(["_score", "_rang"], descending=[True, False])
         else:
             frame = frame.sort("_rang")
-        total = frame.height
+        positions = frame.select("_pos").collect()["_pos"]
+        total = positions.len()
         links = _links(request, page, par_page, total)
-        rows = _page(frame, page, par_page).to_dicts()
+        rows = snapshot.rows_at(positions.slice((page - 1) * par_page, par_page))
         body = {
             "publication": snapshot.version,
             "total": total,
@@ -434,20 +434,24 @@ def create_api(store: ReleaseStore) -> FastAPI:
         if _not_modified(request, snapshot):
             return Response(status_code=304, headers=_headers(snapshot))
         ids = snapshot.territory_ids(current, [current])
-        frame = snapshot.aides.filter(pl.col("id").is_in(ids.implode()))
-        if statut != "toutes":
-            frame = frame.filter(pl.col("statut").is_in([statut] if statut else list(OPEN_STATUSES)))
-        frame = frame.sort(["echelle", "titre", "id"], nulls_last=True)
-        links = _links(request, page, par_page, frame.height)
+        frame = snapshot.base.lazy().filter(pl.col("id").is_in(ids.implode()))
+        if statut is None:
+            frame = frame.filter(pl.col("_ouverte"))
+        elif statut != "toutes":
+            frame = frame.filter(pl.col("statut") == statut)
+        positions = frame.sort(["echelle", "_rang"], nulls_last=True).select("_pos").collect()["_pos"]
+        links = _links(request, page, par_page, positions.len())
         body = {
             "publication": snapshot.version,
             "commune": current,
             "demande": code,
-            "total": frame.height,
+            "total": positions.len(),
             "page": page,
             "par_page": par_page,
             "liens": links.model_dump(),
-            "aides": [aid_json(row, selected) for row in _page(frame, page, par_page).to_dicts()],
+            "aides": [
+                aid_json(row, selected) for row in snapshot.rows_at(positions.slice((page - 1) * par_page, par_page))
+            ],
         }
         return _answer(request, snapshot, body, links)
 

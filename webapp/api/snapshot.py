@@ -154,6 +154,10 @@ class ReleaseSnapshot:
         self._territories: OrderedDict[str, pl.Series] = OrderedDict()
         self._lock = threading.Lock()
 
+    def rows_at(self, positions: pl.Series) -> list[dict[str, Any]]:
+        """The aids at these positions, in this order, as dicts."""
+        return self.aides[positions.cast(pl.UInt32)].to_dicts() if positions.len() else []
+
     def row(self, aid_id: str) -> dict[str, Any] | None:
         position = self.position.get(aid_id)
         return None if position is None else self.aides.row(position, named=True)
