@@ -21,6 +21,7 @@ Nothing crashes in front of a visitor: every error becomes a French page without
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import math
@@ -54,7 +55,7 @@ from webapp.api.feeds import register_feeds
 from webapp.api.http import HeadAsGet, OpenCors, RateLimit
 from webapp.api.routes import create_api
 from webapp.api.snapshot import ReleaseStore
-from webapp.auth import Session, SessionManager, csrf_valid, login, logout
+from webapp.auth import LoginThrottle, Session, SessionManager, csrf_valid, login, logout
 
 LOG = logging.getLogger("webapp")
 HERE = Path(__file__).resolve().parent
@@ -64,6 +65,7 @@ MAX_UPLOAD_BYTES = checks.MAX_BYTES
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries, headers and the CSRF field around the file
 FORM_LIMIT = 16 * 1024  # a login or logout form
 DRAIN_LIMIT = 64 * 1024 * 1024  # past the limit, read (and drop) this much so the browser sees the answer
+BODY_READ_TIMEOUT_S = 10.0  # the longest wait for the next piece of a request body
 MAX_PROBLEMS_SHOWN = 1000
 
 _STATUS_TITLES = {
@@ -71,6 +73,8 @@ _STATUS_TITLES = {
     403: ("Accès refusé", "Vous n'avez pas le droit de faire cette action."),
     404: ("Page introuvable", "La page que vous cherchez n'existe pas ou a été déplacée."),
     405: ("Méthode non autorisée", "Cette adresse ne s'utilise pas de cette façon."),
+    408: ("Envoi interrompu", "La requête n'est pas arrivée à temps : renvoyez-la."),
+    429: ("Trop de tentatives", "Trop de tentatives de connexion : patientez un peu avant de réessayer."),
     413: ("Fichier trop volumineux", "Le fichier envoyé dépasse la taille maximale acceptée."),
     415: ("Format non pris en charge", "Le contenu envoyé n'est pas dans un format accepté."),
     422: ("Requête incorrecte", "Les informations envoyées ne sont pas valides."),
@@ -211,7 +215,14 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PageError(400) from None
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    while True:
+        try:  # a client that declares a body and does not send it does not hold the connection
+            chunk = await asyncio.wait_for(stream.__anext__(), timeout=BODY_READ_TIMEOUT_S)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise PageError(408, "Envoi interrompu", "Le formulaire n'est pas arrivé à temps : renvoyez-le.") from None
         total += len(chunk)
         if too_large or total > limit:
             too_large = True
@@ -312,6 +323,7 @@ class SecurityHeaders:
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"same-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"),
         (
             b"content-security-policy",
             b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; font-src 'self'; "
@@ -364,6 +376,8 @@ def create_app(
             else configured
         )
     sessions = SessionManager(session_key)
+    ended_sessions: set[str] = set()  # logouts seen by this process (also in sessions_terminees)
+    throttle = LoginThrottle()
     templates = Jinja2Templates(env=_environment())
     app = FastAPI(
         title="Catalogue des aides à la transition écologique", docs_url=None, redoc_url=None, openapi_url=None
@@ -394,6 +408,8 @@ def create_app(
     ) -> Response:
         page = {"request": request, "session": session, "page": name.removesuffix(".html"), **context}
         response = templates.TemplateResponse(request, name, page, status_code=status)
+        if session.logged_in or name in ("connexion.html", "soumettre.html"):
+            response.headers["Cache-Control"] = "no-store"  # an agent's pages stay out of every cache
         if keep_session:  # a new anonymous session, for the CSRF token of the page's form
             sessions.save(response, session, request)
         return response
@@ -552,14 +568,19 @@ def create_app(
         session = sessions.load(request)
         if not session.logged_in:
             return None
-        if session.jeton:
-            with access.reader() as conn:
-                if queries.table_exists(conn, "collectivite_jetons"):
-                    row = conn.execute(
-                        "SELECT revoked_at IS NULL FROM collectivite_jetons WHERE id = ?", [session.jeton]
-                    ).fetchone()
-                    if not row or not row[0]:
-                        return None
+        if session.sid in ended_sessions:
+            return None
+        with access.reader() as conn:
+            if session.sid and queries.table_exists(conn, "sessions_terminees"):
+                if conn.execute("SELECT 1 FROM sessions_terminees WHERE sid = ?", [session.sid]).fetchone():
+                    ended_sessions.add(session.sid)
+                    return None
+            if session.jeton and queries.table_exists(conn, "collectivite_jetons"):
+                row = conn.execute(
+                    "SELECT revoked_at IS NULL FROM collectivite_jetons WHERE id = ?", [session.jeton]
+                ).fetchone()
+                if not row or not row[0]:
+                    return None
         return session
 
     def identity_of(session: Session) -> tokens.Identity:
@@ -587,8 +608,23 @@ def create_app(
                 "Le formulaire a expiré ou ne vient pas de ce site : rechargez la page de connexion.",
             )
         token = form.get("jeton", "").strip()
+        client = request.client.host if request.client else "?"
+        keys = throttle.keys(client, token)
+        wait = throttle.wait(keys)
+        if wait:
+            LOG.warning("connexion refusée (trop de tentatives) : client %s, jeton %s…", client, token[:8])
+            response = render(
+                request,
+                "connexion.html",
+                {"suite": target, "erreur": "Trop de tentatives : patientez une minute avant de réessayer."},
+                session,
+                status=429,
+            )
+            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            return response
         identity = await run_in_threadpool(authenticator.authenticate, token) if token else None
         if identity is None:
+            throttle.failed(keys)
             await run_in_threadpool(_log_refusal, access, None, "connexion refusée : jeton inconnu ou révoqué", None)
             return render(
                 request,
@@ -613,6 +649,9 @@ def create_app(
         form = await read_urlencoded(request)
         if not csrf_valid(session, form.get("csrf")):
             raise PageError(403, "Session expirée", "Le formulaire a expiré : rechargez la page puis recommencez.")
+        if session.sid:  # ended here at once, and for every process through the warehouse
+            ended_sessions.add(session.sid)
+            await run_in_threadpool(_end_session, access, session.sid)
         response = RedirectResponse("/", status_code=303)
         sessions.save(response, logout(), request)
         return response
@@ -772,6 +811,15 @@ def _store(
 ) -> store.SubmissionReceipt:
     with access.writer() as conn:
         return store.store_submission(paths, conn, content, filename, identity, report)
+
+
+def _end_session(access: queries.WarehouseAccess, sid: str) -> None:
+    """Record a logout for every process; when the warehouse is busy, this process still knows it."""
+    try:
+        with access.writer(timeout_s=5.0) as conn:
+            conn.execute("INSERT INTO sessions_terminees VALUES (?, now()) ON CONFLICT DO NOTHING", [sid])
+    except (WarehouseBusyError, WarehouseMissingError, duckdb.Error, OSError):
+        LOG.warning("déconnexion non enregistrée dans l'entrepôt (occupé) : valable pour ce processus")
 
 
 def _log_refusal(

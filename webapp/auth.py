@@ -12,7 +12,9 @@ process (sessions then end when the server restarts, which is the safe default).
 
 Every visitor gets a session with a CSRF token on the first page that shows a form; every
 POST must send that token back in a hidden field. Logging in and out draws a new token
-(no session fixation).
+(no session fixation). A login has an id of its own (``sid``): logging out records it as ended
+(``sessions_terminees``), so that the old cookie, though still signed, opens nothing any more;
+revoking the access token ends every session opened with it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +53,7 @@ class Session:
     siren: str | None = None
     email: str | None = None
     jeton: str | None = None  # id of the access token (its sha256 prefix), to notice a revocation
+    sid: str | None = None  # the login's own id: a logout ends it server-side (sessions_terminees)
     new: bool = False  # not sent by the browser yet: the response must set the cookie
 
     @property
@@ -56,7 +61,7 @@ class Session:
         return bool(self.siren)
 
     def as_json(self) -> dict[str, Any]:
-        return {"csrf": self.csrf, "siren": self.siren, "email": self.email, "jeton": self.jeton}
+        return {"csrf": self.csrf, "siren": self.siren, "email": self.email, "jeton": self.jeton, "sid": self.sid}
 
 
 class SessionManager:
@@ -83,7 +88,7 @@ class SessionManager:
         data = self._verified(request.cookies.get(COOKIE_NAME))
         if not data or not isinstance(data.get("csrf"), str) or len(data["csrf"]) < 16:
             return Session(new=True)
-        text = {k: (data.get(k) if isinstance(data.get(k), str) else None) for k in ("siren", "email", "jeton")}
+        text = {k: (data.get(k) if isinstance(data.get(k), str) else None) for k in ("siren", "email", "jeton", "sid")}
         return Session(csrf=data["csrf"], **text)
 
     def save(self, response: Response, session: Session, request: Request) -> None:
@@ -114,8 +119,43 @@ def csrf_valid(session: Session, submitted: str | None) -> bool:
 
 
 def login(siren: str, email: str, jeton: str | None) -> Session:
-    """A new session for the agent: new CSRF token, so a token planted before login is useless."""
-    return Session(siren=siren, email=email, jeton=jeton, new=True)
+    """A new session for the agent: new CSRF token, so a token planted before login is useless,
+    and an id of its own, so that logging out ends it on the server too."""
+    return Session(siren=siren, email=email, jeton=jeton, sid=secrets.token_urlsafe(16), new=True)
+
+
+class LoginThrottle:
+    """Failed logins per client and per token prefix: past ``max_failures`` within ``window_s``,
+    further attempts are refused (429) until the oldest failure leaves the window."""
+
+    def __init__(self, max_failures: int = 5, window_s: float = 60.0) -> None:
+        self.max_failures, self.window_s = max_failures, window_s
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def keys(client: str, token: str) -> list[str]:
+        return [f"client:{client}"] + ([f"jeton:{token[:8]}"] if token else [])
+
+    def wait(self, keys: list[str]) -> float:
+        """Seconds before another attempt is allowed (0: now)."""
+        now = time.monotonic()
+        with self._lock:
+            waits = []
+            for key in keys:
+                recent = [t for t in self._failures.get(key, []) if now - t < self.window_s]
+                self._failures[key] = recent
+                if len(recent) >= self.max_failures:
+                    waits.append(recent[0] + self.window_s - now)
+            return max(waits, default=0.0)
+
+    def failed(self, keys: list[str]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in keys:
+                self._failures.setdefault(key, []).append(now)
+            if len(self._failures) > 50_000:  # forget what left the window
+                self._failures = {k: v for k, v in self._failures.items() if v and now - v[-1] < self.window_s}
 
 
 def logout() -> Session:
