@@ -476,7 +476,7 @@ def create_app(
         answer = None
         with access.reader() as conn:
             if q.strip():
-                answer = queries.search_territory(access.resolver(conn), q)
+                answer = queries.search_territory(access.resolver(conn), q, access.territory_index(conn))
             runs = queries.source_status(conn)
         if answer is not None and answer.single is not None:
             return RedirectResponse(f"/territoire/{quote(answer.single.url_code)}", status_code=303)

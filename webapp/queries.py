@@ -30,6 +30,7 @@ from warehouse.normalise.geography import FRANCE, GeoResolver, normalise_dep_cod
 from warehouse.publication.lookup import CatalogueIndex, current_commune
 from warehouse.publication.release import LATEST, list_releases
 from warehouse.settings import WarehousePaths
+from webapp.territory_search import TerritoryIndex
 
 # Groups of the territory page, from the closest to the farthest level.
 LEVEL_GROUPS: tuple[tuple[str, str], ...] = (
@@ -70,6 +71,8 @@ class WarehouseAccess:
         self._resolver_key: Any = object()
         self._index: CatalogueIndex | None = None
         self._index_key: Path | None = None
+        self._territories: TerritoryIndex | None = None
+        self._territories_key: Any = object()
 
     @contextmanager
     def reader(self, timeout_s: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -80,6 +83,15 @@ class WarehouseAccess:
     def writer(self, timeout_s: float = 20.0) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._lock, connect_writer(self.paths, timeout_s=timeout_s) as conn:
             yield conn
+
+    def territory_index(self, conn: duckdb.DuckDBPyConnection) -> TerritoryIndex:
+        """Names people type → territories (``webapp/territory_search.py``), with the resolver's key."""
+        self.resolver(conn)
+        with self._lock:
+            if self._territories is None or self._territories_key != self._resolver_key:
+                self._territories = TerritoryIndex.from_warehouse(conn)
+                self._territories_key = self._resolver_key
+            return self._territories
 
     def resolver(self, conn: duckdb.DuckDBPyConnection) -> GeoResolver:
         """The resolver of the referential loaded in the warehouse."""
@@ -299,27 +311,57 @@ class SearchAnswer:
         return self.candidates[0] if self.status == "resolved" and len(self.candidates) == 1 else None
 
 
-def search_territory(resolver: GeoResolver, query: str) -> SearchAnswer:
-    """A territory from a name, a postal code or a code; never one commune for a shared postal code."""
+def search_territory(resolver: GeoResolver, query: str, names: TerritoryIndex | None = None) -> SearchAnswer:
+    """A territory from a name, a postal code or a code; never a silent choice between several.
+
+    A name goes through ``names`` (prefixes, approximate names, ranked by population, labelled
+    with the département); codes and postal codes through the resolver, current communes of a
+    postal code before a former code that reads the same, each territory listed once."""
     text = (query or "").strip()
     if not text:
         return SearchAnswer(text, "empty", [], None)
+    if names is not None and re.search(r"[^\W\d_]", text):
+        found = names.by_name(text[:200])
+        if found:
+            chosen = names.chosen(found)
+            if chosen is not None:
+                place = chosen.place
+                return SearchAnswer(
+                    text, "resolved", [Candidate(place.code, place.label, territory_url_code(place.code))], None
+                )
+            approximate = all(f.match == "approximate" for f in found)
+            message = (
+                f"Aucun territoire ne s'appelle « {text} ». Vouliez-vous dire :"
+                if approximate
+                else f"Plusieurs territoires correspondent à « {text} » : choisissez le vôtre."
+            )
+            candidates = [Candidate(f.place.code, f.place.label, territory_url_code(f.place.code)) for f in found]
+            return SearchAnswer(text, "ambiguous", candidates, message)
     resolution = resolver.resolve(text[:200])
-    codes = list(resolution.codes or resolution.candidates)
+    codes = list(dict.fromkeys(resolution.codes or resolution.candidates))  # each territory once
     known = [code for code in codes if code.split("-", 1)[0] in ("COM", "EPCI", "DEP", "REG") or code == FRANCE]
+    if names is not None and text.isdigit():  # the communes of a postal code before a former code
+        postal = set(names.postal.get(text, []))
+        known.sort(key=lambda code: code not in postal)
     candidates = [Candidate(code, resolver.label(code), territory_url_code(code)) for code in known]
     shared = "code_postal_partage" in resolution.flags
     status = resolution.status
     message = resolution.reason
     if status == "resolved" and len(candidates) > 1:
         status = "ambiguous"  # a shared postal code or a list: the visitor chooses
-        message = message or (
+        message = (
             f"Le code postal {text} est partagé par {len(candidates)} communes : choisissez la vôtre."
             if shared
             else f"« {text} » désigne plusieurs territoires : choisissez le vôtre."
         )
+    elif status == "ambiguous":
+        message = f"« {text} » désigne plusieurs territoires : choisissez le vôtre."
     if status == "resolved" and not candidates:
         status, message = "unresolved", f"« {text} » n'est pas un territoire français du référentiel."
+    if status == "unresolved":
+        message = (
+            f"Aucun territoire ne correspond à « {text} » : essayez un nom de commune, un code postal ou un code INSEE."
+        )
     return SearchAnswer(text, status, candidates, message, shared)
 
 

@@ -476,7 +476,7 @@ def create_api(store: ReleaseStore) -> FastAPI:
             raise ApiError(
                 503, "Référentiel indisponible", "Le référentiel géographique n'est pas disponible pour l'instant."
             )
-        answer = search_territory(resolver, q)
+        answer = search_territory(resolver, q, store.territory_index())
         body = {
             "q": q,
             "statut": answer.status,

@@ -248,6 +248,14 @@ class ReleaseStore:
         finally:
             self._loading.release()
 
+    def territory_index(self) -> Any:
+        """Names people type → territories (webapp/territory_search.py), or None when unavailable."""
+        try:
+            with self.access.reader(timeout_s=5.0) as conn:
+                return self.access.territory_index(conn)
+        except Exception:  # noqa: BLE001 - the resolver's exact answers still serve
+            return None
+
     def resolver(self) -> GeoResolver | None:
         """The referential's resolver: loaded once, kept when the warehouse is busy."""
         if self._resolver is not None:
