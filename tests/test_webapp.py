@@ -418,6 +418,8 @@ def test_commune_page_lists_the_aids_that_apply_by_level_with_flags(client):
     assert "fr-badge--success" in row(VELO)  # ouverte
     assert "du 1er janvier 2025 au 30 juin 2025" in row(CHEQUE)
     assert 'href="https://exemple.test/aide"' in row(VELO) and "Angers Loire Métropole" in row(COMPOST)
+    amount = re.search(r'class="app-montant">(.*?)</td>', row(VELO), re.S)
+    assert amount and "500" in amount.group(1) and "€" in amount.group(1)  # the amount column
 
 
 def test_arrondissement_code_shows_its_commune(client):

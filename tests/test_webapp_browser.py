@@ -155,3 +155,19 @@ def test_agent_uploads_a_bad_then_a_good_file_and_another_territory_is_refused(p
     assert response.value.status == 403
     assert page.get_by_role("heading", name="Envoi refusé : hors de votre territoire").is_visible()
     assert len(list((server["paths"].root / "submissions").iterdir())) == 1  # nothing more stored
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/territoire/COM-49007", "/territoire/DEP-49", "/telechargements", "/connexion", "/api/"],
+)
+def test_no_page_is_wider_than_a_375_px_screen(browser, server, path):
+    """Issue 16, point 3: no horizontal scroll at 375 px (tables scroll inside their own region)."""
+    context = browser.new_context(base_url=server["url"], locale="fr-FR", viewport={"width": 375, "height": 800})
+    tab = context.new_page()
+    try:
+        tab.goto(path)
+        width = tab.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{path} : {width} px de large"
+    finally:
+        context.close()

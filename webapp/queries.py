@@ -498,6 +498,7 @@ def aid_rows(conn: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict]:
         ){links_cte}
         SELECT sel.id::VARCHAR AS id, sel.titre, sel.promesse, sel.statut, sel.echelle, sel.date_ouverture,
                sel.date_cloture, sel.porteurs, sel.sources, sel.url_source, sel.url_demarche,
+               sel.montant_max, sel.taux_max,
                sel.eligibilite_geographique, sel.geo_statut, sel.publiable, sel.motifs_non_publiable,
                sel.signalements,
                coalesce(prov.source_presente, false) AS source_presente,
