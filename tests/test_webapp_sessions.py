@@ -83,3 +83,11 @@ def test_a_body_that_never_comes_is_answered_408(monkeypatch) -> None:
     with pytest.raises(PageError) as error:
         asyncio.run(read_body(request, 1000))
     assert error.value.status == 408
+
+
+def test_dates_are_written_the_french_way() -> None:
+    from webapp.app import datetime_fr
+
+    assert datetime_fr("2026-12-07T19:27:05+01:00") == "7 décembre 2026 à 19:27"
+    assert datetime_fr("2026-12-01T05:00:00+00:00") == "1er décembre 2026 à 06:00"  # Paris time
+    assert datetime_fr("pas une date") == "pas une date"

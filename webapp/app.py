@@ -32,6 +32,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
+from zoneinfo import ZoneInfo
 
 import duckdb
 import jinja2
@@ -137,7 +138,15 @@ def date_fr(value: Any) -> str:
 
 
 def datetime_fr(value: Any) -> str:
+    """15 janvier 2026 à 19:27 (Paris time); an ISO text (a datapackage's ``created``) is read first."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(ZoneInfo("Europe/Paris"))
         return f"{date_fr(value)} à {value.strftime('%H:%M')}"
     return date_fr(value)
 
