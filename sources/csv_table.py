@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from sources.text_files import decode, physical_lines, sniff_delimiter
@@ -158,6 +158,19 @@ class Table:
 
     def location(self, row: Row) -> str:
         return f"{self.name}, ligne {row.start}"
+
+    def readable_rows(self, reject: Callable[[str, str, str], None]) -> Iterator[tuple[Row, str, str, dict[str, str]]]:
+        """Every non-blank record that reads as a row: (row, location, excerpt, cells by column).
+        A broken one is handed to ``reject(location, reason, excerpt)`` instead, never dropped."""
+        for row in self.rows():
+            if is_blank(row):
+                continue
+            location, excerpt = self.location(row), self.excerpt(row)
+            broken = broken_reason(row, self.width)
+            if broken is not None or row.cells is None:
+                reject(location, broken or "ligne illisible", excerpt)
+                continue
+            yield row, location, excerpt, dict(zip(self.header, row.cells, strict=False))
 
     def items(self) -> list[tuple[str, str]]:
         """(location, excerpt) of every non-blank record: what a file of the wrong shape loses."""

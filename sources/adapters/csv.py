@@ -19,11 +19,11 @@ is rejected with that reason and the source's run fails.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
 from sources.adapters.dispositif_aide_csv import collect as collect_file
 from sources.base import CollectContext, Payload, SourceSpec
-from sources.csv_table import TableError, broken_reason, is_blank, read_table
+from sources.csv_table import TableError, read_table
 from sources.mapping import FieldError, Mapper, MappingConfig
 from sources.record import ParseResult
 
@@ -68,15 +68,8 @@ def _parse_document(spec: SourceSpec, mapper: Mapper, name: str, content: bytes,
         )
         return
     seen: dict[str, int] = {}
-    for row in table.rows():
-        if is_blank(row):
-            continue
-        location, excerpt = table.location(row), table.excerpt(row)
-        broken = broken_reason(row, table.width)
-        if broken is not None or row.cells is None:
-            result.reject(spec.name, location, broken or "ligne illisible", excerpt)
-            continue
-        cells: dict[str, Any] = dict(zip(table.header, row.cells, strict=False))
+    reject = functools.partial(result.reject, spec.name)
+    for row, location, excerpt, cells in table.readable_rows(reject):
         try:
             record = mapper.record(cells)
         except (FieldError, ValueError) as exc:

@@ -9,6 +9,7 @@ normalisation.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ import json5
 
 from sources.base import CollectContext, Payload, SourceSpec
 from sources.config import SourceConfig
-from sources.csv_table import TableError, broken_reason, is_blank, read_table
+from sources.csv_table import TableError, read_table
 from sources.record import ELIGIBILITY_FIELDS, LIST_FIELDS, OTHER_FIELDS, Acteur, AidRecord, GeoMention, ParseResult
 
 # Columns the schema marks as required; a file without one of them is not a dispositif-aide file.
@@ -238,15 +239,8 @@ def _parse_document(spec: SourceSpec, name: str, content: bytes, result: ParseRe
         )
         return
     seen_ids: dict[str, int] = {}
-    for row in table.rows():
-        if is_blank(row):
-            continue
-        location, excerpt = table.location(row), table.excerpt(row)
-        broken = broken_reason(row, table.width)
-        if broken is not None or row.cells is None:
-            result.reject(spec.name, location, broken or "ligne illisible", excerpt)
-            continue
-        raw = dict(zip(table.header, row.cells, strict=False))
+    reject = functools.partial(result.reject, spec.name)
+    for row, location, excerpt, raw in table.readable_rows(reject):
         fields = {column: raw[original] for column, original in canonical.items()}
         native_id, titre = fields["id"].strip(), fields["titre"].strip()
         if not native_id:

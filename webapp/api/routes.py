@@ -25,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 
 from schemas import allowed_values, field_names
 from webapp.api import models
-from webapp.api.snapshot import ReleaseSnapshot, ReleaseStore, aid_json, publications
+from webapp.api.snapshot import LOG, ReleaseSnapshot, ReleaseStore, aid_json, publications
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -224,9 +224,7 @@ def create_api(store: ReleaseStore) -> FastAPI:
 
     @api.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
-        import logging
-
-        logging.getLogger("webapp.api").error("erreur inattendue sur %s", request.url.path, exc_info=exc)
+        LOG.error("erreur inattendue sur %s", request.url.path, exc_info=exc)
         return problem(500, "Erreur inattendue", "Une erreur est survenue de notre côté.")
 
     # ------------------------------------------------------------------ aids

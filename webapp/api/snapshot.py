@@ -215,6 +215,7 @@ class ReleaseStore:
         self._snapshot: ReleaseSnapshot | None = None
         self._loading = threading.Lock()
         self._resolver: GeoResolver | None = None
+        self._territories: Any = None
 
     def _latest_version(self) -> str | None:
         """The version ``exports/latest`` points to (one readlink, no listing), else None."""
@@ -249,12 +250,15 @@ class ReleaseStore:
             self._loading.release()
 
     def territory_index(self) -> Any:
-        """Names people type → territories (webapp/territory_search.py), or None when unavailable."""
-        try:
-            with self.access.reader(timeout_s=5.0) as conn:
-                return self.access.territory_index(conn)
-        except Exception:  # noqa: BLE001 - the resolver's exact answers still serve
-            return None
+        """Names people type → territories (webapp/territory_search.py): loaded once like the
+        resolver, kept when the warehouse is busy; None until it could be read."""
+        if self._territories is None:
+            try:
+                with self.access.reader(timeout_s=5.0) as conn:
+                    self._territories = self.access.territory_index(conn)
+            except Exception:  # noqa: BLE001 - the resolver's exact answers still serve
+                LOG.warning("API : index des noms de territoires indisponible pour l'instant", exc_info=True)
+        return self._territories
 
     def resolver(self) -> GeoResolver | None:
         """The referential's resolver: loaded once, kept when the warehouse is busy."""
