@@ -149,7 +149,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Réponse en
 
 
 def validate_command(
-    file: Path = typer.Argument(..., help="Le fichier CSV de soumission à vérifier."),
+    file: Path = typer.Argument(..., help="Le fichier de soumission à vérifier (CSV ou classeur Excel .xlsx)."),
     as_json: bool = typer.Option(False, "--json", help="Rapport en JSON."),
     territoire: str | None = typer.Option(
         None,

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
+import io
 import re
 import stat
 import uuid
@@ -214,3 +216,27 @@ def test_a_withdrawal_without_title_gets_one_and_bad_rows_are_rejected(warehouse
         "action 'modifier' inconnue (ajout, correction, retrait)",
         "correction sans identifiant",
     ]
+
+
+def test_a_file_written_otherwise_is_stored_as_read_and_its_own_bytes_are_kept(ready):
+    """Issue 16: an Excel-style file (« ; », Windows-1252, 31/12/2026) is accepted; the catalogue
+    reads it in the documented format, and the agent's own bytes are kept, write-once, beside it."""
+    paths, resolver = ready
+    text = (FIXTURES / "valide.csv").read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerows([[c.replace("2025-01-01T00:00:00+01:00", "01/01/2025") for c in row] for row in rows])
+    excel = buffer.getvalue().encode("cp1252")
+    receipt = _store(paths, resolver, excel, "aides.csv")
+    stored = receipt.path.read_bytes().decode("utf-8")
+    assert (
+        stored.startswith("action,id,titre,") and "2025-01-01T00:00:00+01:00" in stored and "01/01/2025" not in stored
+    )
+    original = submissions_dir(paths) / "originaux" / receipt.path.name
+    assert original.read_bytes() == excel and receipt.sha256 == hashlib.sha256(excel).hexdigest()
+    assert not original.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    result = adapter.parse(
+        get_spec("soumissions-collectivites"), adapter.collect(get_spec("soumissions-collectivites"), _context(paths))
+    )
+    assert len(result.records) == 3 and not [r for r in result.rejections if not r.reason.startswith("remplacée")]

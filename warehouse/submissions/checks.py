@@ -3,11 +3,13 @@
 Format du fichier de soumission
 ===============================
 
-Un fichier CSV :
+Un fichier CSV, ou un classeur Excel (``.xlsx`` : sa première feuille est lue comme un CSV) :
 
-- encodé en **UTF-8** (un BOM en tête est accepté, avec un avertissement) ;
-- séparé par des **virgules** (``,``), cellules entre guillemets doubles si elles contiennent une
-  virgule, un guillemet ou un retour à la ligne ;
+- encodé en **UTF-8** (avec ou sans BOM) ou en **Windows-1252 / Latin-1** (l'encodage d'Excel
+  sous Windows : détecté, et dit dans le rapport) ; un fichier qui mélange les deux est refusé ;
+- séparé par des **virgules** (``,``) ou des **points-virgules** (``;``, l'Excel français ; dit
+  dans le rapport), cellules entre guillemets doubles si elles contiennent le séparateur, un
+  guillemet ou un retour à la ligne ;
 - dont la première ligne (ligne 1) est l'en-tête, avec les colonnes du schéma publié
   (``schemas/schema.json``) **sauf** celles que le catalogue calcule (``statut``, ``sources``,
   ``date_collecte``), **plus** une colonne ``action`` ; :func:`submission_columns` les donne
@@ -23,12 +25,21 @@ Un fichier CSV :
     ``id`` est obligatoire (les autres colonnes peuvent rester telles quelles ou vides), plus
     ``eligibilite_geographique`` quand le territoire est vérifié sans le catalogue sous la main ;
 
-  les valeurs d'``action`` s'écrivent en minuscules ; une aide n'apparaît qu'une fois par fichier
-  (même ``id`` deux fois, deux lignes identiques, ou deux ajouts sans ``id`` de même titre : erreur) ;
+  une aide n'apparaît qu'une fois par fichier (même ``id`` deux fois, deux lignes identiques, ou
+  deux ajouts sans ``id`` de même titre : erreur) ;
 
-- chaque valeur suit le schéma publié : dates ISO 8601 avec heure et fuseau
-  (``2025-10-15T00:00:00+02:00``), codes géographiques ``COM-75056|EPCI-200046977|DEP-69|REG-84``,
-  listes séparées par ``|``, nombres avec un point décimal ;
+- chaque valeur suit le schéma publié (dates ISO 8601 avec heure et fuseau
+  ``2025-10-15T00:00:00+02:00``, codes géographiques ``COM-75056|EPCI-200046977|DEP-69|REG-84``,
+  listes séparées par ``|``, nombres avec un point décimal) **ou s'écrit comme on l'écrit en
+  France**, et elle est alors lue ainsi, avec un avertissement qui dit comment
+  (:mod:`warehouse.submissions.interpret`) : dates ``31/12/2026``, ``31 décembre 2026`` ou
+  ``2026-12-31`` (minuit, heure de Paris), montants ``1 500 €`` ou ``1500,50``, taux ``33 %``,
+  valeurs des listes en toutes casses, avec ou sans accents, et leurs libellés usuels
+  (``Particuliers``, ``EPCI``, ``déchets``), séparées par ``;`` ou ``,`` ; actions ``Ajout``… ;
+  une valeur qui se lit de deux façons (``1,500``, ``31/12/26``) est une erreur qui dit quoi
+  écrire, avec la valeur autorisée la plus proche (« vouliez-vous dire ``dechet`` ? ») ;
+  un fichier valide écrit autrement est conservé tel qu'il a été lu
+  (:attr:`SubmissionReport.canonical`), à côté des octets de l'agent ;
 - aucune cellule ne commence par ``=``, ``+``, ``-``, ``@``, une tabulation ou un retour chariot
   (un tableur l'exécuterait comme une formule) ; pour écrire un tel texte, mettez une apostrophe
   devant (``'- premier critère``) : l'apostrophe est retirée à la lecture, comme dans les
@@ -36,8 +47,9 @@ Un fichier CSV :
 - 5 Mo au plus (``max_bytes``) : au-delà, le fichier est refusé avant toute lecture.
 
 Chaque problème nomme la ligne du fichier où commence l'enregistrement (l'en-tête est la ligne 1 ;
-une cellule sur plusieurs lignes ne décale pas ce repère), la colonne, la valeur, et dit en français
-quoi corriger.
+une cellule sur plusieurs lignes ne décale pas ce repère ; la ligne Excel pour un classeur), la
+colonne, la valeur, et dit en français quoi corriger, sans jamais montrer d'expression régulière.
+Tous les problèmes sont rapportés et comptés (25 000 erreurs : 25 000 lignes au rapport).
 
 Le fichier pré-rempli (:func:`warehouse.submissions.prefill.prefilled_submission`) contient les aides publiées du territoire de
 la collectivité, colonne ``action`` vide : remplissez-la pour les lignes à transmettre et
@@ -68,21 +80,23 @@ from __future__ import annotations
 import codecs
 import copy
 import csv
+import dataclasses
+import functools
 import hashlib
+import io
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
 
-from schemas import GEO_CODE_PATTERN, field_names, load_schema, published_field
+from schemas import GEO_CODE_PATTERN, field_names, load_schema, published_field, published_fields
 from schemas.formulas import FORMULA_START_PATTERN, NEUTRALISED_PATTERN
 from schemas.validate import _DATETIME, validate_relation
+from sources.folding import fold
 from sources.text_files import (
     decode,
     has_utf16_bom,
@@ -93,6 +107,8 @@ from sources.text_files import (
     strip_bom,
 )
 from warehouse.normalise.geography import RESOLVED, GeoResolver
+from warehouse.submissions import interpret
+from warehouse.submissions.spreadsheet import SpreadsheetError, is_xlsx, read_xlsx
 
 ACTIONS: tuple[str, ...] = ("ajout", "correction", "retrait")
 """Allowed values of the ``action`` column."""
@@ -102,17 +118,14 @@ COMPUTED_FIELDS: tuple[str, ...] = ("statut", "sources", "date_collecte")
 
 ERREUR, AVERTISSEMENT = "erreur", "avertissement"
 MAX_BYTES = 5_000_000
-MAX_PROBLEMS = 1000
-"""Problems listed at most in a report (one more line says how many were left out)."""
 
 GEO_FIELDS: tuple[str, ...] = ("eligibilite_geographique", "eligibilite_geographique_exclusions")
 
-_PARIS = ZoneInfo("Europe/Paris")
 _ONE_CODE = re.compile(GEO_CODE_PATTERN)
 _TERRITORY_ID = re.compile(r"\d{9}|(COM|EPCI|DEP|REG)-[0-9AB]{2,9}")
 _VALUE_MAX = 200
 _RESOLVE_MAX = 300  # distinct malformed geography tokens looked up for a suggestion, at most
-_DELIMITER_NAMES = {";": "point-virgule « ; »", "\t": "tabulation", ",": "virgule « , »"}
+_DELIMITER_NAMES = {";": "points-virgules « ; »", "\t": "tabulations", "|": "barres « | »", ",": "virgules « , »"}
 _SAVE_AS_CSV = (
     "dans Excel, « Fichier > Enregistrer sous > CSV UTF-8 (délimité par des virgules) » ; "
     "dans LibreOffice, « Enregistrer sous > Texte CSV », jeu de caractères « Unicode (UTF-8) », "
@@ -166,6 +179,9 @@ class SubmissionReport:
     sha256: str = ""
     filename: str = ""
     actions: dict[str, int] = field(default_factory=dict)
+    canonical: bytes | None = field(default=None, repr=False)
+    """A valid file rewritten in the documented format when it was written otherwise (None:
+    the bytes already are): what the store keeps for the catalogue."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -216,7 +232,7 @@ def territory_code(resolver: GeoResolver, territory: str) -> str | None:
 
 
 class _Problems:
-    """Collects problems; keeps at most MAX_PROBLEMS, counts the rest."""
+    """Collects problems, all of them."""
 
     def __init__(self) -> None:
         self.items: list[Problem] = []
@@ -236,24 +252,10 @@ class _Problems:
         self.items.append(Problem(ligne, colonne, text, message, gravite, nature))
 
     def sorted(self) -> list[Problem]:
+        """Every problem once, the whole file's first, then by line and column: all of them, so
+        that a file with 25,000 errors says 25,000 (the web app pages them, the CSV lists them)."""
         ordered = sorted(self.items, key=lambda p: (p.ligne is not None, p.ligne or 0, p.colonne or "", p.message))
-        unique = list(dict.fromkeys(ordered))
-        if len(unique) > MAX_PROBLEMS:
-            left = len(unique) - MAX_PROBLEMS
-            kept = unique[:MAX_PROBLEMS]
-            gravite = ERREUR if any(p.gravite == ERREUR for p in unique[MAX_PROBLEMS:]) else AVERTISSEMENT
-            kept.append(
-                Problem(
-                    None,
-                    None,
-                    None,
-                    f"… et {left} autres problèmes non listés : corrigez ceux-ci puis validez de nouveau le fichier",
-                    gravite,
-                    "limite",
-                )
-            )
-            return kept
-        return unique
+        return list(dict.fromkeys(ordered))
 
 
 def _report(
@@ -275,7 +277,7 @@ def _report(
 
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"PK\x03\x04", "un classeur Excel (.xlsx) ou OpenDocument (.ods), pas un fichier CSV"),
+    (b"PK\x03\x04", "un classeur OpenDocument (.ods) ou une archive, ni un fichier CSV ni un classeur Excel (.xlsx)"),
     (b"\xd0\xcf\x11\xe0", "un classeur Excel ancien format (.xls), pas un fichier CSV"),
     (b"%PDF", "un document PDF, pas un fichier CSV"),
     (b"\x1f\x8b", "une archive compressée (gzip), pas un fichier CSV"),
@@ -315,31 +317,34 @@ def _line_of(text: str) -> int:
 
 
 def _decode(content: bytes, problems: _Problems) -> str:
-    """UTF-8 text; a BOM is a warning; another encoding is an error naming the first line concerned."""
-    body, bom = strip_bom(content)
-    if bom:
-        problems.add(
-            None,
-            None,
-            None,
-            "le fichier commence par un BOM UTF-8 (ajouté par Excel) : il est accepté, "
-            "mais un fichier UTF-8 sans BOM est préférable.",
-            AVERTISSEMENT,
-            "bom",
-        )
+    """UTF-8 text (a BOM is fine); a file entirely in Windows-1252 / Latin-1 (Excel's « CSV
+    (séparateur : point-virgule) ») is read as such, with a warning saying so; a file mixing
+    both is an error naming the first line concerned (its accents cannot be read for sure)."""
+    body, _bom = strip_bom(content)
     try:
         return strict_utf8(content)
     except UnicodeDecodeError as exc:  # its offsets count from after the BOM, as in body
         before = body[: exc.start].decode("utf-8", "replace")
         line = _line_of(before)
-        text, _how = decode(body)
+        text, how = decode(body)
         excerpt = physical_lines(text)[line - 1].rstrip("\r\n") if line <= len(physical_lines(text)) else ""
+        if how in ("cp1252", "latin-1", "windows-1252", "iso-8859-1", "iso8859_1"):
+            problems.add(
+                None,
+                None,
+                None,
+                "fichier lu en Windows-1252 (l'encodage d'Excel sous Windows) : vérifiez que les accents "
+                "s'affichent correctement dans ce rapport ; l'UTF-8 évite toute ambiguïté.",
+                AVERTISSEMENT,
+                "encodage",
+            )
+            return text
         problems.add(
             line,
             None,
             excerpt,
-            f"le fichier n'est pas encodé en UTF-8 : dès la ligne {line}, des caractères sont encodés en "
-            "Windows-1252 / Latin-1 (l'encodage par défaut d'Excel sous Windows), les accents seraient perdus. "
+            f"encodage mélangé : dès la ligne {line}, des caractères ne sont pas en UTF-8 alors que d'autres "
+            "le sont ; les accents ne peuvent pas être lus sûrement. "
             f"Enregistrez le fichier en UTF-8 : {_SAVE_AS_CSV}.",
             nature="encodage",
         )
@@ -385,9 +390,9 @@ def _parse(text: str, problems: _Problems) -> _Parsed | None:
             first + 1,
             None,
             lines[first].strip(),
-            f"ligne « {lines[first].strip()} » (ajoutée par Excel) avant l'en-tête : supprimez-la ; "
-            "l'en-tête doit être la ligne 1.",
-            nature="csv",
+            f"ligne « {lines[first].strip()} » (ajoutée par Excel) avant l'en-tête : ignorée.",
+            AVERTISSEMENT,
+            "csv",
         )
         forced = sep.group(1)
         first += 1
@@ -397,13 +402,13 @@ def _parse(text: str, problems: _Problems) -> _Parsed | None:
     delimiter = forced or sniff_delimiter(lines[first])
     if delimiter != ",":
         problems.add(
-            first + 1,
             None,
-            lines[first].rstrip("\r\n"),
-            f"séparateur {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} détecté : les colonnes doivent être "
-            "séparées par des virgules « , ». Réenregistrez le fichier en CSV séparé par des virgules : "
-            f"{_SAVE_AS_CSV}.",
-            nature="delimiteur",
+            None,
+            None,
+            f"colonnes séparées par des {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} (et non des virgules) : "
+            "le fichier est lu ainsi.",
+            AVERTISSEMENT,
+            "delimiteur",
         )
     reader = csv.reader(iter(lines[first:]), delimiter=delimiter, strict=True)
     records: list[tuple[int, list[str]]] = []
@@ -465,7 +470,7 @@ def _check_header(parsed: _Parsed, problems: _Problems) -> dict[str, int]:
                 f"la colonne « {name} » apparaît {count} fois dans l'en-tête : gardez-en une seule.",
                 nature="colonnes",
             )
-    lower = {name.lower(): name for name in expected}
+    folded = {fold(name): name for name in expected}
     for position, name in enumerate(parsed.header):
         if name in expected:
             positions.setdefault(name, position)
@@ -486,14 +491,26 @@ def _check_header(parsed: _Parsed, problems: _Problems) -> dict[str, int]:
                 f"la colonne n° {position + 1} n'a pas de nom : nommez-la ou supprimez-la.",
                 nature="colonnes",
             )
-        elif name.lower() in lower:
-            problems.add(
-                line,
-                name,
-                name,
-                f"colonne « {name} » : écrivez « {lower[name.lower()]} » (en minuscules, comme dans le schéma).",
-                nature="colonnes",
-            )
+        elif fold(name) in folded and folded[fold(name)] not in parsed.header:
+            column = folded[fold(name)]
+            if column not in positions:
+                positions[column] = position
+                problems.add(
+                    line,
+                    column,
+                    name,
+                    f"colonne « {name} » lue comme « {column} » (nom du schéma).",
+                    AVERTISSEMENT,
+                    "colonnes",
+                )
+            else:
+                problems.add(
+                    line,
+                    name,
+                    name,
+                    f"la colonne « {column} » apparaît deux fois dans l'en-tête (« {name} ») : gardez-en une seule.",
+                    nature="colonnes",
+                )
         else:
             problems.add(
                 line,
@@ -599,6 +616,103 @@ def _check_formulas(conn: duckdb.DuckDBPyConnection, columns: list[str], problem
     return found
 
 
+# --------------------------------------------------------------------------- values as agents write them
+
+_URL = r"^https?://.+"
+
+
+def _readers(present: set[str]) -> list[tuple[str, str, str, Callable[[str], interpret.Reading]]]:
+    """(column, SQL predicate true when a cell may not be canonical, nature, reader) for the
+    columns whose values are interpreted (choices are filtered again in Python)."""
+    columns: list[tuple[str, str, str, Callable[[str], interpret.Reading]]] = []
+    choices = set(interpret.choice_fields())
+    for item in published_fields():
+        name = item.name
+        if name not in present or name in COMPUTED_FIELDS:
+            continue
+        cell = f"trim({_q(name)})"
+        if item.type == "datetime":
+            columns.append((name, f"NOT regexp_full_match({cell}, {_lit(_DATETIME)})", "date", interpret.read_datetime))
+        elif item.type in ("number", "integer"):
+            integer, unit = item.type == "integer", interpret.field_unit(name)
+            pattern = r"^\d+$" if integer else r"^\d+(\.\d+)?$"
+            columns.append(
+                (
+                    name,
+                    f"NOT regexp_full_match({cell}, {_lit(pattern)})",
+                    "nombre",
+                    functools.partial(interpret.read_number, integer=integer, unit=unit),
+                )
+            )
+        elif name in choices:
+            columns.append((name, "true", "valeur", functools.partial(interpret.read_choice, name)))
+        elif item.format == "uri":
+            columns.append((name, f"NOT regexp_full_match({cell}, {_lit(_URL)})", "lien", interpret.read_url))
+    return columns
+
+
+def _interpret(conn: duckdb.DuckDBPyConnection, present: set[str], problems: _Problems) -> set[tuple[int, str]]:
+    """Read each value written another way than the schema's (module ``interpret``): readable
+    ones are rewritten in tables ``raw`` and ``t``, each with a warning saying how it was read;
+    the others are errors saying what to write. Works on distinct values, applied by joins.
+    Returns the (line, column) cells that got an error (no second, vaguer message for them)."""
+    handled: set[tuple[int, str]] = set()
+    if "action" in present:
+        _interpret_actions(conn, problems)
+    for name, predicate, nature, reader in _readers(present):
+        values = [
+            value
+            for (value,) in _rows(
+                conn, f"SELECT DISTINCT {_q(name)} FROM t WHERE {_q(name)} IS NOT NULL AND {predicate}"
+            )
+            if nature != "valeur" or not interpret.canonical_choice(name, value)
+        ]
+        if not values:
+            continue
+        readings = {value: reader(value) for value in values}
+        table = pa.table(
+            {
+                "value": list(readings),
+                "canonical": pa.array([r.value for r in readings.values()], pa.string()),
+                "message": [r.message for r in readings.values()],
+            }
+        )
+        conn.register("readings", table)
+        try:
+            for line, value, canonical, message in _rows(
+                conn,
+                f"SELECT _ligne, {_q(name)}, canonical, message FROM t JOIN readings r ON t.{_q(name)} = r.value "
+                "ORDER BY 1",
+            ):
+                if canonical is None:
+                    problems.add(line, name, value, message, nature=nature)
+                    handled.add((line, name))
+                elif canonical != value:
+                    problems.add(line, name, value, message, AVERTISSEMENT, "interpretation")
+            read = (
+                f"SELECT t._ligne, r.canonical FROM t JOIN readings r ON t.{_q(name)} = r.value "
+                "WHERE r.canonical IS NOT NULL"
+            )
+            conn.execute(f"UPDATE raw SET {_q(name)} = x.canonical FROM ({read}) x WHERE raw._ligne = x._ligne")
+            conn.execute(f"UPDATE t SET {_q(name)} = x.canonical FROM ({read}) x WHERE t._ligne = x._ligne")
+        finally:
+            conn.unregister("readings")
+    return handled
+
+
+def _interpret_actions(conn: duckdb.DuckDBPyConnection, problems: _Problems) -> None:
+    """``Ajout``, `` CORRECTION `` → ``ajout``, ``correction``, with a warning; unknown values are
+    left to :func:`_check_actions`."""
+    cases = " ".join(f"WHEN lower(trim(action)) = {_lit(a)} THEN {_lit(a)}" for a in ACTIONS)
+    read = f"CASE {cases} END"
+    for line, value, canonical in _rows(
+        conn, f"SELECT _ligne, action, {read} FROM t WHERE action IS DISTINCT FROM {read} AND {read} IS NOT NULL"
+    ):
+        problems.add(line, "action", value, f"lu « {value} » comme « {canonical} ».", AVERTISSEMENT, "interpretation")
+    for table in ("raw", "t"):
+        conn.execute(f"UPDATE {table} SET action = {read} WHERE {read} IS NOT NULL")
+
+
 def _check_actions(conn: duckdb.DuckDBPyConnection, present: set[str], problems: _Problems) -> dict[str, int]:
     if "action" not in present:
         return {}
@@ -618,11 +732,13 @@ def _check_actions(conn: duckdb.DuckDBPyConnection, present: set[str], problems:
                 nature="action",
             )
         else:
+            closest = interpret.closest_action(value, ACTIONS)
+            hint = f"vouliez-vous dire « {closest} » ? " if closest else ""
             problems.add(
                 line,
                 "action",
                 value,
-                f"action « {value} » inconnue : écrivez ajout, correction ou retrait (en minuscules).",
+                f"action « {value} » inconnue : {hint}écrivez ajout, correction ou retrait.",
                 nature="action",
             )
     counts = _rows(conn, f"SELECT trim(action), count(*) FROM t WHERE trim(action) IN ({allowed}) GROUP BY 1")
@@ -746,60 +862,16 @@ def _check_duplicates(conn: duckdb.DuckDBPyConnection, present: set[str], proble
     return repeated
 
 
-_DMY = re.compile(r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*")
-_YMD = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})\s*")
-
-
-def _date_hint(value: str) -> str | None:
-    """A precise message for a date written in another format; None when it is not one."""
-    for pattern, form, order in ((_DMY, "JJ/MM/AAAA", (2, 1, 0)), (_YMD, "AAAA-MM-JJ (sans heure)", (0, 1, 2))):
-        match = pattern.fullmatch(value)
-        if not match:
-            continue
-        parts = match.groups()
-        year, month, day = (int(parts[i]) for i in order)
-        try:
-            moment = datetime(year, month, day, tzinfo=_PARIS)
-        except ValueError:
-            return f"date impossible ({value.strip()}) : écrivez une date réelle au format 2025-10-15T00:00:00+02:00."
-        if form.startswith("JJ") and not (day > 12 or month == day):
-            form = "JJ/MM/AAAA (jour puis mois)"
-        return f"date au format {form} : écrivez {moment.isoformat()} (date, heure et fuseau ISO 8601)."
-    return None
-
-
 def _check_dates(conn: duckdb.DuckDBPyConnection, present: set[str], problems: _Problems) -> set[tuple[int, str]]:
-    """Dates in another format get a precise message; returns the (line, column) concerned."""
-    fields = [f["name"] for f in load_schema()["fields"] if f.get("type") == "datetime" and f["name"] in present]
+    """A closing date before the opening date (other date problems are :func:`_interpret`'s)."""
     handled: set[tuple[int, str]] = set()
-    for name in fields:
-        column = f"trim({_q(name)})"
-        values = [
-            v
-            for (v,) in _rows(
-                conn,
-                f"SELECT DISTINCT {_q(name)} FROM t WHERE {_q(name)} IS NOT NULL AND "
-                f"(NOT regexp_full_match({column}, {_lit(_DATETIME)}) "
-                f"OR TRY_CAST({column} AS TIMESTAMPTZ) IS NULL)",
-            )
-        ]
-        hints = {value: hint for value in values if (hint := _date_hint(value))}
-        if not hints:
-            continue
-        conn.register("date_hints", pa.table({"value": list(hints), "hint": list(hints.values())}))
-        try:
-            for line, value, hint in _rows(
-                conn, f"SELECT _ligne, {_q(name)}, hint FROM t JOIN date_hints h ON t.{_q(name)} = h.value ORDER BY 1"
-            ):
-                problems.add(line, name, value, hint, nature="date")
-                handled.add((line, name))
-        finally:
-            conn.unregister("date_hints")
     if {"date_ouverture", "date_cloture"} <= present:
         for line, opening, closing in _rows(
             conn,
             "SELECT _ligne, date_ouverture, date_cloture FROM t WHERE TRY_CAST(trim(date_cloture) AS TIMESTAMPTZ) "
-            "< TRY_CAST(trim(date_ouverture) AS TIMESTAMPTZ) ORDER BY 1",
+            "< TRY_CAST(trim(date_ouverture) AS TIMESTAMPTZ) "
+            f"AND regexp_full_match(trim(date_cloture), {_lit(_DATETIME)}) "
+            f"AND regexp_full_match(trim(date_ouverture), {_lit(_DATETIME)}) ORDER BY 1",
         ):
             problems.add(
                 line,
@@ -1015,10 +1087,25 @@ def _check_schema(
     conn.execute(f"CREATE VIEW t_retrait AS SELECT * FROM t WHERE {action} = 'retrait'")
     conn.execute(f"CREATE VIEW t_autres AS SELECT * FROM t WHERE {action} IS DISTINCT FROM 'retrait'")
     for view, withdrawal in (("t_autres", False), ("t_retrait", True)):
-        for v in validate_relation(conn, view, "_ligne", _schema_for(withdrawal, present), limit=MAX_PROBLEMS + 1):
+        for v in validate_relation(conn, view, "_ligne", _schema_for(withdrawal, present), limit=None):
             if (v.row, v.field) in skip:
                 continue  # a more precise message was given for this cell
-            problems.add(v.row, v.field, v.value, f"colonne {v.field} : {v.message}.", nature="schema")
+            problems.add(v.row, v.field, v.value, _plain_message(v.field, v.constraint, v.message), nature="schema")
+
+
+def _plain_message(name: str, constraint: str, message: str) -> str:
+    """What to write, in plain French: never the regular expression of a pattern."""
+    item = published_field(name)
+    if constraint == "required":
+        return f"valeur obligatoire manquante : remplissez la colonne {name} ({item.title})."
+    if constraint in ("pattern", "enum"):
+        if item.values:
+            several = " (plusieurs séparées par « | »)" if item.multi_valued else ""
+            return f"valeur non autorisée ; valeurs possibles : {', '.join(item.values)}{several}."
+        if item.format == "uri":
+            return "adresse web attendue, complète, commençant par https:// (ou http://)."
+        return f"valeur mal écrite pour la colonne {name} ({item.title}) : voir sa description dans le schéma."
+    return f"{message}."
 
 
 # --------------------------------------------------------------------------- entry point
@@ -1089,10 +1176,12 @@ def _validate(
             nature="vide",
         )
         return _report(problems, 0, digest, filename)
-    if _not_text(content, problems):
+    if is_xlsx(content):
+        parsed = _parse_xlsx(content, problems)
+    elif _not_text(content, problems):
         return _report(problems, 0, digest, filename)
-    text = _decode(content, problems)
-    parsed = _parse(text, problems)
+    else:
+        parsed = _parse(_decode(content, problems), problems)
     if parsed is None:
         return _report(problems, 0, digest, filename)
     positions = _check_header(parsed, problems)
@@ -1103,10 +1192,12 @@ def _validate(
             )
         return _report(problems, 0, digest, filename)
     conn = duckdb.connect(":memory:")
+    canonical = None
     try:
         rows = _load(conn, parsed, positions, problems)
         present = set(positions)
         skip = _check_formulas(conn, list(positions), problems)
+        skip |= _interpret(conn, present, problems)
         actions = _check_actions(conn, present, problems)
         if catalogue is not None:
             _register_catalogue(conn, catalogue)
@@ -1117,11 +1208,56 @@ def _validate(
         if territory is not None:
             _check_territory(conn, present, resolver, territory, catalogue is not None, problems)
         _check_schema(conn, present, skip, problems)
+        if not any(p.gravite == ERREUR for p in problems.items) and any(
+            p.gravite == AVERTISSEMENT and p.nature in _READ_OTHERWISE for p in problems.items
+        ):
+            canonical = _canonical_csv(conn, present)
     finally:
         conn.close()
     if repeated:
         problems.items = [p for p in problems.items if p.ligne not in repeated or p.nature == "doublon"]
-    return _report(problems, rows, digest, filename, actions)
+    report = _report(problems, rows, digest, filename, actions)
+    return dataclasses.replace(report, canonical=canonical)
+
+
+_READ_OTHERWISE = frozenset({"interpretation", "encodage", "delimiteur", "colonnes", "classeur", "csv"})
+"""Natures of the warnings saying the file was read otherwise than written: it is then stored as read."""
+
+
+def _canonical_csv(conn: duckdb.DuckDBPyConnection, present: set[str]) -> bytes:
+    """The file as the documented format writes it (UTF-8, commas, values as read): what the
+    store keeps for the catalogue, the agent's own bytes being kept beside it."""
+    columns = [name for name in submission_columns() if name in present]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    select = ", ".join(f"coalesce({_q(name)}, '')" for name in columns)
+    writer.writerows(_rows(conn, f"SELECT {select} FROM raw ORDER BY _ligne"))
+    return buffer.getvalue().encode("utf-8")
+
+
+def _parse_xlsx(content: bytes, problems: _Problems) -> _Parsed | None:
+    """The first worksheet as a CSV file's header and records (row numbers are Excel's)."""
+    try:
+        sheet, rows = read_xlsx(content)
+    except SpreadsheetError as exc:
+        problems.add(None, None, None, str(exc), nature="binaire")
+        return None
+    if not rows:
+        problems.add(None, None, None, "le classeur est vide : sa première feuille n'a aucune ligne.", nature="vide")
+        return None
+    problems.add(
+        None,
+        None,
+        None,
+        f"classeur Excel : sa première feuille, « {sheet} », est lue (les autres sont ignorées).",
+        AVERTISSEMENT,
+        "classeur",
+    )
+    header_line, header = rows[0]
+    width = len(header)
+    records = [(line, cells + [""] * (width - len(cells))) for line, cells in rows[1:]]
+    return _Parsed([name.strip() for name in header], header_line, ",", records)
 
 
 def _size(n: int) -> str:

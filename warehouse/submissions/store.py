@@ -9,6 +9,11 @@ is kept as metadata only: it is NEVER used to build a path (``../../etc/passwd``
 string in a column). Names start with the UTC timestamp, so sorting them gives the order of
 arrival (``sources/adapters/soumissions.py`` relies on it: later submissions win).
 
+A file written otherwise than the documented format (Windows-1252, ``;``, ``31/12/2026``, an
+Excel workbook…) is stored as the validator read it (``SubmissionReport.canonical``), and its
+own bytes are kept, write-once too, under ``originaux/`` with the same name; ``sha256`` is the
+digest of the agent's bytes.
+
 Refused attempts (invalid file, out of territory, unknown token…) go to ``soumissions_refusees``
 with their reason; their bytes are not kept.
 """
@@ -27,9 +32,12 @@ import duckdb
 
 from warehouse.settings import WarehousePaths
 from warehouse.submissions.checks import SubmissionReport
+from warehouse.submissions.spreadsheet import is_xlsx
 from warehouse.submissions.tokens import COLLECTIVITE, Identity
 
-"""Folder of the store, relative to the warehouse root."""
+ORIGINALS = "originaux"
+"""Subfolder of the store where the agent's own bytes are kept when the stored file is their
+reading in the documented format (the catalogue reads only the store's top-level ``*.csv``)."""
 
 
 class SubmissionRefused(ValueError):
@@ -90,7 +98,11 @@ def store_submission(
     folder = submissions_dir(paths)
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{received_at.strftime('%Y%m%dT%H%M%S%fZ')}-{identity.siren}-{digest[:12]}"
-    path = _write_once(folder, stem, content)
+    # The catalogue reads the file in the documented format; a file the agent wrote otherwise
+    # (Windows-1252, « ; », 31/12/2026, .xlsx…) is stored as read, its own bytes kept beside it.
+    path = _write_once(folder, stem, report.canonical if report.canonical is not None else content)
+    if report.canonical is not None:
+        _write_once(folder / ORIGINALS, stem, content, ".xlsx" if is_xlsx(content) else ".csv")
     submission_id = str(uuid.uuid4())
     try:
         conn.execute(
@@ -117,10 +129,11 @@ def store_submission(
     )
 
 
-def _write_once(folder: Path, stem: str, content: bytes) -> Path:
+def _write_once(folder: Path, stem: str, content: bytes, suffix: str = ".csv") -> Path:
     """Create ``folder/stem.csv`` exclusively (``stem-2.csv``… if taken), fsync it, make it read-only."""
+    folder.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, 1000):
-        path = folder / (f"{stem}.csv" if attempt == 1 else f"{stem}-{attempt}.csv")
+        path = folder / (f"{stem}{suffix}" if attempt == 1 else f"{stem}-{attempt}{suffix}")
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
