@@ -26,6 +26,10 @@ from typing import Any
 SCHEMA_PATH: Path = Path(__file__).with_name("schema.json")
 """Path of the published Table Schema."""
 
+COVERAGE_SCHEMA_PATH: Path = Path(__file__).with_name("couverture.json")
+"""Path of the Table Schema of ``couverture.csv``, the catalogue's coverage by collectivité
+(``warehouse.publication.coverage``): its fields are declared there only."""
+
 MULTI_VALUE_SEPARATOR: str = "|"
 """Separator of the values of a multi-valued cell (no surrounding spaces)."""
 
@@ -85,6 +89,11 @@ release notes.
 def load_schema() -> dict[str, Any]:
     """Return the published Table Schema as a new dict (safe to mutate)."""
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def load_coverage_schema() -> dict[str, Any]:
+    """Return the Table Schema of ``couverture.csv`` as a new dict (safe to mutate)."""
+    return json.loads(COVERAGE_SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
 def field_names() -> list[str]:

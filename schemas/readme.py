@@ -1,7 +1,8 @@
-"""The « Champs » table of ``schemas/README.md``, generated from ``schemas/schema.json``.
+"""The tables of fields of ``schemas/README.md``, generated from ``schemas/schema.json`` (« Champs »)
+and ``schemas/couverture.json`` (the columns of ``couverture.csv``).
 
-The table is written between two markers; ``tests/test_schema.py`` fails when it differs from
-what the schema gives. After a change to the schema:
+Each table is written between two markers; ``tests/test_schema.py`` fails when one differs from
+what its schema gives. After a change to a schema:
 
     .venv/bin/python -m schemas.readme --write
 """
@@ -11,11 +12,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from schemas import GEO_CODES_PATTERN, OFFICIAL_FIELDS, PublishedField, load_schema, published_fields
+from schemas import (
+    GEO_CODES_PATTERN,
+    OFFICIAL_FIELDS,
+    PublishedField,
+    load_coverage_schema,
+    load_schema,
+    published_fields,
+)
 
 README = Path(__file__).with_name("README.md")
 BEGIN = "<!-- champs : début (généré par `python -m schemas.readme --write`, ne pas modifier à la main) -->"
 END = "<!-- champs : fin -->"
+COVERAGE_BEGIN = (
+    "<!-- couverture : début (généré par `python -m schemas.readme --write`, ne pas modifier à la main) -->"
+)
+COVERAGE_END = "<!-- couverture : fin -->"
 
 
 def _number(value: float) -> str:
@@ -66,14 +78,42 @@ def fields_table() -> str:
     return "\n".join(lines)
 
 
-def expected_readme(text: str) -> str:
-    """``text`` (the README) with the generated table between the markers."""
+def coverage_table() -> str:
+    """The Markdown table of the columns of ``couverture.csv``, in order."""
+    schema = load_coverage_schema()
+    lines = ["| Champ | Titre | Type | Obligatoire | Contraintes |", "| --- | --- | --- | --- | --- |"]
+    for raw in schema["fields"]:
+        constraints = raw.get("constraints", {})
+        parts: list[str] = []
+        if raw["name"] == schema.get("primaryKey"):
+            parts.append("clé primaire")
+        if "enum" in constraints:
+            parts.append(", ".join(f"`{value}`" for value in constraints["enum"]))
+        elif "pattern" in constraints:
+            parts.append(f"motif `{constraints['pattern']}`".replace("|", "\\|"))
+        if "minimum" in constraints:
+            parts.append(f"≥ {_number(constraints['minimum'])}")
+        if raw.get("type") == "datetime":
+            parts.append("ISO 8601, UTC")
+        required = "oui" if constraints.get("required") else "non"
+        lines.append(
+            f"| `{raw['name']}` | {raw['title']} | {raw.get('type', 'string')} | {required} | {' ; '.join(parts)} |"
+        )
+    return "\n".join(lines)
+
+
+def _between(text: str, begin: str, end: str, table: str) -> str:
     try:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
     except ValueError:
-        raise ValueError(f"{README} : marqueurs {BEGIN!r} et {END!r} absents") from None
-    return f"{head}{BEGIN}\n{fields_table()}\n{END}{tail}"
+        raise ValueError(f"{README} : marqueurs {begin!r} et {end!r} absents") from None
+    return f"{head}{begin}\n{table}\n{end}{tail}"
+
+
+def expected_readme(text: str) -> str:
+    """``text`` (the README) with the generated tables between their markers."""
+    return _between(_between(text, BEGIN, END, fields_table()), COVERAGE_BEGIN, COVERAGE_END, coverage_table())
 
 
 def main() -> None:
@@ -83,7 +123,10 @@ def main() -> None:
         README.write_text(expected, encoding="utf-8")
         print(f"écrit {README}")
     elif expected != text:
-        sys.exit(f"{README} : la table des champs ne suit plus schema.json ; lancez `python -m schemas.readme --write`")
+        sys.exit(
+            f"{README} : une table des champs ne suit plus schema.json ou couverture.json ; "
+            "lancez `python -m schemas.readme --write`"
+        )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ NPM_PINS = {
     ),
 }
 # Filled from the time of the fetch, not from the sources.
-_MASKED = ("date_collecte",)
+_MASKED = ("date_collecte", "derniere_collecte")
 # Filled from the time of the fetch when a source gives no date of its own.
 _FETCH_TIMES = ("date_mise_a_jour",)
 
@@ -122,11 +122,22 @@ def reduce_release(folder: Path, keys: dict[str, str], started: str) -> dict:
         aid: f"{len(pairs)} {hashlib.sha256(' '.join(sorted(pairs)).encode()).hexdigest()[:16]}"
         for aid, pairs in sorted(by_aid.items())
     }
+    coverage = _rows(folder / "couverture.csv", keys, started)
+    levels: dict[str, list[int]] = {}
+    for row in coverage:
+        counts = levels.setdefault(row["niveau"], [0, 0])
+        counts[0] += 1
+        counts[1] += row["a_des_aides_propres"] == "true"
     return {
         "aides.csv": _rows(folder / "aides.csv", keys, started),
         "dispositif-aide.csv": _rows(folder / "dispositif-aide.csv", keys, started),
         "changements.csv": _rows(folder / "changements.csv", keys, started),
         "provenance.csv": _rows(folder / "provenance.csv", keys, started),
+        # every territory is listed; only the rows with own aids are kept whole, to stay readable
+        "couverture.csv": [row for row in coverage if row["a_des_aides_propres"] == "true"],
+        "couverture.csv par niveau": {
+            level: f"{n} territoires, {own} avec aides propres" for level, (n, own) in levels.items()
+        },
         "aides-communes.parquet": {"colonnes": communes.columns, "communes_par_aide": digests},
     }
 

@@ -463,18 +463,20 @@ def test_aid_page_shows_provenance_from_every_source(client):
 
 
 def test_aid_page_shows_the_structured_conditions(client):
+    """The conditions' wording is tested in test_webapp_conditions.py; here, where they are."""
     html = client.get(f"/aide/{VELO}").text
     block = html[html.index('id="conditions-structurees"') :]
     block = block[: block.index("</dl>")]
     assert "vélo électrique ou kit d&#39;électrification" in block
-    assert "occasion" in block and "de 18 à 25 ans" in block and "étudiant" in block
+    assert "occasion" in block and "de 18 à 25\u00a0ans" in block and "étudiant" in block
     assert "Revenu fiscal de référence par part" in block and "par an" in block
-    assert "Dépense minimale" in block and "Dépense maximale" not in block
-    assert "Dépense plafonnée à" in html
+    assert "au moins 600\u00a0€" in block and "Plafond de la dépense éligible" not in block
+    assert "Plafond de la dépense éligible" in html
     amounts = html[html.index('id="montants-conditionnels"') :]
     assert "400 € si vélo cargo électrique" in amounts and "300 € sinon" in amounts
     compost = client.get(f"/aide/{COMPOST}").text
-    assert 'id="conditions-structurees"' not in compost  # no condition stated: no block
+    block = compost[compost.index('id="conditions-structurees"') :]
+    assert block[: block.index("</dl>")].count("<dt>") == 1  # its public only
 
 
 def test_aid_page_unknown_or_malformed_id_is_404(client):
@@ -765,7 +767,7 @@ def test_bad_file_gets_the_report_at_once_and_nothing_is_stored(own):
     client = own["client"]
     log_in(client, own["tokens"]["angers"])
     good = prefilled_with(client)
-    bad = good.replace(b"2026-01-15T00:00:00+01:00", b"15/01/2026")
+    bad = good.replace(b"2026-01-15T00:00:00+01:00", b"31/02/2026")
     answer = upload(client, bad)
     assert answer.status_code == 422
     html = answer.text
@@ -773,7 +775,8 @@ def test_bad_file_gets_the_report_at_once_and_nothing_is_stored(own):
     table = html[html.index('id="table-rapport"') :]
     assert '<th scope="col">Quoi corriger</th>' in table
     row = table[table.index("<tr data-nature") : table.index("</tr>", table.index("<tr data-nature"))]
-    assert "<td>2</td>" in row and "<td>date_ouverture</td>" in row and "15/01/2026" in row
+    assert '<td data-label="Ligne">2</td>' in row and '<td data-label="Colonne">date_ouverture</td>' in row
+    assert "31/02/2026" in row and "date impossible" in row
     assert "fr-badge--error" in row
     files, accepted, refused = stored(own["paths"])
     assert files == [] and accepted == []

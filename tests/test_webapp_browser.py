@@ -9,13 +9,11 @@ agent's upload of that territory is refused. Screenshots go to ``data/screenshot
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_test_helpers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, free_port, needs_chromium
+from browser_test_helpers import SCREENSHOTS, chromium, needs_chromium, served
 
 pytestmark = needs_chromium
 
@@ -23,36 +21,19 @@ pytestmark = needs_chromium
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """uvicorn serving the application on a hermetic warehouse, in a thread of this process."""
-    import uvicorn
     from test_webapp import build_warehouse
 
     from webapp.app import create_app
 
     built = build_warehouse(tmp_path_factory.mktemp("navigateur") / "warehouse")
-    port = free_port()
-    instance = uvicorn.Server(
-        uvicorn.Config(create_app(built["paths"]), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn n'a pas démarré")
-        time.sleep(0.05)
-    yield {**built, "url": f"http://127.0.0.1:{port}"}
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(built["paths"])) as url:
+        yield {**built, "url": url}
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture
@@ -125,7 +106,7 @@ def test_agent_uploads_a_bad_then_a_good_file_and_another_territory_is_refused(p
     bad = good.replace(b"2026-01-15T00:00:00+01:00", b"15/01/2026").replace(b",commune,", b",communal,")
 
     page.goto("/soumettre")
-    page.get_by_label("Fichier CSV des aides").set_input_files(
+    page.get_by_label("Fichier des aides").set_input_files(
         {"name": "aides-angers.csv", "mimeType": "text/csv", "buffer": bad}
     )
     page.get_by_role("button", name="Envoyer et vérifier").click()
@@ -136,7 +117,7 @@ def test_agent_uploads_a_bad_then_a_good_file_and_another_territory_is_refused(p
     _assert_dsfr_rendered(page)
     page.screenshot(path=str(SCREENSHOTS / "rapport-erreurs.png"), full_page=True)
 
-    page.get_by_label("Fichier CSV des aides").set_input_files(
+    page.get_by_label("Fichier des aides").set_input_files(
         {"name": "aides-angers.csv", "mimeType": "text/csv", "buffer": good}
     )
     page.get_by_role("button", name="Envoyer et vérifier").click()
@@ -147,7 +128,7 @@ def test_agent_uploads_a_bad_then_a_good_file_and_another_territory_is_refused(p
     page.wait_for_url(server["url"] + "/")
     _log_in(page, server["tokens"]["avrille"])
     page.goto("/soumettre")
-    page.get_by_label("Fichier CSV des aides").set_input_files(
+    page.get_by_label("Fichier des aides").set_input_files(
         {"name": "aides-angers.csv", "mimeType": "text/csv", "buffer": good}
     )
     with page.expect_response("**/soumettre") as response:
@@ -171,3 +152,83 @@ def test_no_page_is_wider_than_a_375_px_screen(browser, server, path):
         assert width <= 375, f"{path} : {width} px de large"
     finally:
         context.close()
+
+
+# --------------------------------------------------------------------------- issue 16: files as agents write them
+
+
+def _upload(page, name: str, content: bytes) -> None:
+    page.goto("/soumettre")
+    page.get_by_label("Fichier des aides").set_input_files({"name": name, "mimeType": "text/csv", "buffer": content})
+    page.get_by_role("button", name="Envoyer et vérifier").click()
+    page.wait_for_load_state()
+
+
+def test_an_excel_style_file_is_accepted_with_its_warnings(page, server):
+    """« ; », Windows-1252, JJ/MM/AAAA, « 1 500 € », « Particuliers », « Ajout »: accepted, each reading stated."""
+    from test_submission_report import angers_row, as_csv
+
+    _log_in(page, server["tokens"]["angers"])
+    row = angers_row(
+        action="Ajout",
+        titre="Aide à l'achat d'un composteur (navigateur)",
+        date_cloture="31/12/2026",
+        montant_max="1 500 €",
+        cibles="Particuliers",
+    )
+    _upload(page, "aides-excel.csv", as_csv([row], ";", "cp1252"))
+    assert page.get_by_role("heading", name="Fichier accepté").is_visible()
+    report = page.get_by_role("table", name="Problèmes trouvés").text_content()
+    assert "lu 31/12/2026 comme 2026-12-31" in report and "lu 1 500 € comme 1500." in report
+    assert "lu « Particuliers » comme « particuliers »." in report and "lu « Ajout » comme « ajout »." in report
+    assert "Windows-1252" in report and "points-virgules" in report
+    _assert_dsfr_rendered(page)
+
+
+def test_25000_errors_are_reported_as_25000_and_the_report_is_readable_at_375_px(browser, server):
+    from test_submission_report import as_csv, rows_with_five_errors
+
+    rows = rows_with_five_errors(5000)
+    context = browser.new_context(
+        base_url=server["url"], locale="fr-FR", viewport={"width": 375, "height": 800}, accept_downloads=True
+    )
+    tab = context.new_page()
+    try:
+        _log_in(tab, server["tokens"]["angers"])
+        _upload(tab, "aides-erreurs.csv", as_csv(rows))
+        assert tab.get_by_role("heading", name="Fichier refusé : 25\u202f000 erreurs à corriger").is_visible()
+        assert "25\u202f000 erreurs" in tab.locator("#rapport-resume").inner_text()
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 375
+        # every cell of a problem, « Quoi corriger » included, is inside the screen
+        first = tab.locator("#table-rapport tbody tr").first
+        for label in ("Ligne", "Colonne", "Valeur", "Quoi corriger"):
+            box = first.locator(f'td[data-label="{label}"]').bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, (label, box)
+        assert first.locator('td[data-label="Quoi corriger"]').is_visible()
+        region = tab.locator("#table-rapport .fr-table__container")
+        assert region.get_attribute("tabindex") == "0" and region.get_attribute("role") == "region"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        first.scroll_into_view_if_needed()
+        tab.screenshot(path=str(SCREENSHOTS / "rapport-375px.png"), full_page=False)
+        tab.get_by_role("link", name="Page suivante").first.click()
+        assert "Problèmes 101 à 200 sur 25\u202f000" in tab.locator("#rapport-page").inner_text()
+        with tab.expect_download() as download:
+            tab.get_by_role("link", name="Télécharger le rapport complet").click()
+        lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+        assert len(lines) == 25_001
+    finally:
+        context.close()
+
+
+def test_logout_then_replaying_the_old_cookie_is_refused(page, server):
+    _log_in(page, server["tokens"]["angers"])
+    old = [c for c in page.context.cookies() if c["name"] == "aides_session"]
+    assert old
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url(server["url"] + "/")
+    page.context.clear_cookies()
+    page.context.add_cookies(old)
+    page.goto("/mon-territoire")
+    assert page.url.startswith(server["url"] + "/connexion")
+    page.goto("/mon-territoire/soumission.csv")
+    assert page.url.startswith(server["url"] + "/connexion")

@@ -28,7 +28,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -51,12 +51,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from warehouse.db import WarehouseBusyError, WarehouseMissingError
 from warehouse.settings import PROJECT_ROOT, WarehousePaths, warehouse_paths
 from warehouse.submissions import checks, prefill, store, tokens
-from webapp import queries
+from webapp import markdown, queries
 from webapp.api.feeds import register_feeds
 from webapp.api.http import HeadAsGet, OpenCors, RateLimit
 from webapp.api.routes import create_api
 from webapp.api.snapshot import ReleaseStore
 from webapp.auth import LoginThrottle, Session, SessionManager, csrf_valid, login, logout
+from webapp.coverage import add_coverage_routes
+from webapp.french import date_fr, empty, montant, nombre
+from webapp.reports import KeptReport, ReportCache, report_csv, report_page
 
 LOG = logging.getLogger("webapp")
 HERE = Path(__file__).resolve().parent
@@ -67,7 +70,6 @@ MULTIPART_OVERHEAD = 64 * 1024  # boundaries, headers and the CSRF field around 
 FORM_LIMIT = 16 * 1024  # a login or logout form
 DRAIN_LIMIT = 64 * 1024 * 1024  # past the limit, read (and drop) this much so the browser sees the answer
 BODY_READ_TIMEOUT_S = 10.0  # the longest wait for the next piece of a request body
-MAX_PROBLEMS_SHOWN = 1000
 
 _STATUS_TITLES = {
     400: ("Requête incorrecte", "La requête ne peut pas être lue."),
@@ -106,36 +108,6 @@ class BodyTooLarge(Exception):
 
 # --------------------------------------------------------------------------- formatting
 
-_MOIS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or isinstance(value, jinja2.Undefined)
-
-
-def date_fr(value: Any) -> str:
-    """15 janvier 2026; datetimes keep their date only; anything else as text."""
-    if _empty(value):
-        return ""
-    if isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        return f"{value.day}{'er' if value.day == 1 else ''} {_MOIS[value.month - 1]} {value.year}"
-    return str(value)
-
 
 def datetime_fr(value: Any) -> str:
     """15 janvier 2026 à 19:27 (Paris time); an ISO text (a datapackage's ``created``) is read first."""
@@ -151,24 +123,9 @@ def datetime_fr(value: Any) -> str:
     return date_fr(value)
 
 
-def nombre(value: Any, decimals: int = 0) -> str:
-    """1 500 or 1 500,50 with French separators (narrow no-break space)."""
-    if _empty(value) or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    text = f"{value:,.{decimals}f}".replace(",", "\u202f").replace(".", ",")
-    return text
-
-
-def montant(value: Any) -> str:
-    if _empty(value):
-        return ""
-    decimals = 0 if float(value).is_integer() else 2
-    return f"{nombre(value, decimals)}\u00a0€"
-
-
 def taille(value: Any) -> str:
     """A size in bytes, the French way: 812 octets, 12,4 ko, 3,1 Mo."""
-    if _empty(value):
+    if empty(value):
         return ""
     size = float(value)
     for unit in ("octets", "ko", "Mo", "Go"):
@@ -202,6 +159,7 @@ def _environment() -> jinja2.Environment:
         taille=taille,
         url_territoire=queries.territory_url_code,
     )
+    env.filters.update(markdown.FILTERS)  # markdown, texte_brut: texts as their authors meant them
     env.globals.update(STATUT_BADGES=STATUT_BADGES, LEVEL_NAMES=queries.LEVEL_NAMES)
     return env
 
@@ -385,6 +343,7 @@ def create_app(
             else configured
         )
     sessions = SessionManager(session_key)
+    reports = ReportCache()
     ended_sessions: set[str] = set()  # logouts seen by this process (also in sessions_terminees)
     throttle = LoginThrottle()
     templates = Jinja2Templates(env=_environment())
@@ -728,7 +687,7 @@ def create_app(
             return render(
                 request,
                 "soumettre.html",
-                {"max_bytes": max_upload_bytes, "erreur": "Choisissez un fichier CSV à envoyer."},
+                {"max_bytes": max_upload_bytes, "erreur": "Choisissez un fichier CSV ou Excel à envoyer."},
                 session,
                 status=400,
             )
@@ -737,25 +696,70 @@ def create_app(
         content, filename = bytes(upload.data), upload.filename
         identity = identity_of(session)
         report = await run_in_threadpool(_validate, access, content, filename, identity, max_upload_bytes)
-        context = {
-            "max_bytes": max_upload_bytes,
-            "rapport": report,
-            "fichier": filename,
-            "problemes": report.problems[:MAX_PROBLEMS_SHOWN],
-        }
         if report.hors_territoire:
             outside = sum(1 for p in report.problems if p.nature == "territoire")
             await run_in_threadpool(
                 _log_refusal, access, identity, f"hors territoire : {outside} problème(s) de territoire", filename
             )
-            return render(request, "soumettre.html", {**context, "issue": "hors_territoire"}, session, status=403)
+            kept = reports.keep(report_owner(session), report, filename, "hors_territoire")
+            return show_report(request, session, kept, status=403)
         if not report.valid:
             await run_in_threadpool(
                 _log_refusal, access, identity, f"fichier invalide : {len(report.errors)} erreur(s)", filename
             )
-            return render(request, "soumettre.html", {**context, "issue": "invalide"}, session, status=422)
+            kept = reports.keep(report_owner(session), report, filename, "invalide")
+            return show_report(request, session, kept, status=422)
         receipt = await run_in_threadpool(_store, access, paths, content, filename, identity, report)
-        return render(request, "soumettre.html", {**context, "issue": "acceptee", "recu": receipt}, session)
+        kept = reports.keep(report_owner(session), report, filename, "acceptee", receipt)
+        return show_report(request, session, kept)
+
+    def report_owner(session: Session) -> str:
+        return session.sid or session.siren or ""
+
+    def show_report(
+        request: Request, session: Session, kept: KeptReport, page: int = 1, gravite: str = "", status: int = 200
+    ) -> Response:
+        context = {
+            "max_bytes": max_upload_bytes,
+            "rapport": kept.report,
+            "rapport_id": kept.id,
+            "fichier": kept.filename,
+            "issue": kept.issue,
+            "recu": kept.receipt,
+            "vue": report_page(kept.report, page, gravite or None),
+        }
+        return render(request, "soumettre.html", context, session, status=status)
+
+    def kept_report(request: Request, report_id: str) -> tuple[Session, KeptReport]:
+        session = agent_session(request)
+        if session is None:
+            raise PageError(403, "Connexion requise", "Connectez-vous pour lire le rapport de vos envois.")
+        kept = reports.get(report_id, report_owner(session))
+        if kept is None:
+            raise PageError(
+                404,
+                "Rapport introuvable",
+                "Ce rapport n'existe pas ou n'est plus disponible (il est gardé une heure) : renvoyez le fichier.",
+            )
+        return session, kept
+
+    @app.get("/soumettre/rapport/{report_id}.csv")
+    def report_download(request: Request, report_id: str) -> Response:
+        _session, kept = kept_report(request, report_id)
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(kept.filename).stem)[:60] or "fichier"
+        return Response(
+            report_csv(kept.report),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="rapport-{stem}.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @app.get("/soumettre/rapport/{report_id}", response_class=HTMLResponse)
+    def report_view(request: Request, report_id: str, page: int = 1, gravite: str = "") -> Response:
+        session, kept = kept_report(request, report_id)
+        return show_report(request, session, kept, page, gravite)
 
     def too_large(request: Request, session: Session) -> Response:
         limit = taille(max_upload_bytes)
@@ -770,6 +774,8 @@ def create_app(
             session,
             status=413,
         )
+
+    add_coverage_routes(app, access, render, agent_session, sessions.load, templates)
 
     @app.get("/api", include_in_schema=False)
     @app.get("/api/", response_class=HTMLResponse, include_in_schema=False)

@@ -30,6 +30,7 @@ from warehouse.normalise.geography import FRANCE, GeoResolver, normalise_dep_cod
 from warehouse.publication.lookup import CatalogueIndex, current_commune
 from warehouse.publication.release import LATEST, list_releases
 from warehouse.settings import WarehousePaths
+from webapp import conditions
 from webapp.territory_search import TerritoryIndex
 
 # Groups of the territory page, from the closest to the farthest level.
@@ -453,6 +454,10 @@ def _broken_link_condition(conn: duckdb.DuckDBPyConnection) -> tuple[str, str] |
     return latest, broken
 
 
+_SUMMARY_COLUMNS = ", ".join(f"sel.{name}" for name in sorted(conditions.SUMMARY_FIELDS))
+"""The columns of the conditions summed up under each aid's title (``webapp/conditions.py``)."""
+
+
 def aid_rows(conn: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict]:
     """The aids with what needs attention, in one query (see the module docstring)."""
     if not ids:
@@ -498,7 +503,7 @@ def aid_rows(conn: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict]:
         ){links_cte}
         SELECT sel.id::VARCHAR AS id, sel.titre, sel.promesse, sel.statut, sel.echelle, sel.date_ouverture,
                sel.date_cloture, sel.porteurs, sel.sources, sel.url_source, sel.url_demarche,
-               sel.montant_max, sel.taux_max,
+               sel.montant_max, sel.taux_max, {_SUMMARY_COLUMNS},
                sel.eligibilite_geographique, sel.geo_statut, sel.publiable, sel.motifs_non_publiable,
                sel.signalements,
                coalesce(prov.source_presente, false) AS source_presente,
@@ -518,6 +523,7 @@ def aid_rows(conn: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict]:
     for row in rows:  # the page's rows only: a few dozen
         row["alertes"] = attention_flags(row)
         row["groupe"] = level_group(row.get("echelle"))
+        row["conditions_resume"] = conditions.summary(row)
     return rows
 
 
@@ -598,11 +604,12 @@ def is_aid_id(text: str) -> bool:
 
 
 AID_PAGE = Path(__file__).with_name("templates") / "aide.html"
-AID_PAGE_FIELDS: frozenset[str] = frozenset(
-    re.findall(r"\ba\.(\w+)", AID_PAGE.read_text(encoding="utf-8"))
-) & frozenset(field_names())
-"""Published fields ``aide.html`` shows in a place of its own (read from the template: ``a.<champ>``);
-any other one is listed under « Autres informations » with its schema title."""
+AID_PAGE_FIELDS: frozenset[str] = (
+    frozenset(re.findall(r"\ba\.(\w+)", AID_PAGE.read_text(encoding="utf-8"))) & frozenset(field_names())
+) | conditions.CONDITION_FIELDS
+"""Published fields ``aide.html`` shows in a place of its own (read from the template: ``a.<champ>``,
+and the conditions of ``webapp/conditions.py``); any other one is listed under « Autres
+informations » with its schema title."""
 
 
 def aid_detail(conn: duckdb.DuckDBPyConnection, aid_id: str) -> dict | None:
@@ -622,6 +629,7 @@ def aid_detail(conn: duckdb.DuckDBPyConnection, aid_id: str) -> dict | None:
     if listed:
         aid.update({k: v for k, v in listed[0].items() if k not in aid})
     aid["alertes"] = listed[0]["alertes"] if listed else []
+    aid["conditions"] = conditions.conditions(aid)
     aid["autres_champs"] = [
         (f.title, aid[f.name])
         for f in published_fields()

@@ -3,16 +3,17 @@
     exports/
       releases/2026-11-29.1/   aides.csv, aides.parquet, dispositif-aide.csv,
       releases/2026-11-29.2/   aides-communes.parquet, aides-zones.parquet, communes-zones.parquet,
-                               changements.csv, provenance.csv, CHANGELOG.md, README.md,
-                               datapackage.json
+                               changements.csv, provenance.csv, couverture.csv, CHANGELOG.md,
+                               README.md, datapackage.json
       latest -> releases/2026-11-29.2
 
 Why it is built this way:
 
 - **Only changes are published.** The new rows of ``aides.parquet`` are compared with the
   previous release's ``aides.parquet`` (same ids, same values in every field, same columns and
-  types; row order ignored). Nothing changed: no release, ``published=False``. Any change —
-  including ``date_collecte`` — publishes one.
+  types; row order ignored), and its ``provenance.csv`` and ``couverture.csv`` with the new ones.
+  Nothing changed: no release, ``published=False``. Any change — including ``date_collecte``, or
+  a collectivité's review that changes its coverage row — publishes one.
 - **Versions** are ``<date in Paris>.<n>``: ``2026-11-29.1``, then ``2026-11-29.2`` for a
   second release the same day. Ordered by (date, n), never by text.
 - **Atomic.** Every file is written in ``exports/.building-<version>/``, then validated
@@ -62,6 +63,7 @@ from schemas import OFFICIAL_FIELDS, field_names
 from warehouse.locks import LockTimeout, exclusive_lock
 from warehouse.normalise.geography import GeoResolver
 from warehouse.publication import release_files as rf
+from warehouse.publication.coverage import coverage_frame, coverage_schema
 from warehouse.referential import loaded_version
 from warehouse.settings import WarehousePaths, public_url
 
@@ -192,11 +194,13 @@ def publish_release(
         previous_version = releases[-1] if releases else None
         previous = _read_previous(exports, previous_version)
         provenance = rf.neutralise_formulas(rf.provenance_frame(conn, text), rf.provenance_schema())
+        coverage = rf.neutralise_formulas(coverage_frame(conn, resolver.organisations), coverage_schema())
         if (
             previous is not None
             and previous_version is not None
             and rf.same_content(previous, typed)
-            and _same_provenance(exports, previous_version, provenance)
+            and _same_csv(exports, previous_version, rf.PROVENANCE_CSV, provenance)
+            and _same_csv(exports, previous_version, rf.COVERAGE_CSV, coverage)
         ):
             if not (exports / LATEST).resolve() == (exports / RELEASES / previous_version).resolve():
                 point_latest(exports, previous_version)  # repair a missing or stale link
@@ -222,6 +226,7 @@ def publish_release(
                 sources,
                 step,
                 base_url,
+                coverage,
             )
             step.current = "validation"
             validate_release(conn, building, text, typed, result)
@@ -288,15 +293,16 @@ def acknowledge_publication_hold(conn: duckdb.DuckDBPyConnection, who: str) -> i
     )
 
 
-def _same_provenance(exports: Path, version: str, provenance: pl.DataFrame) -> bool:
-    """The previous release traces its aids to the same source records (false when it has no
-    provenance file: it was published before the file existed)."""
-    path = exports / RELEASES / version / rf.PROVENANCE_CSV
+def _same_csv(exports: Path, version: str, filename: str, frame: pl.DataFrame) -> bool:
+    """The previous release's ``filename`` has the same rows as ``frame`` (false when it has no such
+    file: it was published before the file existed). Used for provenance.csv (the same source
+    records behind the aids) and couverture.csv (the same coverage)."""
+    path = exports / RELEASES / version / filename
     try:
         previous = pl.read_csv(path, infer_schema=False)
     except Exception:  # absent or unreadable: publish a release that has it
         return False
-    return previous.columns == provenance.columns and previous.equals(provenance.cast(pl.Utf8))
+    return previous.columns == frame.columns and previous.equals(frame.cast(pl.Utf8))
 
 
 def _read_previous(exports: Path, version: str | None) -> pl.DataFrame | None:
@@ -330,11 +336,13 @@ def _write_files(
     sources: list[dict] | None,
     step: _Step,
     base_url: str | None = None,
+    coverage: pl.DataFrame | None = None,
 ) -> ReleaseResult:
     """Write every file of the release in ``folder``; ``step`` follows the file being written.
 
     ``provenance``: the source records behind each published aid, formulas neutralised;
-    ``base_url``: the site's public address, for the paths of ``datapackage.json`` (None: file names)."""
+    ``base_url``: the site's public address, for the paths of ``datapackage.json`` (None: file names);
+    ``coverage``: the rows of couverture.csv, formulas neutralised (None: computed here)."""
     schema = rf.aides_schema()
     official_schema = rf.official_schema()
 
@@ -373,6 +381,11 @@ def _write_files(
     redirects = rf.redirects_frame(conn, typed.get_column("id"))
     rf.write_csv(redirects, folder / rf.REDIRECTS_CSV)
 
+    step.current = f"écriture de {rf.COVERAGE_CSV}"
+    if coverage is None:
+        coverage = rf.neutralise_formulas(coverage_frame(conn, resolver.organisations), coverage_schema())
+    rf.write_csv(coverage, folder / rf.COVERAGE_CSV)
+
     counts = {
         "aides": text.height,
         "aides-parquet": typed.height,
@@ -383,6 +396,7 @@ def _write_files(
         "changements": changes.height,
         "provenance": provenance.height,
         "redirections": redirects.height,
+        "couverture": coverage.height,
     }
     per_source = rf.source_counts(text)
 
@@ -478,6 +492,14 @@ def _write_files(
             "Identifiants d'aides fusionnées, et l'aide publiée qui remplace chacune",
             rf.redirects_schema(),
             redirects.height,
+        ),
+        rf.csv_resource(
+            folder,
+            "couverture",
+            rf.COVERAGE_CSV,
+            "Couverture du catalogue : aides propres et relecture de chaque collectivité",
+            coverage_schema(),
+            coverage.height,
         ),
     ]
     created = now.astimezone(PARIS).isoformat(timespec="seconds")

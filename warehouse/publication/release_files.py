@@ -23,6 +23,9 @@
 - ``changements.csv`` / ``CHANGELOG.md`` / ``README.md`` / ``datapackage.json``.
 - ``provenance.csv``: every source record behind each published aid (aid id, source, id at the
   source, its page, when the source was collected), so that any aid can be traced back.
+- ``couverture.csv``: for each région, département, EPCI and commune of more than 10,000
+  inhabitants, its own aids, their sources and collection, and its agents' last review
+  (:mod:`warehouse.publication.coverage`; columns declared in ``schemas/couverture.json``).
 
 Decisions others rely on:
 
@@ -103,6 +106,7 @@ COMMUNE_ZONES_PARQUET = "communes-zones.parquet"
 CHANGES_CSV = "changements.csv"
 PROVENANCE_CSV = "provenance.csv"
 REDIRECTS_CSV = "redirections.csv"
+COVERAGE_CSV = "couverture.csv"
 CHANGELOG_MD = "CHANGELOG.md"
 README_MD = "README.md"
 DATAPACKAGE_JSON = "datapackage.json"
@@ -1095,6 +1099,7 @@ vérifié par `frictionless validate` avant publication). Changements : `{CHANGE
 | `{COMMUNE_ZONES_PARQUET}` | une ligne (commune, code) par commune actuelle et par code qui la couvre (voir plus bas) |
 | `{CHANGES_CSV}` | id, changement (ajoutée, modifiée, supprimée), champs modifiés, par rapport à la publication précédente |
 | `{PROVENANCE_CSV}` | chaque enregistrement source derrière chaque aide publiée : aide, source, identifiant et page à la source, collecte |
+| `{COVERAGE_CSV}` | par collectivité (région, département, EPCI, commune > 10 000 hab.) : aides propres, sources, relecture |
 
 ## Règles d'écriture
 

@@ -67,6 +67,7 @@ from warehouse.normalise.geography import normalise_dep_code
 from warehouse.publication.release_files import ADDED, MODIFIED
 from webapp.api.routes import ApiError, _headers, _not_modified, _snapshot, problem
 from webapp.api.snapshot import Publication, ReleaseSnapshot, ReleaseStore
+from webapp.markdown import markdown_text
 from webapp.queries import territory_url_code
 
 LOG = logging.getLogger("webapp.api")
@@ -222,7 +223,7 @@ def _rfc3339(moment: datetime) -> str:
 
 def _summary(row: dict[str, Any], prefix: str = "") -> str:
     """The aid's promise, else the start of its description, as plain text on one line."""
-    text = " ".join((row.get("promesse") or row.get("description") or "").split())
+    text = markdown_text(row.get("promesse") or row.get("description") or "")
     if len(text) > SUMMARY_LENGTH:
         text = text[:SUMMARY_LENGTH].rsplit(" ", 1)[0] + " …"
     return " ".join(part for part in (prefix, text) if part)
