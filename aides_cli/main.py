@@ -10,7 +10,9 @@ from rich.table import Table
 
 from aides_cli.collectivites import prefill_command, tokens_app, validate_command
 from aides_cli.geo import geo_app
+from aides_cli.holds import acknowledge_command, holds_command, refuse_command
 from aides_cli.orgs import orgs_app
+from aides_cli.qualite import qualite_command
 from warehouse.settings import PROJECT_ROOT, warehouse_paths
 
 app = typer.Typer(help="Catalogue national des aides à la transition écologique.", no_args_is_help=True)
@@ -19,6 +21,10 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(tokens_app, name="tokens")
 app.command("validate")(validate_command)
 app.command("prefill")(prefill_command)
+app.command("holds")(holds_command)
+app.command("acknowledge")(acknowledge_command)
+app.command("refuse")(refuse_command)
+app.command("qualite")(qualite_command)
 console = Console(width=160)
 
 
@@ -130,30 +136,6 @@ def record(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(f"{len(payload.documents)} réponses enregistrées dans {into / spec.name}")
-
-
-@app.command()
-def acknowledge(
-    source: str = typer.Argument(
-        ..., help="Nom de la source dont la baisse est acceptée, ou « publication » pour la baisse du catalogue."
-    ),
-) -> None:
-    """Accept a held-back drop (a source's records, or the whole release): the next run applies it."""
-    import getpass
-
-    from warehouse.db import connect_writer
-    from warehouse.ingestion import acknowledge_hold
-    from warehouse.publication.release import acknowledge_publication_hold
-
-    with connect_writer() as conn:
-        if source == "publication":
-            count = acknowledge_publication_hold(conn, getpass.getuser())
-        else:
-            count = acknowledge_hold(conn, source, getpass.getuser())
-    if not count:
-        console.print(f"Aucun changement retenu pour {source}.")
-        raise typer.Exit(1)
-    console.print(f"{count} changement(s) de {source} acquitté(s) : ils seront appliqués au prochain run.")
 
 
 @app.command()

@@ -41,11 +41,8 @@ def snapshot(definitions: dg.Definitions) -> str:
             )
     lines.append("contrôles")
     checks = sorted(
-        (key, spec.blocking)
-        for c in definitions.asset_checks
-        for key, spec in zip(
-            sorted(c.check_keys, key=str), sorted(c.check_specs, key=lambda s: str(s.key)), strict=False
-        )
+        ((spec.key, spec.blocking) for assets in graph.assets_defs for spec in assets.check_specs),
+        key=lambda item: str(item[0]),
     )
     for key, blocking in sorted(checks, key=lambda item: (item[0].asset_key.to_user_string(), item[0].name)):
         lines.append(f"  {key.asset_key.to_user_string()} : {key.name}{' (bloquant)' if blocking else ''}")
@@ -56,10 +53,18 @@ def snapshot(definitions: dg.Definitions) -> str:
         f"  {s.name} : {s.cron_schedule} → {s.job_name}" for s in sorted(definitions.schedules, key=lambda s: s.name)
     ]
     lines.append("capteurs")
-    lines += [
-        f"  {s.name} → {', '.join(j.name for j in s.jobs)}" for s in sorted(definitions.sensors, key=lambda s: s.name)
-    ]
+    lines += [f"  {s.name} → {_sensor_target(s)}" for s in sorted(definitions.sensors, key=lambda s: s.name)]
     return "\n".join(lines) + "\n"
+
+
+def _sensor_target(sensor: object) -> str:
+    """What a sensor starts: its jobs, or « assets » (automation, asset selections), or « alerte »."""
+    if getattr(sensor, "has_jobs", False):
+        return ", ".join(job.name for job in sensor.jobs)  # type: ignore[attr-defined]
+    kind = type(sensor).__name__
+    return {"AutomationConditionSensorDefinition": "automatisation", "RunStatusSensorDefinition": "alerte"}.get(
+        kind, "assets ou alerte"
+    )
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from warehouse import catalogue_state
 from warehouse.catalogue_state import build_if_changed, check_schema
 from warehouse.db import connect_writer
 from warehouse.normalise.catalogue import CatalogueSummary
+from warehouse.settings import PROJECT_ROOT, warehouse_paths
 
 SPECS = [
     SourceSpec(
@@ -85,3 +88,59 @@ def test_the_schema_check_runs_once_per_build(warehouse, builds, monkeypatch):
         assert len(checked) == 1
         build_if_changed(conn, SPECS, date(2026, 11, 30))  # a new build is checked again
         assert not check_schema(conn).reused and len(checked) == 2
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """The code folders of the project, copied, so that a test can add data beside them."""
+    root = tmp_path / "projet"
+    for folder in ("warehouse", "schemas", "sources"):
+        shutil.copytree(PROJECT_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def test_the_code_fingerprint_ignores_data_kept_under_the_code_folders(project_copy, monkeypatch):
+    before = catalogue_state._code_digest(project_copy)
+    release = project_copy / "warehouse" / "exports" / "releases" / "2026-11-29T0400"
+    release.mkdir(parents=True)
+    (release / "aides.csv").write_text("id,titre\n1,Aide\n", encoding="utf-8")
+    (release / "outil.py").write_text("print('pas du code du catalogue')\n", encoding="utf-8")
+    for folder in ("data", "snapshots"):
+        (project_copy / "warehouse" / folder).mkdir()
+        (project_copy / "warehouse" / folder / "extrait.csv").write_text("a\n1\n", encoding="utf-8")
+    # a warehouse configured inside a code folder, with a published release
+    monkeypatch.setenv("AIDES_WAREHOUSE_DIR", str(project_copy / "warehouse" / "normalise" / "donnees"))
+    published = warehouse_paths().exports_dir / "releases" / "v1"
+    published.mkdir(parents=True)
+    (published / "aides.csv").write_text("id\n1\n", encoding="utf-8")
+    warehouse_paths().data_dir.mkdir(parents=True)
+    (warehouse_paths().data_dir / "catalogue.duckdb").write_bytes(b"DUCK")
+    (project_copy / "warehouse" / "normalise" / "vocab" / "exports").mkdir()
+    (project_copy / "warehouse" / "normalise" / "vocab" / "exports" / "vieux.csv").write_text("a\n", encoding="utf-8")
+    assert catalogue_state._code_digest(project_copy) == before
+    assert not any("donnees" in p.parts or "exports" in p.parts for p in catalogue_state.code_files(project_copy))
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "warehouse/normalise/vocab/thematiques.csv",
+        "warehouse/organisations/organisations.csv",
+        "warehouse/submissions/libelles.csv",
+        "warehouse/normalise/catalogue.py",
+        "sources/folding.py",
+        "schemas/schema.json",
+        "warehouse/migrations/0001_referentiel.sql",
+    ],
+)
+def test_the_code_fingerprint_follows_code_and_mapping_tables(project_copy, changed):
+    before = catalogue_state._code_digest(project_copy)
+    with (project_copy / changed).open("a", encoding="utf-8") as handle:
+        handle.write("\n")
+    assert catalogue_state._code_digest(project_copy) != before
+
+
+def test_a_new_vocabulary_table_is_an_input(project_copy):
+    before = catalogue_state._code_digest(project_copy)
+    (project_copy / "warehouse" / "normalise" / "vocab" / "nouvelle.csv").write_text("a,b\n", encoding="utf-8")
+    assert catalogue_state._code_digest(project_copy) != before

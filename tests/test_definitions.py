@@ -14,6 +14,11 @@ from pipelines.definitions import defs
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def check_specs(definitions: dg.Definitions) -> dict[dg.AssetCheckKey, dg.AssetCheckSpec]:
+    """Every check of the code location, whether computed in its asset's step or on its own."""
+    return {spec.key: spec for assets in definitions.resolve_asset_graph().assets_defs for spec in assets.check_specs}
+
+
 def test_definitions_hold_the_referential_and_the_full_job():
     definitions = defs()
     assert dg.AssetKey("territoires") in definitions.resolve_all_asset_keys()
@@ -50,21 +55,14 @@ def test_catalogue_assets_and_their_blocking_schema_check():
     graph = definitions.resolve_asset_graph()
     upstream = graph.get(dg.AssetKey("aides")).parent_keys
     assert dg.AssetKey("territoires") in upstream and dg.AssetKey("records_aides_velo") in upstream
-    check = next(
-        c
-        for c in definitions.asset_checks
-        if dg.AssetCheckKey(dg.AssetKey("aides"), "aides_conformes_au_schema") in c.check_keys
-    )
-    assert check.check_specs_by_output_name and all(spec.blocking for spec in check.check_specs)
+    assert check_specs(definitions)[dg.AssetCheckKey(dg.AssetKey("aides"), "aides_conformes_au_schema")].blocking
 
 
 def test_publication_asset_follows_the_catalogue_with_a_blocking_frictionless_check():
     definitions = defs()
     graph = definitions.resolve_asset_graph()
     assert dg.AssetKey("aides") in graph.get(dg.AssetKey("publication")).parent_keys
-    key = dg.AssetCheckKey(dg.AssetKey("publication"), "publication_valide")
-    check = next(c for c in definitions.asset_checks if key in c.check_keys)
-    assert all(spec.blocking for spec in check.check_specs)
+    assert check_specs(definitions)[dg.AssetCheckKey(dg.AssetKey("publication"), "publication_valide")].blocking
 
 
 def test_submissions_sensor_starts_a_run_for_each_new_file_once(warehouse):
@@ -73,7 +71,7 @@ def test_submissions_sensor_starts_a_run_for_each_new_file_once(warehouse):
     definitions = defs()
     assert definitions.resolve_sensor_def("nouvelles_soumissions")
     job = definitions.resolve_job_def("soumissions_collectivites")
-    assert {"records_soumissions_collectivites", "aides", "publication"} <= {node.name for node in job.graph.nodes}
+    assert {node.name for node in job.graph.nodes} == {"records_soumissions_collectivites"}  # the rest by automation
 
     empty = nouvelles_soumissions(dg.build_sensor_context())
     assert isinstance(empty, dg.SkipReason)
@@ -86,15 +84,44 @@ def test_submissions_sensor_starts_a_run_for_each_new_file_once(warehouse):
     assert isinstance(again, dg.SkipReason)
 
 
-def test_every_source_has_a_schedule_at_its_declared_cadence():
+def test_every_scheduled_source_runs_at_its_declared_cadence_in_one_run_per_cadence():
     from sources.registry import load_specs
 
     definitions = defs()
-    for spec in load_specs():
-        schedule = definitions.resolve_schedule_def(f"calendrier_{spec.name.replace('-', '_')}")
-        assert schedule.cron_schedule == spec.schedule and schedule.execution_timezone == "Europe/Paris"
-        job = definitions.resolve_job_def(schedule.job_name)
-        assert {f"records_{spec.name.replace('-', '_')}", "aides", "publication"} <= {n.name for n in job.graph.nodes}
+    specs = load_specs()
+    for spec in specs:
+        if spec.transport == "local":  # the submissions: started by their sensor, never on a timer
+            assert not [s for s in definitions.schedules if asset_of(definitions, s) & {spec.name}]
+            continue
+        schedules = [s for s in definitions.schedules if spec.name in asset_of(definitions, s)]
+        assert len(schedules) == 1, spec.name
+        assert schedules[0].cron_schedule == spec.schedule and schedules[0].execution_timezone == "Europe/Paris"
+        assert definitions.resolve_job_def(f"collecte_{spec.name.replace('-', '_')}")  # alone, from the UI
+    nightly = definitions.resolve_schedule_def("calendrier_quotidien_04h00")
+    nodes = {n.name for n in definitions.resolve_job_def(nightly.job_name).graph.nodes}
+    assert len(nodes) >= 10 and "aides" not in nodes and "publication" not in nodes  # one run, then automation
+
+
+def asset_of(definitions: dg.Definitions, schedule: dg.ScheduleDefinition) -> set[str]:
+    """The sources a schedule collects."""
+    job = definitions.resolve_job_def(schedule.job_name)
+    return {n.name.removeprefix("records_").replace("_", "-") for n in job.graph.nodes}
+
+
+def test_what_follows_a_source_is_rebuilt_by_automation_and_runs_in_process():
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    for name in ("aides", "rapport_qualite", "publication", "liens"):
+        assert graph.get(dg.AssetKey(name)).automation_condition is not None, name
+    assert definitions.resolve_sensor_def("propagation")
+    assert definitions.resolve_job_def("catalogue_complet").executor_def.name == "in_process"
+
+
+def test_every_asset_has_owners_and_a_code_version():
+    graph = defs().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == ["team:donnees-catalogue"] and node.code_version, key.to_user_string()
 
 
 def test_quality_gates_are_declared():
@@ -106,7 +133,6 @@ def test_quality_gates_are_declared():
         ("aides", "taux_de_doublons"),
         ("publication", "publication_valide"),
         ("records_aides_velo", "source_disponible"),
-        ("records_aides_velo", "source_fraiche"),
     } <= names
 
 
@@ -115,7 +141,7 @@ def test_every_quality_gate_of_the_operations_is_defined_with_its_severity():
     from sources.registry import load_specs
 
     definitions = defs()
-    specs = {spec.key: spec for checks in definitions.asset_checks for spec in checks.check_specs}
+    specs = check_specs(definitions)
     blocking = {(key.asset_key.to_user_string(), key.name) for key, spec in specs.items() if spec.blocking}
     assert {("aides", "aides_conformes_au_schema"), ("publication", "publication_valide")} <= blocking
     expected = {
@@ -125,8 +151,19 @@ def test_every_quality_gate_of_the_operations_is_defined_with_its_severity():
         ("territoires", "territoires_complets"),
     }
     for source in load_specs():
-        expected |= {(asset_name(source), "source_disponible"), (asset_name(source), "source_fraiche")}
+        expected.add((asset_name(source), "source_disponible"))
     assert expected <= {(key.asset_key.to_user_string(), key.name) for key in specs}
     assert definitions.resolve_sensor_def("nouvelles_soumissions")
-    schedules = {schedule.name for schedule in definitions.schedules}
-    assert {f"calendrier_{spec.name.replace('-', '_')}" for spec in load_specs()} <= schedules
+    graph = definitions.resolve_asset_graph()
+    for source in load_specs():  # freshness: a policy the daemon evaluates, shown in the UI
+        assert graph.get(dg.AssetKey(asset_name(source))).freshness_policy is not None
+
+
+def test_asset_descriptions_render_as_written_in_the_ui():
+    """The UI renders descriptions as Markdown: a bare ``<version>`` would be swallowed as HTML."""
+    import re
+
+    graph = defs().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        text = re.sub(r"`[^`]*`", "", graph.get(key).description or "")  # code spans show as written
+        assert not re.search(r"<[A-Za-z/][^>]*>", text), (key.to_user_string(), text)

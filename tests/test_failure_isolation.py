@@ -160,7 +160,7 @@ def assert_shown_failed(instance: dg.DagsterInstance, summary: RunSummary, statu
     assert metadata["statut"] == status, metadata
     assert metadata["nb_enregistrements"] == 4  # the records of the last good run stay in use
     evaluation = check_evaluation(instance, summary.run_id, key.to_user_string(), "source_disponible")
-    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR  # red, not green
     for word in words:
         assert word in metadata["erreur"], metadata["erreur"]
         assert word in evaluation.metadata["erreur"].value

@@ -130,7 +130,7 @@ def test_source_that_never_had_a_snapshot_is_unavailable_not_empty(adapter, ctx,
     assert runs == [("ville-test", "unavailable", True)]
 
 
-def test_a_large_drop_is_held_back_until_acknowledged(adapter, ctx, warehouse):
+def test_a_large_drop_is_held_back_until_its_hold_is_acknowledged(adapter, ctx, warehouse):
     from typer.testing import CliRunner
 
     from aides_cli.main import app
@@ -139,19 +139,20 @@ def test_a_large_drop_is_held_back_until_acknowledged(adapter, ctx, warehouse):
     run_once(ctx, warehouse, "r1")
     adapter.body = json.dumps([{"id": "a1", "titre": "Aide 1"}]).encode()  # 9 of 10 aids vanish
     _, line, records, _ = run_once(ctx, warehouse, "r2")
-    assert line.status == "held" and not line.changed and "aides acknowledge ville-test" in line.error
+    assert line.status == "held" and not line.changed and line.hold_id and line.hold_id.startswith("R-")
+    assert f"aides acknowledge ville-test {line.hold_id}" in line.error
     assert len(records) == 10  # the previous records stay in use
-    _, line, records, _ = run_once(ctx, warehouse, "r3")
-    assert line.status == "held" and len(records) == 10  # still held, recorded once
-    result = CliRunner().invoke(app, ["acknowledge", "ville-test"])
+    _, again, records, _ = run_once(ctx, warehouse, "r3")
+    assert again.status == "held" and again.hold_id == line.hold_id and len(records) == 10  # one hold
+    result = CliRunner().invoke(app, ["acknowledge", "ville-test", line.hold_id])
     assert result.exit_code == 0, result.output
-    _, line, records, _ = run_once(ctx, warehouse, "r4")
-    assert line.status == "parsed" and [r[0] for r in records] == ["a1"]
+    _, applied, records, _ = run_once(ctx, warehouse, "r4")
+    assert applied.status == "parsed" and applied.changed and [r[0] for r in records] == ["a1"]
     with connect_writer(warehouse) as conn:
         holds = conn.execute(
-            "SELECT previous_records, new_records, acknowledged_at IS NOT NULL FROM source_holds"
+            "SELECT hold_id, records_before, records_after, status, times_held, applied_run_id FROM source_hold_states"
         ).fetchall()
-    assert holds == [(10, 1, True)]
+    assert holds == [(line.hold_id, 10, 1, "applied", 2, "r4")]
 
 
 def test_a_small_drop_is_applied(adapter, ctx, warehouse):

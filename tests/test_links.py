@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -12,7 +12,8 @@ from sources.fetch import client as client_module
 from sources.fetch.client import FetchPolicy, PoliteClient
 from sources.fetch.transport import ReplayTransport, TransportError, TransportResponse
 from warehouse.db import connect_reader, connect_writer
-from warehouse.quality.links import LinkCheck, check_links, check_urls, urls_to_check
+from warehouse.quality.links import LinkCheck, broken_links, check_links, check_urls, link_state, urls_to_check
+from warehouse.settings import LinkCheckSettings, link_check_settings
 from webapp.queries import aid_rows
 
 POLICY = FetchPolicy(user_agent="test-liens/0.1 (+https://example.org)", attempts=3, backoff_s=0.5, min_interval_s=1.0)
@@ -165,6 +166,7 @@ def test_retries_back_off_and_requests_to_one_host_are_spaced(catalogue):
             now=datetime(2025, 3, 2, tzinfo=UTC),
             sleep=fake2.sleep,
             clock=fake2.clock,
+            interval=timedelta(0),  # every link again, the day after
         )
     assert len(times) >= 3 and all(b - a >= POLICY.min_interval_s - 0.1 for a, b in zip(times, times[1:], strict=False))
 
@@ -259,6 +261,7 @@ def test_in_replay_the_asset_reaches_no_server_and_answers_from_a_liens_recordin
             }
         )
     )
+    monkeypatch.setenv("AIDES_LIENS_INTERVALLE_JOURS", "0")  # checked again at once
     with dg.instance_for_test() as instance:
         assert dg.materialize([assets.liens], instance=instance).success
     with connect_reader() as conn:
@@ -281,9 +284,10 @@ def test_the_check_warns_when_too_many_links_are_broken(catalogue, monkeypatch):
     assert check.metadata["nb_casses"].value == 1 and check.metadata["nb_ok"].value == 2
 
 
-def test_retry_after_is_honoured_and_a_429_that_clears_is_ok():
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured_and_a_429_or_503_that_clears_is_ok(status):
     url = "https://a.example/aide"
-    transport, fake = ScriptedTransport({("HEAD", url): [(429, b"", {"Retry-After": "7"}), 200]}), FakeTime()
+    transport, fake = ScriptedTransport({("HEAD", url): [(status, b"", {"Retry-After": "7"}), 200]}), FakeTime()
     [check] = check_urls([url], transport, POLICY, sleep=fake.sleep, clock=fake.clock)
     assert (check.statut, check.http_status, check.detail) == ("ok", 200, None)
     assert 7.0 in fake.slept and [m for m, u, _ in transport.calls if u == url] == ["HEAD", "HEAD"]
@@ -318,3 +322,132 @@ def test_the_checker_and_the_fetch_client_share_each_host_s_spacing():
     assert check.statut == "ok"
     # the checker's own robots.txt request waited for the collection's last request to a.example
     assert fake.slept and fake.slept[0] == pytest.approx(POLICY.min_interval_s)
+
+
+# -- incremental checking ------------------------------------------------------------------------
+
+WEEK = timedelta(days=7)
+
+
+def _checked_urls(transport: ScriptedTransport) -> set[str]:
+    return {url for _, url, _ in transport.calls if not url.endswith("/robots.txt")}
+
+
+def test_a_second_run_within_the_interval_checks_nothing_and_keeps_every_verdict(catalogue):
+    with connect_writer() as conn:
+        check_links(conn, ScriptedTransport(_script()), POLICY, now=NOW, sleep=lambda s: None)
+        before = _statuses(conn)
+        again = ScriptedTransport(_script())
+        summary = check_links(conn, again, POLICY, now=NOW + timedelta(days=3), sleep=lambda s: None)
+        assert summary.checked == 0 and again.calls == []  # not even robots.txt
+        assert _statuses(conn) == before and conn.execute("SELECT count(*) FROM liens").fetchone()[0] == 6
+        state = link_state(conn, NOW + timedelta(days=3), WEEK)
+    # the link found broken three days ago is still reported broken, by the state and the webapp
+    assert (state.total, state.fresh, state.due, state.ok, state.broken, state.unchecked) == (6, 6, 0, 2, 1, 3)
+    with connect_reader() as conn:
+        assert [url for url, *_ in broken_links(conn)] == ["https://b.example/disparue"]
+        rows = {r["id"]: r for r in aid_rows(conn, [catalogue["casse"]])}
+    assert rows[catalogue["casse"]]["liens_casses"] == ["https://b.example/disparue"]
+
+
+def test_a_check_is_due_again_once_the_interval_has_passed(catalogue):
+    with connect_writer() as conn:
+        check_links(conn, ScriptedTransport(_script()), POLICY, now=NOW, sleep=lambda s: None)
+        assert urls_to_check(conn, now=NOW + WEEK - timedelta(minutes=1), interval=WEEK) == []
+        assert len(urls_to_check(conn, now=NOW + WEEK, interval=WEEK)) == 6
+        fixed = ScriptedTransport({**_script(), ("HEAD", "https://b.example/disparue"): 200})
+        summary = check_links(conn, fixed, POLICY, now=NOW + WEEK, sleep=lambda s: None, interval=WEEK)
+        assert summary.checked == 6 and "https://b.example/disparue" in _checked_urls(fixed)
+        assert link_state(conn, NOW + WEEK, WEEK).broken == 0  # the page came back
+
+
+def test_never_checked_links_come_first_then_the_oldest_checks(catalogue):
+    with connect_writer() as conn:
+        for days, url in (
+            (20, "https://c.example/aide"),
+            (10, "https://a.example/aide"),
+            (3, "https://r.example/prive/aide"),
+        ):
+            conn.execute(
+                "INSERT INTO liens (url, checked_at, statut) VALUES (?, ?, 'ok')", [url, NOW - timedelta(days=days)]
+            )
+        _add_aid(conn, "G", "ouverte", "https://nouveau.example/aide")
+        order = urls_to_check(conn, now=NOW, interval=WEEK)
+    never = {"https://a.example/demarche", "https://b.example/disparue", "https://nulle-part.example/aide"}
+    never.add("https://nouveau.example/aide")
+    assert set(order[:4]) == never
+    assert order[4:] == ["https://c.example/aide", "https://a.example/aide"]  # r.example's check is fresh
+    with connect_reader() as conn:
+        state = link_state(conn, NOW, WEEK)
+    assert (state.total, state.fresh, state.due, state.never) == (7, 1, 6, 4)
+
+
+def test_the_budget_is_respected_and_the_rest_waits_for_the_next_runs(catalogue):
+    later = NOW + timedelta(hours=1)
+    with connect_writer() as conn:
+        assert (
+            check_links(conn, ScriptedTransport(_script()), POLICY, now=NOW, limit=4, sleep=lambda s: None).checked == 4
+        )
+        assert (
+            check_links(conn, ScriptedTransport(_script()), POLICY, now=later, limit=4, sleep=lambda s: None).checked
+            == 2
+        )
+        runs = conn.execute(
+            "SELECT checked_at, count(*), count(DISTINCT url) FROM liens GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        assert [(n, distinct) for _, n, distinct in runs] == [(4, 4), (2, 2)]
+        assert conn.execute("SELECT count(DISTINCT url) FROM liens").fetchone()[0] == 6  # the rest, nothing twice
+        assert link_state(conn, later, WEEK).due == 0
+
+
+def test_a_time_budget_starts_no_check_after_it_is_spent():
+    urls = [f"https://h{i}.example/aide" for i in range(5)]
+    fake = FakeTime()
+
+    class Slow(ScriptedTransport):
+        def send(self, url, headers, timeout, method="GET"):
+            fake.now += 10.0  # every exchange takes 10 s
+            return super().send(url, headers, timeout, method)
+
+    transport = Slow({("HEAD", url): 200 for url in urls})
+    checks = check_urls(urls, transport, POLICY, sleep=fake.sleep, clock=fake.clock, max_seconds=35)
+    assert [c.url for c in checks] == urls[:2]  # robots.txt + HEAD: 20 s each; none started after 35 s
+
+
+def test_the_asset_reports_what_it_checked_what_is_due_and_what_is_fresh(catalogue, monkeypatch):
+    import pipelines.defs.qualite.links as assets
+
+    class Offline:
+        def send(self, url, headers, timeout, method="GET"):
+            raise TransportError(f"{url} : nom d'hôte introuvable", retryable=False)
+
+    def run() -> dict:
+        with dg.instance_for_test() as instance:
+            result = dg.materialize([assets.liens], instance=instance)
+        [event] = result.get_asset_materialization_events()
+        metadata = event.step_materialization_data.materialization.metadata
+        return {k: getattr(v, "value", v) for k, v in metadata.items()}
+
+    monkeypatch.setattr(assets, "link_transport", Offline)
+    monkeypatch.setenv("AIDES_LIENS_PAR_RUN", "4")
+    first, second, third = run(), run(), run()
+    keys = ("nb_verifies", "nb_a_jour", "nb_dus", "nb_jamais_verifies", "nb_non_verifies", "dagster/row_count")
+    assert [first[k] for k in keys] == [4, 4, 2, 2, 4, 6]
+    assert [second[k] for k in keys] == [2, 6, 0, 0, 6, 6]
+    assert [third[k] for k in keys] == [0, 6, 0, 0, 6, 6]  # within the interval: nothing again
+    assert first["intervalle_jours"] == 7.0
+
+
+def test_the_link_check_settings_are_read_from_the_environment(monkeypatch):
+    assert link_check_settings() == LinkCheckSettings(timedelta(days=7), 100, 300.0)
+    monkeypatch.setenv("AIDES_LIENS_INTERVALLE_JOURS", "0,5")
+    monkeypatch.setenv("AIDES_LIENS_PAR_RUN", "0")
+    monkeypatch.setenv("AIDES_LIENS_DUREE_MAX_S", "60")
+    assert link_check_settings() == LinkCheckSettings(timedelta(hours=12), 0, 60.0)
+    monkeypatch.setenv("AIDES_LIENS_PAR_RUN", "beaucoup")
+    with pytest.raises(ValueError, match="AIDES_LIENS_PAR_RUN='beaucoup' : attendu un nombre entier"):
+        link_check_settings()
+    monkeypatch.setenv("AIDES_LIENS_PAR_RUN", "10")
+    monkeypatch.setenv("AIDES_LIENS_INTERVALLE_JOURS", "-1")
+    with pytest.raises(ValueError, match="AIDES_LIENS_INTERVALLE_JOURS"):
+        link_check_settings()

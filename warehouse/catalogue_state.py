@@ -2,8 +2,8 @@
 
 Most scheduled runs find every source unchanged. The catalogue is a function of: each
 source's stored payload (``source_state`` digests), the source declarations, the loaded
-referential, the day (statuses depend on it), and the code and tables that transform
-(``warehouse/**`` and the published schema). Their fingerprint is kept with the build; an
+referential, the day (statuses depend on it), and the code and mapping tables that transform
+(:func:`code_files`, never a data folder). Their fingerprint is kept with the build; an
 identical fingerprint means the stored catalogue is exactly what a rebuild would give, so
 it is reused, and so are its schema validation and its release: a run where nothing
 changed does not even re-read the catalogue to compare it with the latest release.
@@ -27,18 +27,47 @@ from warehouse.publication.projection import published_frame
 from warehouse.publication.release import LATEST, ReleaseResult, publish_release
 from warehouse.settings import PROJECT_ROOT, WarehousePaths
 
-_CODE_GLOBS = (("warehouse", "**/*.py"), ("warehouse", "**/*.csv"), ("warehouse", "**/*.sql"), ("schemas", "*.json"))
+# The Python packages the catalogue is built with, walked package by package: a folder without
+# ``__init__.py`` (a data folder, a release, ``__pycache__``) is never entered.
+_CODE_PACKAGES = ("warehouse", "schemas", "sources")
+# The tables that drive the transforms, by explicit folder and pattern, one level deep. The source
+# declarations (``sources/catalogue/*.toml``) are not here: their parsed form is an input of its own.
+_TABLE_GLOBS = (
+    ("warehouse/migrations", "*.sql"),
+    ("warehouse/normalise/vocab", "*.csv"),
+    ("warehouse/organisations", "*.csv"),
+    ("warehouse/submissions", "libelles.csv"),
+    ("schemas", "*.json"),
+)
 VIOLATIONS_KEPT = 50
 
 
+def _package_modules(package: Path) -> list[Path]:
+    """The ``.py`` files of a package and of its sub-packages (folders with ``__init__.py``)."""
+    if not (package / "__init__.py").is_file():
+        return []
+    found = sorted(package.glob("*.py"))
+    for child in sorted(p for p in package.iterdir() if p.is_dir()):
+        found += _package_modules(child)
+    return found
+
+
+def code_files(root: Path = PROJECT_ROOT) -> list[Path]:
+    """The files whose content the catalogue depends on besides its data: the modules of
+    :data:`_CODE_PACKAGES` and the tables of :data:`_TABLE_GLOBS`. Listed by rule, never by a
+    recursive glob, so that data kept under a code folder (releases, exports, a warehouse
+    configured there by ``AIDES_WAREHOUSE_DIR``) neither triggers a rebuild nor grows the hashing."""
+    files = [path for package in _CODE_PACKAGES for path in _package_modules(root / package)]
+    files += [path for folder, pattern in _TABLE_GLOBS for path in sorted((root / folder).glob(pattern))]
+    return sorted({path for path in files if path.is_file()})
+
+
 def _code_digest(root: Path = PROJECT_ROOT) -> str:
+    """One digest of :func:`code_files`, names and contents (a file added, renamed or edited counts)."""
     digest = hashlib.sha256()
-    for folder, pattern in _CODE_GLOBS:
-        for path in sorted((root / folder).glob(pattern)):
-            if "__pycache__" in path.parts:
-                continue
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
+    for path in code_files(root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

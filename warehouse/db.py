@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from warehouse.locks import LockTimeout, exclusive_lock, shared_lock
-from warehouse.published_columns import add_published_columns
+from warehouse.published_columns import add_published_columns, published_schema_digest
 from warehouse.settings import WarehousePaths, warehouse_paths
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class WarehouseMissingError(RuntimeError):
     """The warehouse has not been built yet."""
 
 
+@cache
 def migration_files() -> list[tuple[int, str, str]]:
     """The SQL migrations shipped in ``warehouse/migrations``, in order: (number, name, sql)."""
     folder = resources.files("warehouse") / "migrations"
@@ -67,6 +69,23 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
+def _migrate_once(conn: duckdb.DuckDBPyConnection, paths: WarehousePaths) -> None:
+    """Migrate unless the file says it is up to date: a run opens the writer dozens of times, and
+    checking every migration and published column each time cost ≈ 20 ms. One query reads the
+    migrations applied and the published schema the columns were last added for."""
+    try:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM schema_migrations), (SELECT max(digest) FROM published_columns_state)"
+        ).fetchone()
+    except duckdb.CatalogException:
+        row = None
+    applied, columns_for = row if row is not None else (None, None)
+    if applied == len(migration_files()) and columns_for == published_schema_digest():
+        return
+    migrate(conn)
+    conn.execute("CREATE OR REPLACE TABLE published_columns_state AS SELECT ? AS digest", [published_schema_digest()])
+
+
 @contextmanager
 def writer_lock(paths: WarehousePaths, timeout_s: float = 600.0) -> Iterator[None]:
     """Hold the warehouse's single-writer lock, waiting at most ``timeout_s`` seconds."""
@@ -89,7 +108,7 @@ def connect_writer(
     with writer_lock(paths, timeout_s):
         conn = duckdb.connect(str(paths.database))
         try:
-            migrate(conn)
+            _migrate_once(conn, paths)
             yield conn
         finally:
             conn.close()

@@ -18,6 +18,8 @@ import pyarrow as pa
 
 from sources.ingest import IngestOutcome, IngestStatus
 from sources.record import LIST_FIELDS, OTHER_FIELDS, TEXT_FIELDS, AidRecord, GeoMention, ParseResult
+from warehouse.holds import Hold, screen_payload
+from warehouse.holds import pending_holds as pending_holds  # the API readers import from here too
 
 # The record's stated fields, as sources/record.py derives them from its attributes and the schema.
 _LIST_COLUMNS = LIST_FIELDS
@@ -76,6 +78,7 @@ class SourceRunLine:
     version: str | None
     duration_s: float
     error: str | None
+    hold_id: str | None = None  # the hold that kept this run's payload out (warehouse.holds)
 
 
 def records_frame(source: str, digest: str, result: ParseResult) -> pl.DataFrame:
@@ -220,49 +223,30 @@ def _replace_source_rows(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome
     )
 
 
-DEFAULT_MAX_DROP = 0.3  # a source losing more than 30 % of its records is held back
+DEFAULT_MAX_DROP = 0.3  # a source losing more than 30 % of its records is held back (warehouse.holds)
 
 
-def _held(conn: duckdb.DuckDBPyConnection, outcome: IngestOutcome, max_drop: float) -> bool:
-    """True when the new payload loses too many records and nobody acknowledged it: the hold is recorded."""
+def _hold_reason(outcome: IngestOutcome, previous: int, max_drop: float, hold: Hold) -> str:
+    """Why the change is held, which hold it is and how to decide, with the first rejections
+    (often the cause: a page that changed)."""
     assert outcome.result is not None
-    state = conn.execute("SELECT records FROM source_state WHERE source = ?", [outcome.source]).fetchone()
-    previous, new = (state[0] if state else 0), len(outcome.result.records)
-    if not previous or new >= previous * (1 - max_drop):
-        return False
-    acknowledged = conn.execute(
-        "SELECT acknowledged_at IS NOT NULL FROM source_holds WHERE source = ? AND digest = ?",
-        [outcome.source, outcome.digest],
-    ).fetchone()
-    if acknowledged and acknowledged[0]:
-        return False
-    if acknowledged is None:
-        conn.execute(
-            "INSERT INTO source_holds VALUES (?, ?, ?, ?, now(), NULL, NULL)",
-            [outcome.source, outcome.digest, previous, new],
-        )
-    return True
-
-
-def _hold_reason(outcome: IngestOutcome, previous: int, max_drop: float) -> str:
-    """Why the change is held, with the first rejections (often the cause: a page that changed)."""
-    assert outcome.result is not None
+    new = len(outcome.result.records)
     reasons = list(dict.fromkeys(r.reason for r in outcome.result.rejections))[:3]
+    why = (
+        f"baisse de plus de {max_drop:.0%}"
+        if new < previous * (1 - max_drop)
+        else f"contenu déjà retenu le {hold.created_at:%d/%m/%Y}"
+    )
+    decision = (
+        f"refusée par {hold.decided_by} le {hold.decided_at:%d/%m/%Y} ; pour l'accepter malgré tout : "
+        if hold.status == "refused" and hold.decided_at
+        else f"à examiner avec `aides holds {outcome.source}`, puis à acquitter avec "
+    )
     return (
-        f"changement retenu : {len(outcome.result.records)} enregistrements au lieu de {previous} "
-        f"(baisse de plus de {max_drop:.0%}) ; à acquitter avec `aides acknowledge {outcome.source}`"
+        f"changement retenu : {new} enregistrements au lieu de {previous} ({why}) ; "
+        f"retenue {hold.hold_id}, {decision}`{hold.acknowledge_command()}`"
         + (f" ; rejets : {' | '.join(reasons)}" if reasons else "")
     )
-
-
-def acknowledge_hold(conn: duckdb.DuckDBPyConnection, source: str, who: str) -> int:
-    """Accept the held payloads of a source; the next run applies them. Returns how many."""
-    rows = conn.execute(
-        "UPDATE source_holds SET acknowledged_at = now(), acknowledged_by = ? "
-        "WHERE source = ? AND acknowledged_at IS NULL RETURNING digest",
-        [who, source],
-    ).fetchall()
-    return len(rows)
 
 
 def store_outcome(
@@ -273,13 +257,15 @@ def store_outcome(
 ) -> SourceRunLine:
     """Persist one source's outcome atomically and return its run line.
 
-    A parsed payload whose record count dropped by more than ``max_drop`` against the last
-    good run is held back (status ``held``): the previous records stay in the catalogue
-    until the drop is acknowledged.
+    A parsed payload is screened by :func:`warehouse.holds.screen_payload`: one that dropped by
+    more than ``max_drop`` against the last good run, or whose earlier hold nobody accepted, is
+    held back (status ``held``, the hold's id in the line): the previous records stay in the
+    catalogue until that very hold is acknowledged.
     """
     conn.execute("BEGIN TRANSACTION")
     try:
-        held = outcome.status is IngestStatus.PARSED and _held(conn, outcome, max_drop)
+        hold = screen_payload(conn, outcome, max_drop, run_id) if outcome.status is IngestStatus.PARSED else None
+        held = hold is not None
         if outcome.status is IngestStatus.PARSED and not held:
             _replace_source_rows(conn, outcome)
         state = conn.execute("SELECT records, rejected FROM source_state WHERE source = ?", [outcome.source]).fetchone()
@@ -298,10 +284,12 @@ def store_outcome(
             digest=outcome.digest,
             version=outcome.version,
             duration_s=round(outcome.duration_s, 3),
-            error=outcome.error if not held else _hold_reason(outcome, records, max_drop),
+            error=_hold_reason(outcome, records, max_drop, hold) if hold else outcome.error,
+            hold_id=hold.hold_id if hold else None,
         )
         conn.execute(
-            "INSERT INTO source_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO source_runs (run_id, source, run_at, status, stale, digest, version, records, rejected, "
+            "duration_s, error, hold_id) VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 line.source,
@@ -313,6 +301,7 @@ def store_outcome(
                 line.rejected,
                 line.duration_s,
                 line.error,
+                line.hold_id,
             ],
         )
         conn.execute("COMMIT")

@@ -9,9 +9,11 @@ migration by hand. Columns are only ever added, never dropped or retyped.
 
 from __future__ import annotations
 
+from functools import cache
+
 import duckdb
 
-from schemas import PublishedField, published_fields
+from schemas import PublishedField, load_schema, published_fields
 from sources.record import LIST_FIELDS, OTHER_FIELDS
 
 _SQL_TYPES = {
@@ -57,3 +59,12 @@ def add_published_columns(conn: duckdb.DuckDBPyConnection) -> list[str]:
             conn.execute(f'ALTER TABLE aides ADD COLUMN "{field.name}" {sql_type(field)}')
             added.append(f"aides.{field.name}")
     return added
+
+
+@cache
+def published_schema_digest() -> str:
+    """A digest of the published schema's fields: the columns need adding again when it changes."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(load_schema()["fields"], sort_keys=True).encode()).hexdigest()[:16]

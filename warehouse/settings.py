@@ -4,14 +4,17 @@ Everything the pipeline writes (the DuckDB file, snapshots, caches, exports, the
 submitted files) lives under one git-ignored folder, ``data/`` at the project root by default,
 never beside code, so that a fresh clone, the tests (which point ``AIDES_WAREHOUSE_DIR`` at a
 temporary folder) and the Dagster UI all agree on one place. ``AIDES_PUBLIC_URL`` says where the
-public downloads them from (:func:`public_url`).
+public downloads them from (:func:`public_url`); ``AIDES_LIENS_*`` pace the link check
+(:func:`link_check_settings`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -80,3 +83,52 @@ def public_url() -> str | None:
             "(attendu : http(s)://hôte[/chemin], sans paramètres ni ancre)"
         )
     return value.rstrip("/")
+
+
+LINKS_INTERVAL_VARIABLE = "AIDES_LIENS_INTERVALLE_JOURS"
+LINKS_PER_RUN_VARIABLE = "AIDES_LIENS_PAR_RUN"
+LINKS_MAX_SECONDS_VARIABLE = "AIDES_LIENS_DUREE_MAX_S"
+
+
+@dataclass(frozen=True)
+class LinkCheckSettings:
+    """How the link check spreads its work: a link is checked again only once ``interval`` has
+    passed since its last check, so a run costs what changed, not the whole catalogue; a run
+    checks at most ``per_run`` links and starts none after ``max_seconds``, so that the due links
+    of a large or slow catalogue spread over several runs instead of making one run long."""
+
+    interval: timedelta = timedelta(days=7)
+    per_run: int = 100
+    max_seconds: float = 300.0
+
+
+def _number(variable: str, minimum: float, integer: bool) -> float | None:
+    """The number in ``$variable`` (None when unset or empty); ValueError, in French, otherwise."""
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return None
+    try:
+        number = int(value) if integer else float(value.replace(",", "."))
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or number < minimum:
+        kind = "un nombre entier" if integer else "un nombre"
+        raise ValueError(f"{variable}={value!r} : attendu {kind} supérieur ou égal à {minimum:g}")
+    return number
+
+
+def link_check_settings() -> LinkCheckSettings:
+    """The link check's pacing: ``$AIDES_LIENS_INTERVALLE_JOURS`` (days between two checks of one
+    link, decimals allowed, 0 checks every link every run; 7 by default), ``$AIDES_LIENS_PAR_RUN``
+    (links checked at most per run, 0 checks none; 100 by default) and ``$AIDES_LIENS_DUREE_MAX_S``
+    (seconds after which a run starts no new check; 300 by default). Raises ValueError for a
+    value that is not such a number."""
+    default = LinkCheckSettings()
+    days = _number(LINKS_INTERVAL_VARIABLE, 0, integer=False)
+    per_run = _number(LINKS_PER_RUN_VARIABLE, 0, integer=True)
+    seconds = _number(LINKS_MAX_SECONDS_VARIABLE, 1, integer=False)
+    return LinkCheckSettings(
+        interval=default.interval if days is None else timedelta(days=days),
+        per_run=default.per_run if per_run is None else int(per_run),
+        max_seconds=default.max_seconds if seconds is None else seconds,
+    )

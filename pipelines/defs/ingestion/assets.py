@@ -2,16 +2,19 @@
 
 import json
 from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 
-from pipelines.metadata import preview
-from sources.base import SourceSpec
+from pipelines.metadata import OWNERS, declaration_of, preview, project_path, source_code_version
+from sources.base import SourceSpec, adapter_module
 from sources.context import pipeline_context
 from sources.ingest import ingest
 from sources.registry import load_specs
 from warehouse.db import connect_writer
-from warehouse.ingestion import DEFAULT_MAX_DROP, previous_digest, store_outcome
+from warehouse.holds import Hold, pending_holds
+from warehouse.ingestion import DEFAULT_MAX_DROP, SourceRunLine, previous_digest, store_outcome
 from warehouse.settings import warehouse_paths
 
 
@@ -19,18 +22,68 @@ def asset_name(spec: SourceSpec) -> str:
     return "records_" + spec.name.replace("-", "_")
 
 
-def build_source_asset(
-    spec: SourceSpec,
-) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition, dg.AssetChecksDefinition]:
+SOURCE_CHECKS = ("source_disponible",)
+"""The check computed with each source's records, in the same step (no second connection)."""
+
+
+def max_age_days(spec: SourceSpec) -> int:
+    """How old a source's last good collection may get: 8 days for a weekly one, 2 for a daily one."""
+    return 8 if spec.schedule.split()[4:5] not in (["*"], []) else 2
+
+
+def _availability(line: SourceRunLine, holds: list[Hold]) -> dg.AssetCheckResult:
+    """Not green whenever the catalogue does not hold the source's current view: collection
+    failed, the source was unavailable and served from its last snapshot, or a change is held
+    and waits for a decision."""
+    status, stale, error = line.status, bool(line.stale), line.error or ""
+    passed = status not in ("unavailable", "held", "failed") and not stale and not holds
+    description = None
+    if not passed:
+        description = f"{status}{' (instantané précédent)' if stale else ''} : {error}"
+        if holds:
+            description += " ; à décider : " + ", ".join(h.acknowledge_command() for h in holds)
+    return dg.AssetCheckResult(
+        check_name="source_disponible",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata={
+            "statut": str(status),
+            "perime": stale,
+            "erreur": error,
+            "retenues": dg.MetadataValue.json([h.evidence() for h in holds]),
+        },
+    )
+
+
+def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+    declaration = declaration_of(spec.name)
+
     @dg.asset(
         name=asset_name(spec),
         group_name="ingestion",
         kinds={"duckdb", spec.transport},
         pool=spec.pool,
+        owners=OWNERS,
+        code_version=source_code_version(spec),
         retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(days=max_age_days(spec)), warn_window=timedelta(days=max_age_days(spec) / 2)
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "source_disponible",
+                asset=asset_name(spec),
+                description=(
+                    "La source a été collectée à ce run et son contenu appliqué : ni en échec, ni indisponible "
+                    "(servie depuis son dernier instantané), ni retenue (changement à acquitter)."
+                ),
+            )
+        ],
         description=(
             f"Enregistrements de la source « {spec.name} » ({spec.publisher}, niveau {spec.level}), "
-            f"tels que la source les publie. Transport : {spec.transport}. Licence : {spec.licence}. {spec.homepage}"
+            f"tels que la source les publie. Transport : {spec.transport}. Licence : {spec.licence}. "
+            f"Fraîcheur attendue : une collecte réussie il y a moins de {max_age_days(spec)} jours. {spec.homepage}"
         ),
         metadata={
             "source": spec.name,
@@ -38,6 +91,8 @@ def build_source_asset(
             "licence": spec.licence,
             "page": dg.MetadataValue.url(spec.homepage),
             "calendrier": spec.schedule,
+            "declaration": project_path(declaration),
+            "adaptateur": project_path(Path(adapter_module(spec).__file__ or "")),
         },
         tags={"source": spec.name, "niveau": spec.level},
     )
@@ -51,6 +106,7 @@ def build_source_asset(
             line = store_outcome(
                 conn, outcome, context.run.run_id, max_drop=float(spec.config.get("baisse_max", DEFAULT_MAX_DROP))
             )
+            holds = pending_holds(conn, spec.name)
             sample = preview(
                 conn,
                 "SELECT native_id, titre, niveau, url_source, date_cloture FROM source_records "
@@ -74,60 +130,21 @@ def build_source_asset(
                 "version": line.version or "",
                 "duree_s": line.duration_s,
                 "erreur": line.error or "",
+                "retenue": line.hold_id or "",
+                "nb_retenues_en_attente": len(holds),
+                "retenues_en_attente": dg.MetadataValue.json([h.evidence() for h in holds]),
                 "dagster/row_count": line.records,
                 "apercu": sample,
             },
-            data_version=dg.DataVersion(line.digest) if line.digest else None,
+            check_results=[_availability(line, holds)],
+            # the version of the records in use: a held, failed or stale run keeps the previous one,
+            # so that nothing downstream is rebuilt for a change that was not applied
+            data_version=dg.DataVersion(applied) if (applied := line.digest if line.changed else previous) else None,
         )
 
-    @dg.asset_check(
-        asset=_source_records,
-        name="source_disponible",
-        description=("La source a été collectée à ce run (ni indisponible, ni servie depuis son dernier instantané)."),
-    )
-    def _available(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        from warehouse.db import connect_reader
-
-        with connect_reader() as conn:
-            row = conn.execute(
-                "SELECT status, stale, error FROM source_runs WHERE source = ? ORDER BY run_at DESC LIMIT 1",
-                [spec.name],
-            ).fetchone()
-        status, stale, error = row if row else ("jamais collectée", False, None)
-        return dg.AssetCheckResult(
-            passed=status not in ("unavailable", "held", "failed") and not stale,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"statut": str(status), "perime": bool(stale), "erreur": error or ""},
-        )
-
-    max_age_days = 8 if spec.schedule.split()[4:5] not in (["*"], []) else 2  # weekly vs daily sources
-
-    @dg.asset_check(
-        asset=_source_records,
-        name="source_fraiche",
-        description=(f"La source a été collectée avec succès il y a moins de {max_age_days} jours."),
-    )
-    def _fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        from warehouse.db import connect_reader
-
-        with connect_reader() as conn:
-            age = conn.execute(
-                "SELECT date_diff('hour', max(run_at), now()) FROM source_runs "
-                "WHERE source = ? AND status IN ('parsed', 'unchanged') AND NOT stale",
-                [spec.name],
-            ).fetchone()[0]
-        return dg.AssetCheckResult(
-            passed=age is not None and age <= max_age_days * 24,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "heures_depuis_la_derniere_collecte": -1 if age is None else int(age),
-                "limite_heures": max_age_days * 24,
-            },
-        )
-
-    return _source_records, _available, _fresh
+    return _source_records
 
 
-_built = [build_source_asset(spec) for spec in load_specs()]
+SOURCE_ASSETS = [build_source_asset(spec) for spec in load_specs()]
 
-defs = dg.Definitions(assets=[built[0] for built in _built], asset_checks=[c for built in _built for c in built[1:]])
+defs = dg.Definitions(assets=SOURCE_ASSETS)

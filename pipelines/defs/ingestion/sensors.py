@@ -6,8 +6,8 @@ from warehouse.settings import warehouse_paths
 
 soumissions_collectivites = dg.define_asset_job(
     name="soumissions_collectivites",
-    selection=dg.AssetSelection.assets("records_soumissions_collectivites").downstream(),
-    description="Ingère les fichiers acceptés des collectivités, puis reconstruit le catalogue et la publication.",
+    selection=dg.AssetSelection.assets("records_soumissions_collectivites"),
+    description="Ingère les fichiers acceptés des collectivités ; catalogue et publication suivent par automatisation.",
 )
 
 

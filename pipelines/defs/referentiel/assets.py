@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipelines.metadata import preview
+from pipelines.metadata import OWNERS, code_version, preview
 from sources import npm
 from sources.packages import referential_pin
 from warehouse.db import connect_reader, connect_writer
@@ -14,7 +14,8 @@ from warehouse.settings import warehouse_paths
     group_name="referentiel",
     kinds={"duckdb", "npm"},
     pool="duckdb",
-    code_version="1",
+    owners=OWNERS,
+    code_version=code_version("warehouse/referential.py", "sources/packages.py", "sources/npm.py"),
 )
 def territoires(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Le Code officiel géographique (COG) : régions, départements, EPCI, communes,
