@@ -35,15 +35,16 @@ def md_table(columns: list[str], rows: list[tuple], empty: str = "aucune ligne")
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def code_version(*patterns: str) -> str:
-    """A short digest of the project files matching ``patterns`` (globs from the project root):
-    the ``code_version`` of an asset, so the UI says when its code changed since it last ran."""
+def code_version(*patterns: str, files: tuple[Path, ...] = ()) -> str:
+    """A short digest of the project files matching ``patterns`` (globs from the project root) and
+    of ``files`` (anywhere: a deployment's own declarations live outside the repository): the
+    ``code_version`` of an asset, so the UI says when its code changed since it last ran."""
     digest = hashlib.sha256()
-    for pattern in patterns:
-        for path in sorted(PROJECT_ROOT.glob(pattern)):
-            if path.is_file() and "__pycache__" not in path.parts:
-                digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
-                digest.update(path.read_bytes())
+    found = [path for pattern in patterns for path in sorted(PROJECT_ROOT.glob(pattern))]
+    for path in [*found, *files]:
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -58,8 +59,8 @@ def source_code_version(spec: SourceSpec) -> str:
     """The source's declaration file, its adapter module, and the shared fetch and parse layer."""
     adapter = Path(adapter_module(spec).__file__ or "")
     declaration = declaration_of(spec.name)
-    files = [p.relative_to(PROJECT_ROOT).as_posix() for p in (adapter, declaration) if p and p.is_file()]
-    return code_version(*files, "sources/ingest.py", "sources/mapping.py", "sources/record.py")
+    own = tuple(path for path in (adapter, declaration) if path is not None)
+    return code_version("sources/ingest.py", "sources/mapping.py", "sources/record.py", files=own)
 
 
 def project_path(path: Path | None) -> dg.MetadataValue:

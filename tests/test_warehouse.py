@@ -75,3 +75,16 @@ def _hold_writer(paths, ready, release) -> None:
     with connect_writer(paths):
         ready.set()
         release.wait(30)
+
+
+def test_a_reopened_writer_is_ready_for_any_call_first(warehouse):
+    """The up-to-date check leaves no result pending: register() may be the first call."""
+    import polars as pl
+
+    from warehouse.db import connect_writer
+
+    with connect_writer(warehouse):
+        pass
+    with connect_writer(warehouse) as conn:  # the fast path: migrations already applied
+        conn.register("t", pl.DataFrame({"a": [1]}))
+        assert conn.execute("SELECT a FROM t").fetchall() == [(1,)]

@@ -74,12 +74,13 @@ def _migrate_once(conn: duckdb.DuckDBPyConnection, paths: WarehousePaths) -> Non
     checking every migration and published column each time cost ≈ 20 ms. One query reads the
     migrations applied and the published schema the columns were last added for."""
     try:
-        row = conn.execute(
+        # fetchall, not fetchone: a result left unfinished makes the next register() fail
+        rows = conn.execute(
             "SELECT (SELECT count(*) FROM schema_migrations), (SELECT max(digest) FROM published_columns_state)"
-        ).fetchone()
+        ).fetchall()
     except duckdb.CatalogException:
-        row = None
-    applied, columns_for = row if row is not None else (None, None)
+        rows = []
+    applied, columns_for = rows[0] if rows else (None, None)
     if applied == len(migration_files()) and columns_for == published_schema_digest():
         return
     migrate(conn)

@@ -70,7 +70,7 @@ def aides(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             "SELECT id, titre, echelle, statut, array_to_string(eligibilite_geographique, '|') AS geo, "
             "array_to_string(sources, '|') AS sources FROM aides WHERE publiable ORDER BY titre",
         )
-        fingerprint = conn.execute("SELECT max(fingerprint) FROM catalogue_builds").fetchone()[0]
+        [(fingerprint,)] = conn.execute("SELECT max(fingerprint) FROM catalogue_builds").fetchall()
         checks = [_schema_check(conn), _geography_check(conn), _duplicates_check(conn)]
     context.log.info(f"catalogue {'reconstruit' if rebuilt else 'inchangé (entrées identiques)'} : {summary}")
     return dg.MaterializeResult(
