@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.generator import load_generated
+from benchmarks.job import job_phase
 from benchmarks.measure import rss_mb
 from benchmarks.workspace import DEFAULT_WORKDIR, Workspace, ensure_template, fresh_warehouse
 from warehouse.settings import DATA_ROOT, PROJECT_ROOT
@@ -530,6 +531,9 @@ def bench(
     api_seconds: float = typer.Option(
         20.0, "--api-seconds", min=1, help="API phase: the load stops after this many seconds at most."
     ),
+    job: bool = typer.Option(
+        True, "--job/--no-job", help="Run the real job (aides run) on the synthetic sources, cold then with no change."
+    ),
 ) -> None:
     """Run the pipeline's stages on SIZE synthetic records and print seconds, rows/s, peak RSS and the targets."""
     workspace = Workspace(workdir.resolve())
@@ -587,6 +591,11 @@ def bench(
     ]
     runs += cold + warm
     targets = judge(size, cold, warm, generated.aids)
+    job_figures = None
+    if job:
+        console.print("job: aides run on the synthetic sources, cold then with no change…")
+        job_figures = job_phase(generated, template.root, logs.with_name(f"{size}-{seed}-job"))
+        targets.append(job_target(job_figures))
     validation = _validation(runs)
     meta = {"size": size, "seed": seed, "aids": generated.aids, "generated": generated.stats, "validation": validation}
     print_table(size, runs, targets, meta)
@@ -594,7 +603,7 @@ def bench(
     if missed:
         console.print("[bold]Closing note — targets missed:[/bold]")
         for target in missed:
-            if target.phases == ("api",):
+            if target.phases in (("api",), ()):
                 console.print(f"- {target.name}: {target.measured} (limit {target.limit})")
                 continue
             memory = "RSS" in target.name
@@ -639,6 +648,7 @@ def bench(
         ],
         "validation": validation,
         "api": next((r.info for r in runs if r.label == "api" and r.ok), None),
+        "job": job_figures,
         "targets": [t.__dict__ for t in targets],
     }
     target_path = json_path or RESULTS_DIR / f"{size}-{datetime.now(PARIS).strftime('%Y%m%dT%H%M%S')}.json"
@@ -647,6 +657,19 @@ def bench(
         (RESULTS_DIR / ".gitignore").write_text("# Benchmark results depend on the machine: not versioned.\n*\n")
     target_path.write_text(json.dumps(results, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     console.print(f"load average before {load_before:.2f}, after {os.getloadavg()[0]:.2f}; results: {target_path}")
+
+
+def job_target(figures: dict) -> Target:
+    """Issue 18, point 3: the real job with no change costs at most 20 % of its cold run."""
+    cold, again, ratio = figures["cold"], figures["nochange"], figures["ratio"]
+    failed = [label for label, run in (("cold", cold), ("no change", again)) if run["exit"] != 0]
+    measured = (
+        f"{ratio:.0%} ({again['wall_s']:.1f} s / {cold['wall_s']:.1f} s; peak RSS {cold['peak_rss_mb']:.0f} MB cold)"
+        + (f"; run(s) in failure: {', '.join(failed)} (see the job logs)" if failed else "")
+    )
+    return Target(
+        "real job (aides run) with no change / cold", "≤ 20 %", measured, "missed" if ratio > 0.20 else "met", ()
+    )
 
 
 def _api_note(runs: list[PhaseRun], profile: bool) -> None:

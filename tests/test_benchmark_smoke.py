@@ -3,8 +3,9 @@
 The real COG comes through the npm client, hence the ``registry`` mark. The run goes
 through the same entry point as ``make bench`` (``python -m benchmarks``), in a temporary
 work folder, and its JSON results must name every stage with rows, a valid release, a
-second run that saw no change and an API phase (the real application under uvicorn, a short
-load of every kind of request) without a single error.
+second run that saw no change, an API phase (the real application under uvicorn, a short
+load of every kind of request) without a single error, and the real job (``aides run`` on the
+synthetic sources) cold and with no change.
 """
 
 from __future__ import annotations
@@ -117,8 +118,17 @@ def test_the_second_run_sees_no_change_and_every_target_is_judged(results: dict)
     statuses = _phase(results, "ingest-nochange")["info"]["statuses"]
     assert set(statuses.values()) == {"unchanged"}
     assert _phase(results, "publish-nochange")["info"]["published"] is False
-    assert len(results["targets"]) == 9
+    assert len(results["targets"]) == 10
     assert {t["verdict"] for t in results["targets"]} <= {"met", "missed", "n/a"}
+
+
+@pytest.mark.registry
+def test_the_real_job_ran_on_the_synthetic_sources_cold_then_with_no_change(results: dict) -> None:
+    job = results["job"]
+    assert job["cold"]["exit"] == 0 and job["nochange"]["exit"] == 0
+    assert job["cold"]["wall_s"] > 0 and job["nochange"]["peak_rss_mb"] > 0 and job["ratio"] > 0
+    target = next(t for t in results["targets"] if t["name"].startswith("real job"))
+    assert target["verdict"] in ("met", "missed") and "%" in target["measured"]
 
 
 @pytest.mark.registry
