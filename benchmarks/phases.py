@@ -5,9 +5,11 @@
                dedupe → ids → aggregate → store — unless its inputs are unchanged, then the
                blocking check aides_conformes_au_schema (once per build)
     publish    publish_release: rows → CSV / Parquet → dispositif-aide (project's validator)
-               → aides-communes → validation (frictionless, then the project's own checks)
-    validate   the project's set-based validator over the release's CSV files, for the
-               side-by-side with frictionless (measured inside publish)
+               → aides-communes → validation (the gate: the project's package validator, then
+               the project's own checks of the Parquet files)
+    validate   the latest release's datapackage validated by the project's validator (the gate)
+               and by frictionless (the published release's check), same files, same process:
+               seconds, rows/s and verdicts side by side
     lookup     CatalogueIndex over the latest release, then lookups of random communes
     api        the web application under uvicorn in its own process, on the latest release:
                snapshot load, then 50 concurrent clients of mixed API requests
@@ -207,7 +209,7 @@ def phase_publish(config: dict, meter: Meter) -> dict:
             meter.wrapped(rf, "dispositif_exclusions", "publish: dispositif-aide checks", lambda r, a, k: a[1].height),
             meter.wrapped(rf, "write_communes_parquet", "publish: aides-communes file", lambda r, a, k: r),
             meter.wrapped(rf, "compute_changes", "publish: changes", height),
-            meter.wrapped(release, "_check_frictionless", "validate: frictionless (in publish)"),
+            meter.wrapped(release, "_check_package", "validate: project's validator (gate, in publish)"),
             meter.wrapped(release, "_check_aides_parquet", "publish: own checks"),
             meter.wrapped(release, "_check_dispositif", "publish: own checks"),
             meter.wrapped(release, "_check_communes", "publish: own checks"),
@@ -230,30 +232,25 @@ def phase_publish(config: dict, meter: Meter) -> dict:
 
 # ---------------------------------------------------------------------------- validate
 def phase_validate(config: dict, meter: Meter) -> dict:
-    """The project's validator over every CSV resource of the latest release, with its declared schema."""
-    import duckdb
-
-    from schemas.validate import validate_relation
-    from warehouse.publication import release_files as rf
+    """The latest release validated by the project's validator (``check_package``, the gate) and by
+    frictionless (``validate_package``, the ``publication_valide`` check), one after the other."""
+    from warehouse.publication import release
 
     paths = WarehousePaths(Path(config["warehouse"]))
-    latest = paths.exports_dir / "latest"
-    package = json.loads((latest / rf.DATAPACKAGE_JSON).read_text(encoding="utf-8"))
-    counts: dict[str, int] = {}
-    violations = 0
-    conn = duckdb.connect()
-    with meter.stage("validate: project's validator") as total:
-        for resource in package["resources"]:
-            if resource.get("format") != "csv":
-                continue
-            frame = rf.read_csv_text(latest / resource["path"]).with_row_index("_ligne", offset=2)
-            conn.register("_resource", frame)
-            violations += len(validate_relation(conn, "_resource", "_ligne", schema=resource["schema"], limit=None))
-            conn.unregister("_resource")
-            counts[resource["name"]] = frame.height
-        total["rows"] = sum(counts.values())
-    conn.close()
-    return {"rows": counts, "violations": violations}
+    latest = (paths.exports_dir / "latest").resolve()
+    with meter.stage("validate: project's validator") as own:
+        ours = release.check_package(latest)
+        own["rows"] = sum(ours.rows.values())
+    with meter.stage("validate: frictionless") as theirs:
+        report = release.validate_package(latest)
+        theirs["rows"] = sum(task.stats.get("rows") or 0 for task in report.tasks)
+    return {
+        "rows": ours.rows,
+        "violations": ours.total,
+        "project_valid": ours.valid,
+        "frictionless_valid": report.valid,
+        "frictionless_errors": len(report.errors) + sum(len(task.errors) for task in report.tasks),
+    }
 
 
 # ---------------------------------------------------------------------------- lookup

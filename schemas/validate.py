@@ -1,7 +1,8 @@
 """Validate a table against a Table Schema in DuckDB, set-based.
 
-One validator for the whole project: the blocking check on the normalised catalogue,
-the releases (next to frictionless), and the files that collectivités submit. Every
+One validator of rows for the whole project: the blocking check on the normalised catalogue,
+the rows ``dispositif-aide.csv`` must leave out, and the files that collectivités submit (a
+whole release, files and package, is checked by :mod:`schemas.datapackage`). Every
 constraint of ``schema.json`` becomes one SQL predicate run over all rows at once, so
 it stays fast on a million rows; each violation names the row, the field, the value
 and, in French, what is wrong.

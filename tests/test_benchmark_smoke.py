@@ -35,10 +35,10 @@ STAGES = {
     "publish": {
         "publish (publish_release)",
         "publish: aides-communes file",
-        "validate: frictionless (in publish)",
+        "validate: project's validator (gate, in publish)",
         "publish: own checks",
     },
-    "validate": {"validate: project's validator"},
+    "validate": {"validate: project's validator", "validate: frictionless"},
     "lookup": {"lookup: load index (CatalogueIndex)", "lookup: communes"},
     "api": {
         "api: first request (snapshot load)",
@@ -93,7 +93,7 @@ def test_every_phase_ran_and_reports_every_stage_with_rows(results: dict) -> Non
         for name in expected - {
             "geography: resolver index",
             "publish: own checks",
-            "validate: frictionless (in publish)",
+            "validate: project's validator (gate, in publish)",
         }:
             assert stages[name]["rows"] and stages[name]["rows"] > 0, name
         assert all(s["seconds"] >= 0 and s["peak_rss_mb"] > 0 for s in phase["stages"])
@@ -109,6 +109,7 @@ def test_the_release_is_valid_and_the_catalogue_is_realistic(results: dict) -> N
     assert summary["geo_resolues"] > 0.8 * summary["aides"]
     validation = results["validation"]
     assert validation["rows"] > 0 and validation["frictionless_s"] > 0 and validation["own_s"] > 0
+    assert validation["project_valid"] is True and validation["frictionless_valid"] is True
     lookup = _phase(results, "lookup")["info"]
     assert lookup["lookups"] > 0 and lookup["aides_trouvees"] > 0
 
@@ -118,7 +119,7 @@ def test_the_second_run_sees_no_change_and_every_target_is_judged(results: dict)
     statuses = _phase(results, "ingest-nochange")["info"]["statuses"]
     assert set(statuses.values()) == {"unchanged"}
     assert _phase(results, "publish-nochange")["info"]["published"] is False
-    assert len(results["targets"]) == 10
+    assert len(results["targets"]) == 11
     assert {t["verdict"] for t in results["targets"]} <= {"met", "missed", "n/a"}
 
 

@@ -551,6 +551,27 @@ def test_aides_communes_follows_eligibility_and_exclusions(first):
         assert by_aid[aid] == covered - removed
 
 
+def test_aides_communes_written_in_slices_is_the_file_of_all_pairs(first, tmp_path, monkeypatch):
+    """The file is written a range of communes at a time (bounded memory): whatever the size of
+    the slices, it is byte for byte the file every pair written at once gives, row groups included."""
+    conn, _paths, _resolver, result = first
+    text = rf.catalogue_frame(conn)
+    published = pl.read_parquet(result.path / "aides-communes.parquet")
+    whole = list(rf.CommunePairs(conn, text, slice_pairs=1 << 40).slices())
+    tiny = [s for s in rf.CommunePairs(conn, text, slice_pairs=1).slices() if s.height]
+    assert len(whole) == 1 and whole[0].equals(published)
+    # a commune is never cut: with slices of one pair, each slice is one commune
+    assert [s.get_column("commune").n_unique() for s in tiny] == [1] * published.get_column("commune").n_unique()
+    assert pl.concat(tiny).equals(published)
+
+    monkeypatch.setattr(rf, "_PAIRS_SLICE", 1)
+    monkeypatch.setattr(rf, "_PAIRS_ROW_GROUP", 3)  # row groups across slices
+    streamed, at_once = tmp_path / "streamed.parquet", tmp_path / "at-once.parquet"
+    assert rf.write_communes_parquet(conn, text, streamed) == published.height
+    published.write_parquet(at_once, compression="zstd", row_group_size=3, statistics=True)
+    assert streamed.read_bytes() == at_once.read_bytes()
+
+
 def test_compact_zones_give_the_aids_of_each_commune(epci_release):
     conn, _paths, _resolver, result = epci_release
     folder = result.path
@@ -723,18 +744,32 @@ def test_failed_validation_leaves_previous_release_and_latest(first, monkeypatch
     conn, paths, resolver, _result = first
     link_before = _latest(paths).readlink()
     conn.execute("UPDATE aides SET titre = 'Changé' WHERE id = ?", [NATIONAL])
+    written = rf.write_csv
 
-    class Invalid:
-        valid = False
-        errors: list = []
-        tasks = [
-            type("Task", (), {"place": "aides.csv", "errors": [type("E", (), {"message": "cellule invalide"})()]})()
-        ]
+    def with_a_broken_cell(frame, path):
+        if path.name == rf.AIDES_CSV:  # what the gate must catch: a cell the schema refuses
+            frame = frame.with_columns(
+                pl.when(pl.col("id") == NATIONAL).then(pl.lit("bientôt")).otherwise("statut").alias("statut")
+            )
+        written(frame, path)
 
-    monkeypatch.setattr(release_module.frictionless, "validate", lambda *a, **k: Invalid())
-    with pytest.raises(ReleaseError, match="aides.csv : cellule invalide"):
+    monkeypatch.setattr(rf, "write_csv", with_a_broken_cell)
+    with pytest.raises(
+        ReleaseError, match=r"(?s)validateur du projet signale 1 erreur\(s\).*aides : ligne \d+, colonne statut"
+    ):
         publish_release(conn, paths, resolver, now=LATER)
     _assert_untouched(paths, link_before)
+
+
+def test_the_gate_is_the_projects_validator_and_agrees_with_frictionless(first):
+    folder = first[3].path
+    assert release_module.check_package(folder).valid and release_module.validate_package(folder).valid
+    (folder / "aides.csv").write_bytes((folder / "aides.csv").read_bytes() + b"\n")  # a blank row, new bytes
+    ours = release_module.check_package(folder)
+    theirs = release_module.validate_package(folder)
+    assert not ours.valid and not theirs.valid
+    found = {"blank-row", "primary-key", "byte-count", "hash-count", "row-count"}  # a blank row's id is no key
+    assert set(ours.counts) == {e.type for task in theirs.tasks for e in task.errors} == found
 
 
 def test_exception_while_writing_names_the_file(first, monkeypatch):

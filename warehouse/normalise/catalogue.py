@@ -21,7 +21,7 @@ import polars as pl
 from schemas import published_fields
 from sources.base import SourceSpec
 from sources.record import ELIGIBILITY_FIELDS
-from warehouse.db import query_frame, scalar
+from warehouse.db import scalar
 from warehouse.normalise.acteurs import unknown_organisations, with_acteurs
 from warehouse.normalise.amounts import amounts_max, normalise_amounts
 from warehouse.normalise.conditions import (
@@ -106,16 +106,21 @@ def load_records(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec]) -> pl
     them alike. The source's original record (``raw``, about half the memory of the frame)
     is not loaded: only what the catalogue reads from it, the ``action`` of a
     collectivité's submission (ajout, correction, retrait).
+
+    Memory: the table is the largest thing the build reads, so it is read once. Through a
+    relation on a cursor, DuckDB streams it into Arrow batches instead of materialising its
+    result first and copying it (``query_frame``: a cursor has no unfinished result of the
+    caller's to collide with, and sees what the connection committed); sorted by polars
+    rather than by an ``ORDER BY`` that sorts every column in DuckDB's memory. Measured at
+    100,000 records: the process grows by 0.5 GB instead of 0.9 GB for a 0.15 GB frame.
     """
-    frame = query_frame(
-        conn,
-        """
+    sql = """
         SELECT r.source || ':' || r.native_id AS record_key, r.* EXCLUDE (raw),
                json_extract_string(r.raw, '$.action') AS action, s.fetched_at
         FROM source_records r LEFT JOIN source_state s USING (source)
-        ORDER BY r.source, r.native_id
-        """,
-    )
+    """
+    with conn.cursor() as cursor:
+        frame = cursor.sql(sql).pl().sort("source", "native_id", maintain_order=True)
     return frame.join(_sources_frame(specs), on="source", how="left", maintain_order="left").with_columns(
         pl.col("precedence").fill_null(50)
     )
@@ -533,6 +538,22 @@ def _content_key() -> pl.Expr:
     )
 
 
+# What the build still reads of the records once they are aggregated: ``_store`` (provenance)
+# and ``unknown_organisations`` (the actors they name).
+_RECORD_COLUMNS_KEPT = (
+    "aid_id",
+    "record_key",
+    "source",
+    "native_id",
+    "representant",
+    "titre",
+    "url_source",
+    "porteurs",
+    "financeurs",
+    "acteurs",
+)
+
+
 def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], today: date) -> CatalogueSummary:
     """Rebuild ``aides``, ``aides_provenance``, ``normalisation_problemes`` and ``doublons_a_revoir``."""
     frame = load_records(conn, specs)
@@ -594,6 +615,10 @@ def build_catalogue(conn: duckdb.DuckDBPyConnection, specs: list[SourceSpec], to
                 pl.col("description").fill_null(pl.col("promesse")),
             )
         ).with_columns(pl.col("aid_id").alias("id"))
+        # Past the aggregation, the records are only read for their provenance and the names
+        # of their actors: their texts (most of the frame's memory) are let go here rather
+        # than held until the end of the build, beside the aids made from them.
+        frame = frame.select(_RECORD_COLUMNS_KEPT)
         aggregated = with_porteurs(aggregated, collectivity_names(conn))
         aggregated = with_acteurs(aggregated, resolver.organisations)
         aides = _publishable(

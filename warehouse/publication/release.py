@@ -17,19 +17,32 @@ Why it is built this way:
 - **Versions** are ``<date in Paris>.<n>``: ``2026-11-29.1``, then ``2026-11-29.2`` for a
   second release the same day. Ordered by (date, n), never by text.
 - **Atomic.** Every file is written in ``exports/.building-<version>/``, then validated
-  (blocking): ``frictionless.validate`` on the whole ``datapackage.json`` (schemas, bytes,
-  sha256, row counts of the CSV files) and our own checks of the Parquet files against the
-  CSV (same columns, types, rows and ids; every pair of ``aides-communes.parquet`` names a
-  published aid and a current commune; ``aides-zones.parquet`` names every published aid and
-  only them, ``communes-zones.parquet`` only current communes; ``dispositif-aide.csv`` holds
-  every aid but the ones left out, and no ``EPCI-…`` code). When ``AIDES_PUBLIC_URL`` is set,
-  the package names its files by their public addresses; it is validated with those addresses
-  mapped back to the folder's files (:func:`validate_package`), never over the network. Only
-  then is the folder renamed into ``releases/<version>`` and ``latest`` re-pointed: a new relative symlink is made under a
+  (blocking): the project's validator on the whole ``datapackage.json`` (:func:`check_package`,
+  :mod:`schemas.datapackage`: frictionless's rules — schemas, bytes, sha256, row counts of the
+  CSV files, footers of the Parquet files — checked in DuckDB) and our own checks of the Parquet
+  files against the CSV (same columns, types, rows and ids; every pair of
+  ``aides-communes.parquet`` names a published aid and a current commune; ``aides-zones.parquet``
+  names every published aid and only them, ``communes-zones.parquet`` only current communes;
+  ``dispositif-aide.csv`` holds every aid but the ones left out, and no ``EPCI-…`` code). When
+  ``AIDES_PUBLIC_URL`` is set, the package names its files by their public addresses; it is
+  validated with those addresses mapped back to the folder's files (:func:`check_package`,
+  :func:`validate_package`), never over the network. Only then is the folder renamed into
+  ``releases/<version>`` and ``latest`` re-pointed: a new relative symlink is made under a
   temporary name and ``os.replace``-d over ``latest`` (one ``rename(2)``, so a reader sees the
   old or the new release, never none). On any failure the temporary folder is removed, the
   previous release and ``latest`` stay as they were, and :class:`ReleaseError` says in
   French which file failed and why.
+- **The project's validator gates the swap; frictionless checks every published release.** Both
+  apply the same Table Schema rules with the same verdicts (``tests/test_validator_differential.py``
+  corrupts releases in generated ways and compares their errors one by one), but frictionless reads
+  row by row in Python (16,000 rows/s at 100,000 records, 38 % of the end-to-end time) and the
+  project's validator in DuckDB, about ten times faster (150,000 to 180,000 rows/s at 20,000
+  records on the shared 2-core machine, 9 to 12 times frictionless): it decides whether a
+  release is swapped in. frictionless, the consumers' own tool, then validates each published
+  release in the blocking asset check ``publication_valide`` (``pipelines/defs/publication/assets.py``,
+  its verdict kept per release, :func:`validate_package` here): a second implementation, and the
+  verdict consumers will get. A release frictionless refuses after the gate let it through stops
+  what depends on it, and is a difference between the validators to add to the differential test.
 - **No sudden collapse.** A catalogue with no published aid is never published, and one that
   lost more than ``max_drop`` (default half) of the previous release's aids is held back:
   :class:`PublicationHeld` names both counts, the hold is recorded in ``publication_holds``
@@ -60,6 +73,8 @@ import frictionless
 import polars as pl
 
 from schemas import OFFICIAL_FIELDS, field_names
+from schemas.datapackage import PackageReport
+from schemas.datapackage import validate_package as validate_datapackage
 from warehouse.locks import LockTimeout, exclusive_lock
 from warehouse.normalise.geography import GeoResolver
 from warehouse.publication import release_files as rf
@@ -523,7 +538,7 @@ def validate_release(
     conn: duckdb.DuckDBPyConnection, folder: Path, text: pl.DataFrame, typed: pl.DataFrame, result: ReleaseResult
 ) -> None:
     """Blocking checks of a built release folder; raises ReleaseError naming the file."""
-    _check_frictionless(folder)
+    _check_package(folder)
     _check_aides_parquet(folder, typed)
     _check_dispositif(folder, text, result)
     _check_communes(conn, folder, text, result.counts["aides-communes"])
@@ -548,7 +563,8 @@ def _check_provenance(folder: Path, text: pl.DataFrame) -> None:
 def validate_package(folder: Path) -> frictionless.Report:
     """frictionless's report on a release folder's ``datapackage.json``: every resource checked
     (schema, bytes, sha256, rows of the CSV files) against the folder's files, public addresses
-    included (:func:`release_files.local_package`: no network)."""
+    included (:func:`release_files.local_package`: no network). Not the gate (:func:`check_package`
+    is): the second opinion on each published release, in the ``publication_valide`` asset check."""
     descriptor = folder / rf.DATAPACKAGE_JSON
     package = json.loads(descriptor.read_text(encoding="utf-8"))
     if not any("://" in str(r.get("path", "")) for r in package.get("resources", [])):
@@ -556,20 +572,28 @@ def validate_package(folder: Path) -> frictionless.Report:
     return frictionless.validate(rf.local_package(package, folder), basepath=str(folder))
 
 
-def _check_frictionless(folder: Path) -> None:
+def check_package(folder: Path) -> PackageReport:
+    """The project's validator on a release folder's ``datapackage.json`` (:mod:`schemas.datapackage`):
+    every resource against the folder's files, public addresses included (no network)."""
+    package = json.loads((folder / rf.DATAPACKAGE_JSON).read_text(encoding="utf-8"))
+    return validate_datapackage(folder, rf.local_package(package, folder), limit=_ERRORS_SHOWN)
+
+
+def _check_package(folder: Path) -> None:
+    """The gate: the release is swapped in only if the project's validator finds nothing."""
     try:
-        report = validate_package(folder)
+        report = check_package(folder)
     except ValueError as exc:
         raise ReleaseError(f"Publication refusée : {rf.DATAPACKAGE_JSON} : {exc}") from exc
     if report.valid:
         return
-    problems = [f"{rf.DATAPACKAGE_JSON} : {error.message}" for error in report.errors]
-    for task in report.tasks:
-        for error in task.errors:
-            problems.append(f"{task.place} : {error.message}")
+    problems = [f"{error.resource or rf.DATAPACKAGE_JSON} : {error.message}" for error in report.errors]
     shown = "\n  - ".join(problems[:_ERRORS_SHOWN])
-    more = f"\n  … et {len(problems) - _ERRORS_SHOWN} autre(s)" if len(problems) > _ERRORS_SHOWN else ""
-    raise ReleaseError(f"Publication refusée : frictionless signale {len(problems)} erreur(s) :\n  - {shown}{more}")
+    more = f"\n  … et {report.total - len(problems[:_ERRORS_SHOWN])} autre(s)" if report.total > _ERRORS_SHOWN else ""
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items()))
+    raise ReleaseError(
+        f"Publication refusée : le validateur du projet signale {report.total} erreur(s) ({kinds}) :\n  - {shown}{more}"
+    )
 
 
 def _check_aides_parquet(folder: Path, typed: pl.DataFrame) -> None:
