@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,12 @@ def referential_package(tmp_path_factory: pytest.TempPathFactory) -> npm.NpmPack
     """The pinned COG package, fetched once through the npm client (needs the registry)."""
     pin = referential_pin()
     return npm.fetch(pin.name, pin.version, pin.integrity, tmp_path_factory.mktemp("npm-cache"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Debian's Chromium, headless, driven by Playwright: one per test module (the browser tests)."""
+    from browser_test_helpers import chromium
+
+    with chromium() as instance:
+        yield instance

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from browser_test_helpers import chromium, needs_chromium, served
+from browser_test_helpers import needs_chromium, served
 
 from warehouse.settings import PROJECT_ROOT
 
@@ -43,12 +43,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     built = build_warehouse(tmp_path_factory.mktemp("accessibilite") / "warehouse")
     with served(create_app(built["paths"])) as url:
         yield {**built, "url": url}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as instance:
-        yield instance
 
 
 @pytest.fixture(params=[1280, 375], ids=["bureau", "mobile"])

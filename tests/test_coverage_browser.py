@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_test_helpers import SCREENSHOTS, chromium, needs_chromium, served
+from browser_test_helpers import SCREENSHOTS, needs_chromium, served
 
 from warehouse.settings import PROJECT_ROOT
 
@@ -35,12 +35,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, referential_package) -> Ite
     )
     with served(create_app(built["paths"])) as url:
         yield {**built, "url": url}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as instance:
-        yield instance
 
 
 def _tab(browser, server, width: int, height: int = 900, **options):

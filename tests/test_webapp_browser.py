@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_test_helpers import SCREENSHOTS, chromium, needs_chromium, served
+from browser_test_helpers import SCREENSHOTS, needs_chromium, served
 
 pytestmark = needs_chromium
 
@@ -28,12 +28,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     built = build_warehouse(tmp_path_factory.mktemp("navigateur") / "warehouse")
     with served(create_app(built["paths"])) as url:
         yield {**built, "url": url}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as instance:
-        yield instance
 
 
 @pytest.fixture
