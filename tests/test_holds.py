@@ -223,7 +223,7 @@ def test_migration_0020_keeps_the_former_holds_and_reopens_bulk_acknowledgements
         ('r3', ?, '2026-01-06', 'parsed', false, 'd2'), ('r4', ?, '2026-01-07', 'held', false, 'd3')""",
         [SOURCE] * 4,
     )
-    assert migrate(conn) == ["0020_holds_per_change.sql"]
+    assert migrate(conn)[:1] == ["0020_holds_per_change.sql"]
     holds = {h.digest: h for h in list_holds(conn, SOURCE)}
     conn.close()
     assert {d: (h.hold_id, h.status, h.records_before, h.records_after, h.run_id) for d, h in holds.items()} == {

@@ -17,7 +17,7 @@ import duckdb
 
 from warehouse.locks import LockTimeout, exclusive_lock, shared_lock
 from warehouse.published_columns import add_published_columns, published_schema_digest
-from warehouse.settings import WarehousePaths, warehouse_paths
+from warehouse.settings import WarehousePaths, warehouse_paths, writer_memory_limit_gb
 
 if TYPE_CHECKING:
     import polars as pl
@@ -106,8 +106,9 @@ def connect_writer(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse for writing (creating and migrating it), as its only writer."""
     paths = paths or warehouse_paths()
+    memory_gb = writer_memory_limit_gb()  # a wrong value fails before the lock is taken
     with writer_lock(paths, timeout_s):
-        conn = duckdb.connect(str(paths.database))
+        conn = duckdb.connect(str(paths.database), config={"memory_limit": f"{memory_gb * 1000:.0f}MB"})
         try:
             _migrate_once(conn, paths)
             yield conn

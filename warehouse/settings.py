@@ -132,3 +132,17 @@ def link_check_settings() -> LinkCheckSettings:
         per_run=default.per_run if per_run is None else int(per_run),
         max_seconds=default.max_seconds if seconds is None else seconds,
     )
+
+
+WRITER_MEMORY_VARIABLE = "AIDES_DUCKDB_MEMOIRE"
+WRITER_MEMORY_DEFAULT_GB = 2.0
+
+
+def writer_memory_limit_gb() -> float:
+    """What DuckDB may hold in memory for the writer, in GB: ``$AIDES_DUCKDB_MEMOIRE`` (decimals
+    allowed), 2 by default. DuckDB's own default is 80 % of the machine: its buffer pool then keeps
+    every block a stage read or wrote, 1.3 GB of the catalogue build's 9.6 GB peak at 1M records
+    (issue 18, measured), on top of the polars frames. Above the limit it spills to disk
+    (``<entrepôt>.tmp``); the catalogue build and the publication ran at 1M records with 1 GB."""
+    value = _number(WRITER_MEMORY_VARIABLE, 0.1, integer=False)
+    return WRITER_MEMORY_DEFAULT_GB if value is None else value

@@ -51,8 +51,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 from rapidfuzz import fuzz
+from rapidfuzz.process import cpdist
 
 from sources.folding import fold_expr
 
@@ -441,11 +443,15 @@ def title_similarity(norm_a: list[str], norm_b: list[str], stems: list[float] | 
     five letters (``stems``, computed set-based in polars, 0–1) counts the words that really
     differ while forgiving "rénover"/"rénovation". Titles are already normalised.
     """
-    sets = map(fuzz.token_set_ratio, norm_a, norm_b)
-    sorts = map(fuzz.token_sort_ratio, norm_a, norm_b)
+    if not norm_a:
+        return []
+    # pair by pair in rapidfuzz's C++ (``cpdist``: the i-th of ``norm_a`` with the i-th of
+    # ``norm_b``), in double precision like the scalar scorers: 6 s of Python calls at 1M records
+    sets = cpdist(norm_a, norm_b, scorer=fuzz.token_set_ratio, dtype=np.float64, workers=-1)
+    sorts = cpdist(norm_a, norm_b, scorer=fuzz.token_sort_ratio, dtype=np.float64, workers=-1)
     if stems is None:
         stems = [_stem_jaccard(a, b) for a, b in zip(norm_a, norm_b, strict=False)]
-    return [0.5 * s + 0.25 * t + 25.0 * j for s, t, j in zip(sets, sorts, stems, strict=False)]
+    return (0.5 * sets + 0.25 * sorts + 25.0 * np.asarray(stems, dtype=np.float64)).tolist()
 
 
 def _stem_jaccard(a: str, b: str) -> float:
