@@ -1,29 +1,14 @@
-"""How the catalogue is stored: aides_provenance without its index (migration 0021), the writer's memory limit."""
+"""How the catalogue is stored: aides_provenance without its index (migration 0021; a record key given
+twice is refused by the build, tests/test_dedup.py and tests/test_identity.py), the writer's memory limit."""
 
 from __future__ import annotations
 
 import duckdb
-import polars as pl
 import pytest
 
 from warehouse.db import migrate, migration_files
-from warehouse.normalise.catalogue import _store
 
 AID = "6f1c1d1e-0000-4000-8000-000000000001"
-
-
-def _provenance(keys: list[str]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "aid_id": [AID] * len(keys),
-            "record_key": keys,
-            "source": [key.split(":")[0] for key in keys],
-            "native_id": [key.split(":")[1] for key in keys],
-            "representant": [True] * len(keys),
-            "titre": ["Aide au vélo"] * len(keys),
-            "url_source": [None] * len(keys),
-        }
-    )
 
 
 def test_migration_0021_keeps_the_provenance_rows_and_drops_the_index(warehouse):
@@ -48,25 +33,6 @@ def test_migration_0021_keeps_the_provenance_rows_and_drops_the_index(warehouse)
     ).fetchone() == (0,)
     with pytest.raises(duckdb.ConstraintException):  # the other constraints are kept
         conn.execute("INSERT INTO aides_provenance VALUES (?, NULL, 'velo', '2', true, NULL, NULL)", [AID])
-    conn.close()
-
-
-def test_the_build_refuses_a_record_twice_and_names_it(warehouse):
-    warehouse.database.parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(str(warehouse.database))
-    migrate(conn)
-    empty_aides = pl.DataFrame({"id": []}, schema={"id": pl.Utf8})
-    problems = pl.DataFrame(schema={n: pl.Utf8 for n in ("record_key", "source", "champ", "valeur", "probleme")})
-    review = pl.DataFrame(
-        schema={"record_key_a": pl.Utf8, "record_key_b": pl.Utf8, "score": pl.Float64, "raison": pl.Utf8}
-    )
-    with pytest.raises(ValueError, match=r"1 enregistrement\(s\) en double.*« velo:1 »"):
-        _store(conn, _provenance(["velo:1", "velo:2", "velo:1"]), empty_aides, problems, review)
-    conn.execute("BEGIN TRANSACTION")
-    aides = conn.sql("SELECT * FROM aides LIMIT 0").pl()
-    _store(conn, _provenance(["velo:1", "velo:2"]), aides, problems, review)
-    conn.execute("COMMIT")
-    assert conn.execute("SELECT record_key FROM aides_provenance ORDER BY 1").fetchall() == [("velo:1",), ("velo:2",)]
     conn.close()
 
 

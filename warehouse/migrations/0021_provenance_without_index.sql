@@ -1,7 +1,7 @@
 -- aides_provenance is rewritten whole by every catalogue build. Its PRIMARY KEY on record_key kept an
 -- index of every record key that DuckDB rebuilt at each build's COMMIT: 1.3 s of the build at 100,000
--- records (issue 18, measured). Nothing looks a record up by that key; the keys are unique by
--- construction (source_records' key) and the build checks it before storing (catalogue._store).
+-- records (issue 18, measured). Nothing looks a record up by that key, and the build refuses a record
+-- key twice before it stores anything (dedup._validated and identity._current: « record_key en double »).
 CREATE TABLE aides_provenance_0021 (
     aid_id       UUID NOT NULL,
     record_key   VARCHAR NOT NULL,

@@ -667,13 +667,6 @@ def _store(
     problems: pl.DataFrame,
     review: pl.DataFrame,
 ) -> None:
-    # one row per source record: the table has no index to refuse a second one (migration 0021)
-    repeated = records.filter(pl.col("record_key").is_duplicated()).get_column("record_key").unique().sort()
-    if repeated.len():
-        raise ValueError(
-            f"aides_provenance : {repeated.len()} enregistrement(s) en double dans les sources, "
-            f"par exemple « {repeated[0]} » (source:identifiant) ; catalogue non enregistré"
-        )
     columns = [row[0] for row in conn.execute("SELECT * FROM aides LIMIT 0").description]
     conn.execute("DELETE FROM aides")
     conn.register("new_aides", aides.select(columns))

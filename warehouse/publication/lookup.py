@@ -94,17 +94,15 @@ class CatalogueIndex:
         self._unknown: pl.Series | None = unknown  # positions of ids the pairs name but aides.parquet lacks
         self._slot: dict[str, int] = {c: i for i, c in enumerate(communes) if offsets[i + 1] > offsets[i]}
         self._offsets: list[int] = offsets
-        self._pairs: pl.Series = pairs  # UInt32 positions, grouped by commune
-        self._open: pl.Series = aides.get_column("statut").is_in(list(OPEN_STATUSES)).fill_null(False)
+        # NumPy, not polars: a lookup handles a few thousand integers, where each polars operation
+        # costs its fixed overhead (2 ms of a 4 ms lookup at 1M records, measured)
+        self._pairs: np.ndarray = pairs.to_numpy()  # UInt32 positions, grouped by commune
+        self._open: np.ndarray = aides.get_column("statut").is_in(list(OPEN_STATUSES)).fill_null(False).to_numpy()
         # (échelle, titre, id) as one rank per position (nulls first): a lookup then sorts small
         # integers, and aids with the same échelle and titre always come in id order.
         by_order = aides.select("echelle", "titre").with_row_index("p").sort("echelle", "titre", "p")
-        self._rank: pl.Series = by_order.with_row_index("r").sort("p").get_column("r")
+        self._rank: np.ndarray = by_order.with_row_index("r").sort("p").get_column("r").to_numpy()
         self._summary = aides.select(present)
-        # the same as NumPy arrays, for ``answer`` (views where polars allows it)
-        self._pairs_at: np.ndarray = self._pairs.to_numpy()
-        self._open_at: np.ndarray = self._open.to_numpy()
-        self._rank_at: np.ndarray = self._rank.to_numpy()
         self._cache: dict[int, dict] = {}
         self._lock = threading.Lock()
 
@@ -121,13 +119,13 @@ class CatalogueIndex:
         """Ids of the aids covering at least one of these current communes, whatever their status
         (each once, in id order): the aids that apply somewhere in a territory."""
         slices = [
-            self._pairs.slice(self._offsets[slot], self._offsets[slot + 1] - self._offsets[slot])
+            self._pairs[self._offsets[slot] : self._offsets[slot + 1]]
             for slot in (self._slot.get(commune) for commune in communes)
             if slot is not None
         ]
         if not slices:
             return pl.Series("id", [], dtype=pl.String)
-        return self._ids.gather(pl.concat(slices).unique().sort())
+        return self._ids.gather(np.unique(np.concatenate(slices)))  # unique values, sorted
 
     def summaries(self, ids: list[str]) -> list[dict]:
         """The summary columns of these aids, ordered by échelle then titre."""
@@ -148,40 +146,28 @@ class CatalogueIndex:
 
     # ------------------------------------------------------------------ internals
     def answer(self, commune: str, include_closed: bool = False) -> list[dict]:
-        """The summaries of the aids covering a current commune (``summaries(aid_ids(...))``).
+        """The summaries of the aids covering a current commune (``summaries(aid_ids(...))``)."""
+        positions = self._positions(commune, include_closed)
+        return self._summaries_at(positions) if positions is not None else []
 
-        On NumPy views of the index: a lookup handles a few thousand integers, where each polars
-        operation costs its fixed overhead (2 ms of a 4 ms lookup at 1M records, measured)."""
-        if self._unknown is not None:  # a pairs file not in the publisher's layout: the checked path
-            checked = self._positions(commune, include_closed)
-            return self._summaries_at(checked.to_numpy()) if checked is not None else []
-        slot = self._slot.get(commune)
-        if slot is None:
-            return []  # a commune that no published aid covers
-        positions = self._pairs_at[self._offsets[slot] : self._offsets[slot + 1]]
-        if not include_closed:
-            positions = positions[self._open_at[positions]]
-        return self._summaries_at(positions)
-
-    def _positions(self, commune: str, include_closed: bool) -> pl.Series | None:
+    def _positions(self, commune: str, include_closed: bool) -> np.ndarray | None:
         slot = self._slot.get(commune)
         if slot is None:
             return None  # a commune that no published aid covers
-        start = self._offsets[slot]
-        positions = self._pairs.slice(start, self._offsets[slot + 1] - start)
+        positions = self._pairs[self._offsets[slot] : self._offsets[slot + 1]]
         if include_closed:
             return positions
         if self._unknown is not None:
-            unknown = positions.filter(self._unknown.gather(positions))
-            if unknown.len():
-                raise KeyError(self._ids[unknown[0]])  # an aid of the pairs missing from aides.parquet
-        return positions.filter(self._open.gather(positions))
+            unknown = positions[self._unknown.gather(positions).to_numpy()]
+            if len(unknown):
+                raise KeyError(self._ids[int(unknown[0])])  # an aid of the pairs missing from aides.parquet
+        return positions[self._open[positions]]
 
     def _summaries_at(self, positions: np.ndarray) -> list[dict]:
         """Summary dicts of these positions (fresh copies of cached ones), sorted by (échelle, titre)."""
         if not len(positions):
             return []
-        ordered = positions[np.argsort(self._rank_at[positions], kind="stable")].tolist()
+        ordered = positions[np.argsort(self._rank[positions], kind="stable")].tolist()
         cache = self._cache
         got: dict[int, dict] = {}
         missing: list[int] = []
